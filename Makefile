@@ -1,0 +1,15 @@
+# The two commands of the README. Both create .venv/ on first use.
+PYTEST_ARGS ?=
+
+.PHONY: test setup clean
+
+setup: .venv/.setup-done
+
+.venv/.setup-done: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+
+test: setup
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf .venv

@@ -1,0 +1,77 @@
+"""What every gradient-based algorithm shares: task views, meta-validation, and the outer backward over tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from coqui_meta.algorithms.inner_loop import adapt, make_task_model
+
+
+@dataclass
+class TaskResult:
+    """One task of an outer step: its query loss (detached), the loss terms and the query outputs."""
+
+    query_loss: float
+    loss_dict: dict[str, Any]
+    outputs: dict[str, Any]
+    support_losses: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # keep the values, not the graphs: outputs of every task of a meta-batch live until the step ends
+        self.outputs = {k: v.detach() if torch.is_tensor(v) else v for k, v in self.outputs.items()}
+        self.loss_dict = {k: float(v.detach()) if torch.is_tensor(v) and v.numel() == 1 else v for k, v in self.loss_dict.items()}
+
+
+class GradientMetaAlgorithm:
+    """Base of MAML, first-order MAML and Reptile.
+
+    Subclasses implement `task_backward`: adapt one task and put its share of the meta-gradient in ``.grad``.
+    """
+
+    name = "base"
+    second_order = False
+
+    def __init__(self, model: nn.Module, meta) -> None:
+        self.model = model
+        self.meta = meta
+        self.adapted = model.meta_adapted_names()
+        self._backend_cache: dict[str, Any] = {}
+
+    def task_model(self, backend: str | None = None):
+        return make_task_model(
+            self.model, backend or self.meta.backend, self.adapted, self.second_order, self._backend_cache
+        )
+
+    def task_backward(self, support: dict, query: dict, weight: float, scale: Callable) -> TaskResult:
+        raise NotImplementedError
+
+    def outer_backward(self, tasks: list[tuple[dict, dict]], scale: Callable = lambda loss: loss) -> list[TaskResult]:
+        """Accumulate the meta-gradient of the mean query loss over ``tasks`` into the parameters' ``.grad``.
+
+        Each task is backpropagated on its own, so memory holds one task's graph at a time. ``scale`` wraps the loss
+        before ``backward`` (the AMP grad scaler).
+        """
+        weight = 1.0 / len(tasks)
+        return [self.task_backward(support, query, weight, scale) for support, query in tasks]
+
+    def evaluate_task(self, support: dict, query: dict, steps: int, seed: int) -> tuple[float, float, dict]:
+        """Query loss before and after ``steps`` inner steps, with the same random draws for both."""
+        task = self.task_model()
+        devices = [self._device()] if self._device().type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            with torch.no_grad():
+                before, _, _ = task.loss(query)
+        adapt(task, support, steps, self.meta.inner_lr, create_graph=False)
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            with torch.no_grad():
+                after, loss_dict, outputs = task.loss(query)
+        return float(before), float(after), outputs
+
+    def _device(self) -> torch.device:
+        return next(self.model.parameters()).device

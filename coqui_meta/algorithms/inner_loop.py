@@ -1,0 +1,141 @@
+"""The inner loop: a task's view of the model, updated by SGD steps on its support clips.
+
+Two backends give the same view. ``torch`` keeps the adapted tensors in a dict and runs the model through
+``torch.func.functional_call``; the user's module is never copied or changed. ``learn2learn`` clones the model with
+learn2learn's MAML wrapper and updates the clone with its ``maml_update``; it is the oracle the tests compare against.
+
+A task starts as a new voice: the model's ``meta_task_init`` replaces the speaker embedding by the mean of the trained
+rows (as Coqui initialises an added speaker), then ``adapt`` takes SGD steps on the adapted tensors only.
+
+Example::
+
+    task = TorchTaskModel(model, adapted_names)
+    adapt(task, support_batch, steps=3, lr=1e-3, create_graph=True)   # MAML: keep second-order terms
+    query_loss, loss_dict, outputs = task.loss(query_batch)
+    query_loss.backward()   # meta-gradient in model.parameters()
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+
+class _CallMethod(nn.Module):
+    """Lets ``functional_call`` run a method other than ``forward`` (here the model's task loss)."""
+
+    def __init__(self, model: nn.Module, method: str) -> None:
+        super().__init__()
+        self.model = model
+        self.method = method
+
+    def forward(self, *args, **kwargs):
+        return getattr(self.model, self.method)(*args, **kwargs)
+
+
+def _no_cudnn_if(second_order: bool, model: nn.Module):
+    # cuDNN's RNN backward has no derivative: second-order MAML through LSTMs must run them natively.
+    if second_order and getattr(model, "meta_needs_native_rnn", False) and torch.backends.cudnn.enabled:
+        return torch.backends.cudnn.flags(enabled=False)
+    return contextlib.nullcontext()
+
+
+class TorchTaskModel:
+    """The model seen through ``functional_call`` with a dict of task tensors."""
+
+    def __init__(self, model: nn.Module, adapted: Iterable[str], second_order: bool = False) -> None:
+        self.model = model
+        self.adapted = list(adapted)
+        self.second_order = second_order
+        self.initial = model.meta_task_init(dict(model.named_parameters()), self.adapted)
+        self.tensors = dict(self.initial)
+        self._call = _CallMethod(model, "meta_task_loss")
+
+    def loss(self, batch: dict, outer: bool = False):
+        prefixed = {f"model.{name}": tensor for name, tensor in self.tensors.items()}
+        with _no_cudnn_if(self.second_order, self.model):
+            return functional_call(self._call, prefixed, (batch,), {"outer": outer}, strict=False)
+
+    def adapted_tensors(self) -> dict[str, torch.Tensor]:
+        return {name: self.tensors[name] for name in self.adapted}
+
+    def step(self, grads: dict[str, torch.Tensor | None], lr: float) -> None:
+        for name, grad in grads.items():
+            if grad is not None:
+                self.tensors[name] = self.tensors[name] - lr * grad
+
+    def detach_adapted(self) -> None:
+        for name in self.adapted:
+            self.tensors[name] = self.tensors[name].detach()
+
+
+class LearnToLearnTaskModel:
+    """The same view through learn2learn: a ``MAML.clone()`` of the model, updated with ``maml_update``."""
+
+    def __init__(self, maml, adapted: Iterable[str], second_order: bool = False) -> None:
+        self.maml = maml
+        self.model = maml.module
+        self.adapted = list(adapted)
+        self.second_order = second_order
+        self.learner = maml.clone()
+        self.initial = self.model.meta_task_init(dict(self.learner.module.named_parameters()), self.adapted)
+        for name, tensor in self.initial.items():
+            self._set(name, tensor)
+
+    def _set(self, name: str, tensor: torch.Tensor) -> None:
+        owner, _, leaf = name.rpartition(".")
+        self.learner.module.get_submodule(owner)._parameters[leaf] = tensor
+
+    def loss(self, batch: dict, outer: bool = False):
+        with _no_cudnn_if(self.second_order, self.model):
+            return self.learner.module.meta_task_loss(batch, outer=outer)
+
+    def adapted_tensors(self) -> dict[str, torch.Tensor]:
+        params = dict(self.learner.module.named_parameters())
+        return {name: params[name] for name in self.adapted}
+
+    def step(self, grads: dict[str, torch.Tensor | None], lr: float) -> None:
+        from learn2learn.algorithms.maml import maml_update
+
+        aligned = [grads.get(name) for name, _ in self.learner.module.named_parameters()]
+        maml_update(self.learner.module, lr, aligned)
+
+    def detach_adapted(self) -> None:
+        for name, tensor in self.adapted_tensors().items():
+            self._set(name, tensor.detach())
+
+
+def make_task_model(model: nn.Module, backend: str, adapted: list[str], second_order: bool, cache: dict):
+    """A fresh task view of ``model``. ``cache`` keeps learn2learn's wrapper between tasks."""
+    if backend == "torch":
+        return TorchTaskModel(model, adapted, second_order)
+    if backend == "learn2learn":
+        if "maml" not in cache:
+            try:
+                from learn2learn.algorithms import MAML
+            except ImportError as error:  # pragma: no cover - depends on the environment
+                raise ImportError(
+                    "meta.backend = 'learn2learn' needs learn2learn 0.2.0; run scripts/setup.sh, which builds it"
+                ) from error
+            # lr is given to every maml_update call; the wrapper's own lr is unused.
+            cache["maml"] = MAML(model, lr=0.0, first_order=not second_order, allow_unused=True)
+        return LearnToLearnTaskModel(cache["maml"], adapted, second_order)
+    raise ValueError(f"meta.backend must be 'torch' or 'learn2learn', got {backend!r}")
+
+
+def adapt(task, support: dict, steps: int, lr: float, create_graph: bool) -> list[float]:
+    """``steps`` SGD steps of ``task`` on the support batch; returns the support loss before each step."""
+    losses = []
+    for _ in range(steps):
+        loss, _, _ = task.loss(support)
+        tensors = task.adapted_tensors()
+        grads = torch.autograd.grad(
+            loss, list(tensors.values()), create_graph=create_graph, retain_graph=create_graph, allow_unused=True
+        )
+        task.step(dict(zip(tensors, grads)), lr)
+        losses.append(float(loss.detach()))
+    return losses

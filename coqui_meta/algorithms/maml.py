@@ -1,0 +1,32 @@
+"""MAML (Finn et al., 2017): learn an initialisation from which a few SGD steps fit any task.
+
+For each task, the adapted tensors take ``inner_steps`` SGD steps on the support clips; the query loss at the adapted
+point is backpropagated through those steps (second order) into every parameter of the model.
+
+Example::
+
+    from coqui_meta.algorithms import MAML
+    algorithm = MAML(model, config.meta)          # model: MetaVits or MetaTacotron2
+    algorithm.outer_backward(batch["tasks"])      # .grad holds the meta-gradient
+    optimizer.step()
+"""
+
+from __future__ import annotations
+
+from coqui_meta.algorithms.base import GradientMetaAlgorithm, TaskResult
+from coqui_meta.algorithms.inner_loop import adapt
+
+
+class MAML(GradientMetaAlgorithm):
+    name = "maml"
+
+    def __init__(self, model, meta) -> None:
+        super().__init__(model, meta)
+        self.second_order = not meta.first_order
+
+    def task_backward(self, support, query, weight, scale) -> TaskResult:
+        task = self.task_model()
+        support_losses = adapt(task, support, self.meta.inner_steps, self.meta.inner_lr, self.second_order)
+        loss, loss_dict, outputs = task.loss(query, outer=True)
+        scale(loss * weight).backward()
+        return TaskResult(float(loss.detach()), loss_dict, outputs, support_losses)

@@ -1,0 +1,36 @@
+"""Reptile (Nichol et al., 2018): move the initialisation towards the weights each task is adapted to.
+
+For each task, the adapted tensors take ``inner_steps`` SGD steps on its support clips, reaching ``phi``. Their
+meta-gradient is ``(theta - phi) / (inner_lr * inner_steps)``: the mean inner gradient along the path, so the Coqui
+optimizer's learning rate has its usual scale. Parameters outside ``adapt_modules`` get the query-loss gradient at
+``phi``, as in first-order MAML; without it they would never learn.
+
+Example::
+
+    from coqui_meta.algorithms import Reptile
+    Reptile(model, config.meta).outer_backward(batch["tasks"])
+"""
+
+from __future__ import annotations
+
+from coqui_meta.algorithms.base import GradientMetaAlgorithm, TaskResult
+from coqui_meta.algorithms.inner_loop import adapt
+
+
+class Reptile(GradientMetaAlgorithm):
+    name = "reptile"
+
+    def task_backward(self, support, query, weight, scale) -> TaskResult:
+        task = self.task_model()
+        support_losses = adapt(task, support, self.meta.inner_steps, self.meta.inner_lr, create_graph=False)
+        phi = {name: tensor.detach() for name, tensor in task.adapted_tensors().items()}
+        task.detach_adapted()
+        loss, loss_dict, outputs = task.loss(query, outer=True)
+        # d/dtheta of <(init - phi) / (lr * steps), init> is the Reptile direction, mapped through init(theta)
+        # (the identity, or the mean over speaker rows for the speaker embedding).
+        step_size = self.meta.inner_lr * self.meta.inner_steps
+        surrogate = sum(
+            ((task.initial[name] - phi[name]).detach() / step_size * task.initial[name]).sum() for name in phi
+        )
+        scale((loss + surrogate) * weight).backward()
+        return TaskResult(float(loss.detach()), loss_dict, outputs, support_losses)

@@ -1,0 +1,95 @@
+"""The ``coqui-meta`` command line.
+
+``coqui-meta train --config_path config.json [--continue_path DIR] [--restore_path CKPT] [--coqpit.meta.inner_steps 3]``
+mirrors Coqui's ``TTS/bin/train_tts.py``: the same trainer arguments and config overrides. Meta-validation runs on
+task values (speakers) held out from training: ``meta.eval_tasks``, or ``meta.n_way`` of them chosen by seed.
+"""
+
+
+import argparse
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+
+logger = logging.getLogger("coqui_meta")
+
+
+def _train(arg_list: list[str]) -> int:
+    from trainer import Trainer, TrainerArgs
+    from TTS.config import load_config
+    from TTS.tts.datasets import load_tts_samples
+    from TTS.tts.models import setup_model
+    from TTS.utils.generic_utils import ConsoleFormatter, setup_logger
+
+    import coqui_meta  # noqa: F401  (registers meta_vits and meta_tacotron2)
+    from coqui_meta.episodes import split_by_task
+
+    @dataclass
+    class TrainMetaArgs(TrainerArgs):
+        config_path: str | None = field(default=None, metadata={"help": "Path to the config file."})
+
+    setup_logger("TTS", level=logging.INFO, stream=sys.stdout, formatter=ConsoleFormatter())
+    setup_logger("coqui_meta", level=logging.INFO, stream=sys.stdout, formatter=ConsoleFormatter())
+    train_args = TrainMetaArgs()
+    parser = train_args.init_argparse(arg_prefix="")
+    args, config_overrides = parser.parse_known_args(arg_list)
+    train_args.parse_args(args)
+    if args.config_path:
+        config_path = args.config_path
+    elif args.continue_path:
+        config_path = os.path.join(args.continue_path, "config.json")
+    else:
+        raise SystemExit("coqui-meta train: give --config_path CONFIG or --continue_path DIR")
+    if not os.path.isfile(config_path):
+        raise SystemExit(f"coqui-meta train: config file not found: {config_path}")
+    config = load_config(config_path)
+    if "meta" not in config:
+        raise SystemExit(
+            f"coqui-meta train: {config_path} has model {config.model!r} and no 'meta' block; "
+            "use model 'meta_vits' or 'meta_tacotron2' (see MetaVitsConfig.from_config)"
+        )
+    if config_overrides:
+        config.parse_known_args(config_overrides, relaxed_parser=True)
+    config.meta.check_values()
+
+    declared_speakers = list(config.speakers)
+    samples, _ = load_tts_samples(config, eval_split=False)  # it sets config.speakers to every speaker in the data
+    meta = config.meta
+    train_samples, eval_samples = split_by_task(samples, meta.task_key, meta.eval_tasks, meta.n_way, meta.seed)
+    held_out = sorted({str(s[meta.task_key]) for s in eval_samples})
+    logger.info("Meta-validation on held-out %s values: %s", meta.task_key, ", ".join(held_out))
+    if config.get("use_speaker_embedding"):
+        # the speaker table holds the declared speakers (those of a checkpoint to restore), else the training ones
+        config.speakers = declared_speakers or sorted({s["speaker_name"] for s in train_samples})
+
+    model = setup_model(config)
+    trainer = Trainer(
+        train_args,
+        model.config,
+        config.output_path,
+        model=model,
+        train_samples=train_samples,
+        eval_samples=eval_samples,
+        parse_command_line_args=False,
+    )
+    trainer.fit()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="coqui-meta", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["train"], help="train: meta-train a meta_vits or meta_tacotron2 config")
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "train":
+        return _train(rest)
+    parser.error(f"unknown command {command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

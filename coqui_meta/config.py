@@ -1,0 +1,143 @@
+"""Configs: the `meta` block and the meta versions of Coqui's Tacotron2 and VITS configs.
+
+A meta config is the stock config plus one field, ``meta``; everything else (audio, characters,
+optimizer, scheduler, mixed precision, trainer settings) is read exactly as Coqui reads it.
+
+Example::
+
+    from TTS.tts.configs.vits_config import VitsConfig
+    from coqui_meta import MetaLearningConfig, MetaVitsConfig
+
+    config = MetaVitsConfig.from_config(my_vits_config, meta=MetaLearningConfig(algorithm="fomaml", inner_steps=2))
+    config.save_json("config.json")  # "model": "meta_vits", "meta": {...}
+"""
+
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from coqpit import Coqpit
+from TTS.tts.configs.tacotron2_config import Tacotron2Config
+from TTS.tts.configs.vits_config import VitsConfig
+
+ALGORITHMS = ("maml", "fomaml", "reptile", "protonet", "proto_maml")
+GRADIENT_ALGORITHMS = ("maml", "fomaml", "reptile")
+BACKENDS = ("torch", "learn2learn")
+
+
+@dataclass
+class MetaLearningConfig(Coqpit):
+    """How the model learns to learn. Every field is checked by `check_values()`.
+
+    Args:
+        algorithm: ``maml`` (second order), ``fomaml``, ``reptile``; ``protonet`` and ``proto_maml`` are reserved for the
+            metric-based family and are not available yet.
+        inner_steps: gradient steps on the support clips of a task.
+        inner_lr: learning rate of the inner (task) SGD steps.
+        first_order: drop second-order terms of MAML (``fomaml`` implies it).
+        adapt_modules: name patterns of the parameters the inner loop adapts (``"emb_g"`` matches every parameter
+            under ``emb_g``; shell wildcards work). Empty: the model's default (speaker embedding + decoder side).
+        n_way: tasks (speakers) per episode, all different.
+        k_shot: support clips per task.
+        q_query: query clips per task.
+        meta_batch_size: tasks per outer step.
+        task_key: the sample field that defines a task: ``speaker_name``, ``emotion_name``, ``language``, ...
+        backend: ``torch`` (``torch.func.functional_call``) or ``learn2learn`` (its MAML wrapper).
+        episodes_per_epoch: outer steps in one Trainer epoch.
+        eval_episodes: meta-validation episodes per Trainer evaluation (fixed across evaluations).
+        eval_inner_steps: inner steps at meta-validation; ``None`` means ``inner_steps``.
+        adversarial_outer: VITS only: add the GAN terms (adversarial and feature matching) to the outer loss. The
+            inner loss is always the reconstruction terms (mel L1, KL, duration).
+        eval_tasks: task values (speakers by default) held out for meta-validation by ``coqui-meta train``; empty:
+            it holds out ``n_way`` values chosen with ``seed``.
+        seed: seed of the episode sampler.
+    """
+
+    algorithm: str = "fomaml"
+    inner_steps: int = 1
+    inner_lr: float = 1e-3
+    first_order: bool = False
+    adapt_modules: list[str] = field(default_factory=list)
+    n_way: int = 4
+    k_shot: int = 5
+    q_query: int = 5
+    meta_batch_size: int = 4
+    task_key: str = "speaker_name"
+    backend: str = "torch"
+    episodes_per_epoch: int = 100
+    eval_episodes: int = 4
+    eval_inner_steps: int | None = None
+    adversarial_outer: bool = False
+    eval_tasks: list[str] = field(default_factory=list)
+    seed: int = 0
+
+    def check_values(self) -> None:
+        def fail(name: str, why: str) -> None:
+            raise ValueError(f"meta.{name}: {why} (got {getattr(self, name)!r})")
+
+        if self.algorithm not in ALGORITHMS:
+            fail("algorithm", f"must be one of {', '.join(ALGORITHMS)}")
+        if self.algorithm not in GRADIENT_ALGORITHMS:
+            fail("algorithm", "protonet and proto_maml are not available in this version; use maml, fomaml or reptile")
+        if self.backend not in BACKENDS:
+            fail("backend", f"must be one of {', '.join(BACKENDS)}")
+        for name in ("inner_steps", "k_shot", "q_query", "n_way", "meta_batch_size", "episodes_per_epoch", "eval_episodes"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                fail(name, "must be an integer >= 1")
+        if self.eval_inner_steps is not None and self.eval_inner_steps < 0:
+            fail("eval_inner_steps", "must be >= 0 or null")
+        if not self.inner_lr > 0:
+            fail("inner_lr", "must be > 0")
+        if not isinstance(self.adapt_modules, list) or not all(isinstance(p, str) and p for p in self.adapt_modules):
+            fail("adapt_modules", "must be a list of non-empty name patterns")
+        if not self.task_key:
+            fail("task_key", "must name a sample field such as speaker_name")
+
+    @property
+    def second_order(self) -> bool:
+        return self.algorithm == "maml" and not self.first_order
+
+
+def _from_config(cls, config: Coqpit, meta: MetaLearningConfig | None = None):
+    """The meta config with every field of ``config`` copied over."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.init and f.name != "model"}
+    values["meta"] = meta if meta is not None else MetaLearningConfig()
+    return cls(**values)
+
+
+def _to_stock(config: Coqpit, stock_cls):
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(stock_cls) if f.init and f.name != "model"}
+    return stock_cls(**values)
+
+
+@dataclass
+class MetaVitsConfig(VitsConfig):
+    """`VitsConfig` plus a `meta` block; ``model = "meta_vits"``. Builds a `coqui_meta.MetaVits`."""
+
+    model: str = "meta_vits"
+    meta: MetaLearningConfig = field(default_factory=MetaLearningConfig)
+    target_loss: str = "loss_1"
+
+    @classmethod
+    def from_config(cls, config: VitsConfig, meta: MetaLearningConfig | None = None) -> "MetaVitsConfig":
+        return _from_config(cls, config, meta)
+
+    def to_stock(self) -> VitsConfig:
+        """The same config as a stock `VitsConfig` (``model = "vits"``), e.g. to load a meta checkpoint in Coqui."""
+        return _to_stock(self, VitsConfig)
+
+
+@dataclass
+class MetaTacotron2Config(Tacotron2Config):
+    """`Tacotron2Config` plus a `meta` block; ``model = "meta_tacotron2"``. Builds a `coqui_meta.MetaTacotron2`."""
+
+    model: str = "meta_tacotron2"
+    meta: MetaLearningConfig = field(default_factory=MetaLearningConfig)
+
+    @classmethod
+    def from_config(cls, config: Tacotron2Config, meta: MetaLearningConfig | None = None) -> "MetaTacotron2Config":
+        return _from_config(cls, config, meta)
+
+    def to_stock(self) -> Tacotron2Config:
+        """The same config as a stock `Tacotron2Config` (``model = "tacotron2"``)."""
+        return _to_stock(self, Tacotron2Config)

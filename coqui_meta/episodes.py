@@ -1,0 +1,195 @@
+"""Episodes: which clips form the tasks of an outer step, and how they become Coqui batches.
+
+A *task* is one value of ``task_key`` (a speaker by default) with ``k_shot`` support and ``q_query`` query clips. An
+*episode* is ``n_way`` tasks of different values. Episodes are drawn from a seeded generator, so the same seed gives the
+same episodes; with ``num_replicas`` ranks, every rank draws the same episode and keeps its share of the tasks, so
+distributed workers split one meta-batch between them.
+
+Example::
+
+    samples = load_tts_samples(dataset_config)[0]
+    sampler = SpeakerEpisodeSampler(samples, n_way=4, k_shot=5, q_query=5, seed=0, episodes=10)
+    for episode in sampler:
+        for support, query in episode:   # lists of indices into `samples`
+            ...
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+Task = tuple[list[int], list[int]]
+
+
+class SpeakerEpisodeSampler:
+    """Seeded, rank-aware episodes of ``n_way`` tasks drawn from Coqui samples.
+
+    Args:
+        samples: the list of dicts that Coqui's ``load_tts_samples`` returns (or a dataset's ``samples``).
+        n_way, k_shot, q_query: tasks per episode, support clips and query clips per task.
+        task_key: the sample field that defines a task.
+        seed: seed of the episode stream.
+        num_replicas, rank: distributed training; rank ``r`` keeps tasks ``r, r + R, ...`` of each episode.
+        episodes: episodes per pass (``len(sampler)``).
+        fixed: if True, every pass yields the same episodes (meta-validation); otherwise pass ``e`` uses
+            ``(seed, e)``, so epochs differ but stay reproducible.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[dict[str, Any]],
+        n_way: int,
+        k_shot: int,
+        q_query: int,
+        task_key: str = "speaker_name",
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+        episodes: int = 100,
+        fixed: bool = False,
+    ) -> None:
+        for name, value in (("n_way", n_way), ("k_shot", k_shot), ("q_query", q_query), ("episodes", episodes)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas); got rank={rank}, num_replicas={num_replicas}")
+        if n_way % num_replicas:
+            raise ValueError(f"n_way ({n_way}) must be divisible by the number of ranks ({num_replicas})")
+        self.n_way, self.k_shot, self.q_query = n_way, k_shot, q_query
+        self.task_key, self.seed, self.episodes, self.fixed = task_key, seed, episodes, fixed
+        self.num_replicas, self.rank = num_replicas, rank
+        self.epoch = 0
+
+        by_task: dict[str, list[int]] = defaultdict(list)
+        for index, sample in enumerate(samples):
+            if task_key not in sample:
+                raise KeyError(
+                    f"task_key {task_key!r} is not a field of the samples (sample {index} has {sorted(sample)})"
+                )
+            by_task[str(sample[task_key])].append(index)
+        needed = k_shot + q_query
+        too_few = sorted(name for name, indices in by_task.items() if len(indices) < needed)
+        if too_few:
+            logger.warning(
+                "Leaving out %d %s value(s) with fewer than k_shot + q_query = %d samples: %s",
+                len(too_few),
+                task_key,
+                needed,
+                ", ".join(f"{name} ({len(by_task[name])})" for name in too_few),
+            )
+        self.tasks = {name: indices for name, indices in sorted(by_task.items()) if len(indices) >= needed}
+        if len(self.tasks) < n_way:
+            raise ValueError(
+                f"n_way = {n_way} but only {len(self.tasks)} {task_key} value(s) have at least "
+                f"k_shot + q_query = {needed} samples; lower meta.n_way, meta.k_shot or meta.q_query, or add data"
+            )
+        self.task_names = list(self.tasks)
+
+    def __len__(self) -> int:
+        return self.episodes
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def episode_stream(self, epoch: int) -> Iterator[list[tuple[str, list[int], list[int]]]]:
+        """All ``n_way`` tasks of each episode of a pass, as ``(task name, support, query)``, before rank sharding."""
+        rng = random.Random(f"{self.seed}/{0 if self.fixed else epoch}")
+        for _ in range(self.episodes):
+            names = rng.sample(self.task_names, self.n_way)
+            episode = []
+            for name in names:
+                chosen = rng.sample(self.tasks[name], self.k_shot + self.q_query)
+                episode.append((name, chosen[: self.k_shot], chosen[self.k_shot :]))
+            yield episode
+
+    def __iter__(self) -> Iterator[list[Task]]:
+        epoch = self.epoch
+        self.epoch += 1
+        for episode in self.episode_stream(epoch):
+            yield [(support, query) for _, support, query in episode[self.rank :: self.num_replicas]]
+
+
+class MetaBatchSampler:
+    """DataLoader batch sampler: one batch per outer step, ``tasks_per_step`` tasks taken from the episodes in order.
+
+    Each batch is the flat list ``support(task 0) + query(task 0) + support(task 1) + ...``; `EpisodeCollate` cuts it
+    back into tasks, so the DataLoader's workers load the audio as they do for stock Coqui batches.
+    """
+
+    def __init__(self, episodes: SpeakerEpisodeSampler, tasks_per_step: int, steps: int) -> None:
+        self.episodes, self.tasks_per_step, self.steps = episodes, tasks_per_step, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batch: list[int] = []
+        tasks = 0
+        made = 0
+        while made < self.steps:
+            for episode in self.episodes:
+                for support, query in episode:
+                    batch += support + query
+                    tasks += 1
+                    if tasks == self.tasks_per_step:
+                        yield batch
+                        made += 1
+                        batch, tasks = [], 0
+                        if made == self.steps:
+                            return
+
+
+class EpisodeCollate:
+    """Cuts a flat list of dataset items into tasks and collates each half with the model's own ``collate_fn``.
+
+    Every task is a new voice to the model (it starts from the mean speaker embedding), so a clip of a speaker the
+    model has no embedding row for (an eval speaker) is labelled with a known speaker for Coqui's id lookup.
+    """
+
+    def __init__(self, collate_fn, k_shot: int, q_query: int, known_speakers: Sequence[str] = ()) -> None:
+        self.collate_fn, self.k_shot, self.q_query = collate_fn, k_shot, q_query
+        self.known_speakers = set(known_speakers)
+        self.stand_in = next(iter(sorted(self.known_speakers)), None)
+
+    def _collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        if self.stand_in is not None:
+            items = [
+                item if item["speaker_name"] in self.known_speakers else {**item, "speaker_name": self.stand_in}
+                for item in items
+            ]
+        return self.collate_fn(items)
+
+    def __call__(self, items: list[Any]) -> dict[str, Any]:
+        size = self.k_shot + self.q_query
+        if len(items) % size:
+            raise ValueError(f"an episode batch of {len(items)} items is not a multiple of k_shot + q_query = {size}")
+        tasks = []
+        for start in range(0, len(items), size):
+            task = items[start : start + size]
+            tasks.append((self._collate(task[: self.k_shot]), self._collate(task[self.k_shot :])))
+        return {"tasks": tasks}
+
+
+def split_by_task(
+    samples: Sequence[dict[str, Any]], task_key: str, eval_tasks: Sequence[str] = (), count: int = 1, seed: int = 0
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Train and eval samples with no task value in common: ``eval_tasks`` if given, else ``count`` values by seed."""
+    values = sorted({str(sample[task_key]) for sample in samples})
+    if eval_tasks:
+        missing = sorted(set(eval_tasks) - set(values))
+        if missing:
+            raise ValueError(f"meta.eval_tasks: {', '.join(missing)} not found as {task_key} in the data")
+        held = set(eval_tasks)
+    else:
+        if count >= len(values):
+            raise ValueError(f"cannot hold out {count} {task_key} values for meta-validation: the data has {len(values)}")
+        held = set(random.Random(seed).sample(values, count))
+    train = [s for s in samples if str(s[task_key]) not in held]
+    evaluation = [s for s in samples if str(s[task_key]) in held]
+    return train, evaluation

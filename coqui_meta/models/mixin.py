@@ -1,0 +1,240 @@
+"""What turns a stock Coqui TTS model into a meta-learner; shared by MetaTacotron2 and MetaVits.
+
+The mixin adds no parameter, so the state dict is the stock model's. It changes four things the Trainer calls:
+``get_data_loader`` (episodes instead of shuffled batches), ``format_batch`` (per task), ``optimize`` (the outer step
+of the configured algorithm) and ``eval_step`` (query loss after inner adaptation on the eval tasks).
+A model class supplies ``meta_task_loss(batch, outer)`` and the name of its speaker embedding.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+
+from coqui_meta.algorithms import build_algorithm
+from coqui_meta.episodes import EpisodeCollate, MetaBatchSampler, SpeakerEpisodeSampler
+
+logger = logging.getLogger(__name__)
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    if torch.is_tensor(value):
+        return value.to(device, non_blocking=True)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """Inference tensors (the Trainer evaluates under inference_mode) cloned into tensors autograd can use."""
+    if torch.is_tensor(value):
+        return value.clone()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    return value
+
+
+class MetaLearningMixin:
+    """Episodic meta-training for a Coqui ``BaseTTS`` model. Put it first in the bases."""
+
+    #: name of the speaker-embedding weight in ``named_parameters()``
+    meta_speaker_embedding: str = ""
+    #: default ``adapt_modules`` patterns
+    meta_default_adapt_modules: tuple[str, ...] = ()
+    #: index of the optimizer that the outer step uses (VITS: 1, the generator's)
+    meta_optimizer_index: int = 0
+    #: second-order MAML must not use cuDNN RNN kernels (they have no double backward)
+    meta_needs_native_rnn: bool = False
+
+    def __init__(self, config, *args, **kwargs) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.config.meta.check_values()
+        self.meta_algorithm = build_algorithm(self, self.config.meta)
+
+    # ------------------------------------------------------------------ what the inner loop adapts
+    def meta_adapted_names(self) -> list[str]:
+        """Parameter names matched by ``meta.adapt_modules`` (or the model's default patterns)."""
+        patterns = list(self.config.meta.adapt_modules) or list(self.meta_default_adapt_modules)
+        names = [name for name, param in self.named_parameters() if param.requires_grad]
+        chosen = []
+        for pattern in patterns:
+            matched = [n for n in names if n == pattern or n.startswith(pattern + ".") or fnmatch.fnmatchcase(n, pattern)]
+            if not matched:
+                raise ValueError(
+                    f"meta.adapt_modules: pattern {pattern!r} matches no trainable parameter of {type(self).__name__}"
+                    f" (top-level modules: {sorted({n.split('.')[0] for n in names})})"
+                )
+            chosen += [n for n in matched if n not in chosen]
+        return chosen
+
+    def meta_task_init(self, params: dict[str, torch.Tensor], adapted: list[str]) -> dict[str, torch.Tensor]:
+        """The tensors a task starts from: the adapted ones as they are, and the speaker embedding replaced by the
+        mean of its rows in every row, so each task starts as a new voice (as Coqui initialises an added speaker)."""
+        tensors = {name: params[name] for name in adapted}
+        name = self.meta_speaker_embedding
+        if name and name in params:
+            weight = params[name]
+            tensors[name] = weight.mean(0, keepdim=True).expand_as(weight)
+        return tensors
+
+    def meta_task_loss(self, batch: dict, outer: bool = False) -> tuple[torch.Tensor, dict, dict]:
+        """Loss of one task batch with the parameters as they are: ``(loss, loss terms, outputs)``."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ data
+    def get_data_loader(self, config, *, is_eval: bool = False, samples=None, verbose: bool = True) -> DataLoader:
+        """Episodes of the model's own dataset and collate: one batch a meta-batch of tasks."""
+        stock = super().get_data_loader(config, is_eval=is_eval, samples=samples, verbose=verbose)
+        dataset = stock.dataset
+        meta = config.meta
+        replicas, rank = _world()
+        if meta.meta_batch_size % replicas:
+            raise ValueError(
+                f"meta.meta_batch_size ({meta.meta_batch_size}) must be divisible by the number of ranks ({replicas})"
+            )
+        steps = meta.eval_episodes if is_eval else meta.episodes_per_epoch
+        tasks_per_step = meta.meta_batch_size // replicas
+        tasks_per_episode = meta.n_way // replicas if meta.n_way % replicas == 0 else meta.n_way
+        episodes = SpeakerEpisodeSampler(
+            dataset.samples,
+            n_way=meta.n_way,
+            k_shot=meta.k_shot,
+            q_query=meta.q_query,
+            task_key=meta.task_key,
+            seed=meta.seed + (1_000_003 if is_eval else 0),
+            num_replicas=replicas,
+            rank=rank,
+            episodes=max(1, -(-steps * tasks_per_step // tasks_per_episode)),
+            fixed=is_eval,
+        )
+        if verbose:
+            logger.info(
+                "%s episodes: %d %s values, %d meta-batches of %d tasks (%d support + %d query clips each)",
+                "Eval" if is_eval else "Train",
+                len(episodes.tasks),
+                meta.task_key,
+                steps,
+                tasks_per_step,
+                meta.k_shot,
+                meta.q_query,
+            )
+        known = self.speaker_manager.name_to_id if self.speaker_manager is not None else {}
+        return DataLoader(
+            dataset,
+            batch_sampler=MetaBatchSampler(episodes, tasks_per_step, steps),
+            collate_fn=EpisodeCollate(dataset.collate_fn, meta.k_shot, meta.q_query, known_speakers=list(known)),
+            num_workers=config.num_eval_loader_workers if is_eval else config.num_loader_workers,
+            pin_memory=False,
+        )
+
+    def format_batch(self, batch: dict) -> dict:
+        if "tasks" not in batch:
+            return super().format_batch(batch)
+        device = next(self.parameters()).device
+        tasks = []
+        for pair in batch["tasks"]:
+            formatted = []
+            for part in pair:
+                part = super().format_batch(part)
+                formatted.append({key: _to_device(value, device) for key, value in part.items()})
+            tasks.append(tuple(formatted))
+        return {"tasks": tasks}
+
+    def format_batch_on_device(self, batch: dict) -> dict:
+        if "tasks" not in batch:
+            return super().format_batch_on_device(batch)
+        stock = super().format_batch_on_device
+        return {"tasks": [tuple(stock(part) for part in pair) for pair in batch["tasks"]]}
+
+    # ------------------------------------------------------------------ training
+    def optimize(self, batch: dict, trainer) -> tuple[dict, dict]:
+        """One outer step inside Coqui's Trainer: meta-gradient of the configured algorithm, then the Coqui
+        optimizer, grad scaler, gradient clipping and scheduler of this model's config."""
+        index = self.meta_optimizer_index
+        optimizer = trainer.optimizer[index]
+        scaler = trainer.scaler if trainer.use_amp_scaler else None
+        optimizer.zero_grad(set_to_none=True)
+        results = self.meta_algorithm.outer_backward(batch["tasks"], scale=scaler.scale if scaler else lambda x: x)
+        grad_norm = self._meta_clip_and_step(trainer, optimizer, scaler, index)
+        loss_dict: dict[str, Any] = {
+            "loss": sum(r.query_loss for r in results) / len(results),
+            "support_loss": sum(r.support_losses[0] for r in results if r.support_losses) / len(results),
+            "grad_norm": grad_norm,
+        }
+        terms = [key for key in results[0].loss_dict if key != "loss"]
+        for key in terms:
+            loss_dict[f"query_{key}"] = sum(float(r.loss_dict[key]) for r in results) / len(results)
+        loss_dict.update(self.meta_after_outer_step(trainer, results))
+        outputs = results[-1].outputs
+        if len(trainer.optimizer) > 1:  # name them as the Trainer names multi-optimizer outputs, for train_log
+            outputs = {f"{key}_{index}": value for key, value in outputs.items()}
+        return outputs, loss_dict
+
+    def _meta_clip_and_step(self, trainer, optimizer, scaler, index: int) -> float:
+        grad_clip = trainer.config.grad_clip
+        if isinstance(grad_clip, (list, tuple)):
+            grad_clip = grad_clip[index]
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        if grad_clip and grad_clip > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        else:
+            grad_norm = torch.norm(torch.stack([p.grad.detach().norm() for p in params])) if params else torch.zeros(())
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        scheduler = trainer.scheduler[index]
+        if scheduler is not None and not trainer.config.scheduler_after_epoch:
+            scheduler.step()
+        trainer._stepped_optimizers.add(index)  # the Trainer steps per-epoch schedulers of these
+        optimizer.zero_grad(set_to_none=True)
+        return float(grad_norm)
+
+    def meta_after_outer_step(self, trainer, results) -> dict[str, float]:
+        """Hook for work after the outer step (VITS trains its discriminator here)."""
+        return {}
+
+    # ------------------------------------------------------------------ meta-validation
+    def eval_step(self, batch: dict, criterion, optimizer_idx: int | None = None):
+        """Query loss before and after inner adaptation on each eval task (``loss`` is the one after)."""
+        if optimizer_idx is not None and optimizer_idx != self.meta_optimizer_index:
+            return {}, {}
+        meta = self.config.meta
+        steps = meta.inner_steps if meta.eval_inner_steps is None else meta.eval_inner_steps
+        before, after, outputs = [], [], {}
+        with torch.inference_mode(False), torch.enable_grad():
+            for index, (support, query) in enumerate(batch["tasks"]):
+                pre, post, outputs = self.meta_algorithm.evaluate_task(
+                    _plain(support), _plain(query), steps, seed=meta.seed + index
+                )
+                before.append(pre)
+                after.append(post)
+        mean_after = sum(after) / len(after)
+        mean_before = sum(before) / len(before)
+        return outputs, {
+            "loss": mean_after,
+            "query_loss_before_adaptation": mean_before,
+            "query_loss_after_adaptation": mean_after,
+            "adaptation_gain": mean_before - mean_after,
+        }
+
+    # Figures and audio of the last query batch, as Coqui draws them for a stock batch.
+    def train_log(self, batch, outputs, logger, steps):
+        return super().train_log(batch["tasks"][-1][1] if "tasks" in batch else batch, outputs, logger, steps)
+
+    def eval_log(self, batch, outputs, logger, steps):
+        return super().eval_log(batch["tasks"][-1][1] if "tasks" in batch else batch, outputs, logger, steps)

@@ -1,0 +1,108 @@
+"""MetaVits: Coqui's VITS with episodic meta-training.
+
+Inner loss: the generator's reconstruction terms (mel L1, KL, duration), weighted as the config weights them. Outer
+loss: the same on the query clips, plus the adversarial and feature-matching terms if ``meta.adversarial_outer``. The
+discriminator is trained as stock Coqui trains it, on the (adapted) query outputs, after each outer step.
+
+Example::
+
+    from coqui_meta import MetaVits, MetaVitsConfig, MetaLearningConfig
+    config = MetaVitsConfig.from_config(vits_config, meta=MetaLearningConfig(algorithm="maml"))
+    model = MetaVits.init_from_config(config)
+    Trainer(TrainerArgs(), config, output_path, model=model, train_samples=train, eval_samples=held_out).fit()
+"""
+
+from __future__ import annotations
+
+import torch
+from TTS.tts.layers.losses import VitsDiscriminatorLoss, VitsGeneratorLoss
+from TTS.tts.models.vits import Vits
+from TTS.tts.utils.helpers import segment
+from TTS.utils.audio.torch_transforms import wav_to_mel
+
+from coqui_meta.models.mixin import MetaLearningMixin
+
+
+class MetaVits(MetaLearningMixin, Vits):
+    meta_speaker_embedding = "emb_g.weight"
+    # speaker embedding plus the decoder side: the flow and the waveform decoder's speaker conditioning
+    meta_default_adapt_modules = ("emb_g", "flow", "waveform_decoder.cond_layer")
+    meta_optimizer_index = 1
+
+    def __init__(self, config, *args, **kwargs) -> None:
+        super().__init__(config, *args, **kwargs)
+        # a plain dict, not submodules: the state dict must stay the stock model's
+        self._meta_losses = {"generator": VitsGeneratorLoss(config), "discriminator": VitsDiscriminatorLoss(config)}
+
+    @classmethod
+    def init_from_config(cls, config, samples=None) -> MetaVits:
+        return cls(config)
+
+    def _mel_slices(self, mel: torch.Tensor, outputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        audio = self.config.audio
+        size = self.spec_segment_size * (int(self.interpolate_factor) if self.args.encoder_sample_rate else 1)
+        with torch.autocast("cuda", enabled=False):
+            mel_slice = segment(mel.float(), outputs["slice_ids"], size, pad_short=True)
+            mel_slice_hat = wav_to_mel(
+                y=outputs["model_outputs"].float(),
+                n_fft=audio.fft_size,
+                sample_rate=audio.sample_rate,
+                num_mels=audio.num_mels,
+                hop_length=audio.hop_length,
+                win_length=audio.win_length,
+                fmin=audio.mel_fmin,
+                fmax=audio.mel_fmax,
+                center=False,
+            )
+        return mel_slice, mel_slice_hat
+
+    def meta_task_loss(self, batch: dict, outer: bool = False):
+        outputs = self.forward(
+            batch["tokens"],
+            batch["token_lens"],
+            batch["spec"],
+            batch["spec_lens"],
+            batch["waveform"],
+            aux_input={
+                "d_vectors": batch["d_vectors"],
+                "speaker_ids": batch["speaker_ids"],
+                "language_ids": batch["language_ids"],
+            },
+        )
+        mel_slice, mel_slice_hat = self._mel_slices(batch["mel"], outputs)
+        if outer and self.config.meta.adversarial_outer:
+            scores_fake, feats_fake, _, feats_real = self.disc(outputs["model_outputs"], outputs["waveform_seg"])
+        else:  # no discriminator terms: the generator loss is its reconstruction terms alone
+            scores_fake, feats_fake, feats_real = [], [], []
+        with torch.autocast("cuda", enabled=False):
+            loss_dict = self._meta_losses["generator"](
+                mel_slice=mel_slice_hat.float(),
+                mel_slice_hat=mel_slice.float(),
+                z_p=outputs["z_p"].float(),
+                logs_q=outputs["logs_q"].float(),
+                m_p=outputs["m_p"].float(),
+                logs_p=outputs["logs_p"].float(),
+                z_len=batch["spec_lens"],
+                scores_disc_fake=scores_fake,
+                feats_disc_fake=feats_fake,
+                feats_disc_real=feats_real,
+                loss_duration=outputs["loss_duration"],
+            )
+        if not (outer and self.config.meta.adversarial_outer):
+            del loss_dict["loss_gen"], loss_dict["loss_feat"]
+        return loss_dict["loss"], loss_dict, outputs
+
+    def meta_after_outer_step(self, trainer, results) -> dict[str, float]:
+        """Train the discriminator on the adapted query outputs, as Coqui's VITS does on its batches."""
+        optimizer = trainer.optimizer[0]
+        scaler = trainer.scaler if trainer.use_amp_scaler else None
+        optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for result in results:
+            scores_fake, _, scores_real, _ = self.disc(result.outputs["model_outputs"], result.outputs["waveform_seg"])
+            with torch.autocast("cuda", enabled=False):
+                loss = self._meta_losses["discriminator"](scores_real, scores_fake)["loss"] / len(results)
+            (scaler.scale(loss) if scaler else loss).backward()
+            total += float(loss.detach())
+        grad_norm = self._meta_clip_and_step(trainer, optimizer, scaler, 0)
+        return {"loss_disc": total, "grad_norm_disc": grad_norm}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Creates .venv/ in the project's root with the pinned stack, learn2learn built from source, and coqui-meta.
+# Idempotent: a finished set-up leaves .venv/.setup-done and later runs return at once.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$root/.venv"
+stamp="$venv/.setup-done"
+hash="$(cat "$root/pyproject.toml" "$root/scripts/setup.sh" | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
+    exit 0
+fi
+PY="${PYTHON:-python3}"
+echo "==> creating $venv"
+[ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
+pip="$venv/bin/python -m pip"
+$pip install -q --upgrade pip wheel "setuptools<81"
+echo "==> installing torch 2.8.0, coqui-tts 0.28.0 and coqui-meta (a few minutes on first run)"
+$pip install -q -e "$root[dev,learn2learn]"
+
+if ! "$venv/bin/python" -c "import learn2learn" 2>/dev/null; then
+    echo "==> building learn2learn 0.2.0 from source (Cython 3)"
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
+    $pip download -q --no-deps --no-binary :all: learn2learn==0.2.0 -d "$work"
+    tar -xzf "$work"/learn2learn-0.2.0.tar.gz -C "$work"
+    (cd "$work/learn2learn-0.2.0" && "$venv/bin/cython" -3 learn2learn/data/*.pyx \
+        && $pip install -q --no-deps --no-build-isolation .)
+fi
+"$venv/bin/python" -c "import learn2learn, TTS, trainer, coqui_meta" 2>/dev/null
+echo "$hash" > "$stamp"
+echo "==> set-up done: $venv"

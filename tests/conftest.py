@@ -1,0 +1,71 @@
+import os
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speechocean762"
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not (CORPUS / "metadata.csv").is_file():
+        pytest.fail(f"the shared corpus is missing: {CORPUS}")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def corpus_samples(corpus):
+    """Every clip of the shared corpus as Coqui samples, with its duration."""
+    import soundfile
+
+    from coqui_meta.presets import small_vits_config, speechocean_dataset
+    from TTS.tts.datasets import load_tts_samples
+
+    samples, _ = load_tts_samples(small_vits_config(speechocean_dataset(str(corpus))), eval_split=False)
+    for sample in samples:
+        sample["seconds"] = soundfile.info(sample["audio_file"]).duration
+    return samples
+
+
+def pick(samples, speakers: int, clips: int, max_seconds: float, seed: int = 0, exclude=()):
+    """``clips`` short clips of each of ``speakers`` speakers that have enough of them."""
+    by_speaker = {}
+    for sample in samples:
+        if sample["seconds"] <= max_seconds and sample["speaker_name"] not in exclude:
+            by_speaker.setdefault(sample["speaker_name"], []).append(sample)
+    names = sorted(name for name, clips_ in by_speaker.items() if len(clips_) >= clips)
+    chosen = random.Random(seed).sample(names, speakers)
+    return [dict(s) for name in chosen for s in sorted(by_speaker[name], key=lambda s: s["seconds"])[:clips]]
+
+
+@pytest.fixture()
+def tmp_out(tmp_path):
+    os.environ.setdefault("TENSORBOARD_LOGGING", "0")
+    return tmp_path
+
+
+def build_meta_model(kind: str, meta, speakers, output_path: str = "runs", max_audio_seconds: float = 5.0, **overrides):
+    """A small MetaVits or MetaTacotron2 whose speaker table holds ``speakers``."""
+    from coqui_meta import MetaTacotron2, MetaTacotron2Config, MetaVits, MetaVitsConfig
+    from coqui_meta.presets import small_tacotron2_config, small_vits_config
+
+    if kind == "vits":
+        stock = small_vits_config(output_path=output_path, max_audio_seconds=max_audio_seconds, speakers=speakers)
+        config, cls = MetaVitsConfig.from_config(stock, meta=meta), MetaVits
+    else:
+        stock = small_tacotron2_config(output_path=output_path, max_audio_seconds=max_audio_seconds, speakers=speakers)
+        config, cls = MetaTacotron2Config.from_config(stock, meta=meta), MetaTacotron2
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return cls(config)
+
+
+def first_meta_batch(model, samples, is_eval: bool = True):
+    """The first meta-batch of the model's own episodic loader, formatted as the Trainer formats it."""
+    loader = model.get_data_loader(model.config, is_eval=is_eval, samples=samples, verbose=False)
+    batch = next(iter(loader))
+    return model.format_batch_on_device(model.format_batch(batch))

@@ -1,0 +1,107 @@
+"""Registration through Coqui's own functions, JSON round trips, validation that names the field."""
+
+import json
+
+import pytest
+from TTS.config import load_config
+from TTS.tts.configs.tacotron2_config import Tacotron2Config
+from TTS.tts.configs.vits_config import VitsConfig
+from TTS.tts.models import setup_model
+from TTS.tts.models.tacotron2 import Tacotron2
+from TTS.tts.models.vits import Vits
+
+import coqui_meta
+from coqui_meta import MetaLearningConfig, MetaTacotron2, MetaTacotron2Config, MetaVits, MetaVitsConfig
+from coqui_meta.presets import small_tacotron2_config, small_vits_config
+
+
+def test_register_is_idempotent_and_coqui_finds_the_models(tmp_path):
+    coqui_meta.register()
+    coqui_meta.register()
+    config = MetaVitsConfig.from_config(small_vits_config(speakers=["a", "b"]), meta=MetaLearningConfig(inner_steps=3))
+    path = tmp_path / "config.json"
+    config.save_json(str(path))
+    loaded = load_config(str(path))
+    assert isinstance(loaded, MetaVitsConfig)
+    assert loaded.meta.inner_steps == 3
+    model = setup_model(loaded)
+    assert type(model) is MetaVits
+
+
+def test_config_json_round_trip_keeps_every_field(tmp_path):
+    meta = MetaLearningConfig(
+        algorithm="reptile", inner_steps=4, inner_lr=0.01, adapt_modules=["speaker_embedding", "postnet.convolutions.0"], n_way=3,
+        k_shot=7, q_query=2, meta_batch_size=6, task_key="emotion_name", backend="learn2learn", seed=9,
+    )
+    config = MetaTacotron2Config.from_config(small_tacotron2_config(speakers=["a", "b"]), meta=meta)
+    path = tmp_path / "config.json"
+    config.save_json(str(path))
+    raw = json.loads(path.read_text())
+    assert raw["model"] == "meta_tacotron2"
+    assert raw["meta"]["adapt_modules"] == ["speaker_embedding", "postnet.convolutions.0"]
+    loaded = load_config(str(path))
+    assert isinstance(loaded, MetaTacotron2Config)
+    assert loaded.meta.to_dict() == meta.to_dict()
+    assert loaded.to_dict() == config.to_dict()
+    assert type(setup_model(loaded)) is MetaTacotron2
+
+
+def test_from_config_copies_the_stock_config_and_to_stock_undoes_it():
+    stock = small_vits_config(speakers=["a", "b"])
+    stock.lr_gen = 1.234e-4
+    meta_config = MetaVitsConfig.from_config(stock)
+    assert meta_config.model == "meta_vits" and meta_config.lr_gen == 1.234e-4
+    assert meta_config.model_args.hidden_channels == stock.model_args.hidden_channels
+    back = meta_config.to_stock()
+    assert type(back) is VitsConfig and back.model == "vits"
+    assert back.to_dict() == stock.to_dict()
+    t2 = MetaTacotron2Config.from_config(small_tacotron2_config(speakers=["a"])).to_stock()
+    assert type(t2) is Tacotron2Config and t2.model == "tacotron2"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("algorithm", "sgd"), ("k_shot", 0), ("q_query", 0), ("n_way", 0), ("inner_steps", 0), ("inner_lr", 0.0),
+     ("backend", "jax"), ("meta_batch_size", 0), ("adapt_modules", "emb_g")],
+)
+def test_bad_meta_values_name_the_field(field, value):
+    with pytest.raises(ValueError, match=f"meta.{field}"):
+        MetaLearningConfig(**{field: value})
+
+
+def test_bad_value_in_a_json_config_is_caught_when_the_model_is_built(tmp_path):
+    config = MetaVitsConfig.from_config(small_vits_config(speakers=["a", "b"]))
+    raw = config.to_dict()
+    raw["meta"]["k_shot"] = 0
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match="meta.k_shot"):
+        setup_model(load_config(str(path)))
+
+
+def test_adapt_modules_that_match_nothing_name_the_pattern():
+    config = MetaVitsConfig.from_config(
+        small_vits_config(speakers=["a", "b"]), meta=MetaLearningConfig(adapt_modules=["emb_g", "no_such_module"])
+    )
+    with pytest.raises(ValueError, match="no_such_module"):
+        MetaVits(config)
+
+
+def test_default_adapted_parameters_follow_weight_norm_names():
+    model = MetaVits(MetaVitsConfig.from_config(small_vits_config(speakers=["a", "b"])))
+    names = model.meta_adapted_names()
+    assert "emb_g.weight" in names
+    assert any(n.endswith("parametrizations.weight.original0") for n in names)
+    assert set(names) <= {n for n, _ in model.named_parameters()}
+
+
+@pytest.mark.parametrize("kind", ["vits", "tacotron2"])
+def test_meta_state_dict_is_the_stock_one(kind):
+    if kind == "vits":
+        stock_config = small_vits_config(speakers=["a", "b", "c"])
+        meta_model, stock_model = MetaVits(MetaVitsConfig.from_config(stock_config)), Vits(stock_config)
+    else:
+        stock_config = small_tacotron2_config(speakers=["a", "b", "c"])
+        meta_model, stock_model = MetaTacotron2(MetaTacotron2Config.from_config(stock_config)), Tacotron2(stock_config)
+    stock_model.load_state_dict(meta_model.state_dict(), strict=True)
+    assert meta_model.state_dict().keys() == stock_model.state_dict().keys()

@@ -1,0 +1,123 @@
+"""Meta-training with Coqui's own Trainer and with `coqui-meta train`, on real speech."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import build_meta_model, first_meta_batch, pick
+from trainer import Trainer, TrainerArgs
+from TTS.tts.models.vits import Vits
+
+from coqui_meta import MetaLearningConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def meta_validation_loss(model, batch) -> float:
+    model.eval()
+    _, loss_dict = model.eval_step(batch, None, model.meta_optimizer_index)
+    return loss_dict["query_loss_after_adaptation"]
+
+
+@pytest.mark.slow
+def test_meta_training_lowers_the_adapted_query_loss_on_unseen_speakers(corpus_samples, tmp_out):
+    train = pick(corpus_samples, speakers=6, clips=8, max_seconds=4.0, seed=2)
+    seen = {s["speaker_name"] for s in train}
+    held_out = pick(corpus_samples, speakers=2, clips=6, max_seconds=4.0, seed=3, exclude=seen)
+    meta = MetaLearningConfig(
+        algorithm="fomaml", inner_steps=1, inner_lr=1e-3, n_way=2, k_shot=2, q_query=2, meta_batch_size=2,
+        episodes_per_epoch=12, eval_episodes=1,
+    )
+    model = build_meta_model("vits", meta, sorted(seen), output_path=str(tmp_out), epochs=3, lr_gen=1e-3)
+    eval_batch = first_meta_batch(model, held_out, is_eval=True)
+    before = meta_validation_loss(model, eval_batch)
+
+    trainer = Trainer(
+        TrainerArgs(), model.config, str(tmp_out), model=model, train_samples=train, eval_samples=held_out,
+        parse_command_line_args=False,
+    )
+    trainer.fit()
+    after = meta_validation_loss(model, eval_batch)
+    assert after < 0.9 * before, f"meta-validation query loss after adaptation: {before:.2f} -> {after:.2f}"
+    # the Trainer logged meta-validation like any Coqui eval loss
+    logged = trainer.keep_avg_eval.avg_values
+    assert {"avg_loss_1", "avg_query_loss_before_adaptation", "avg_query_loss_after_adaptation"} <= logged.keys()
+    assert glob.glob(str(tmp_out / "*" / "events.out.tfevents.*"))
+
+    # the checkpoint the Trainer wrote loads into a STOCK Vits, strictly, with Coqui's own loader
+    checkpoint = sorted(glob.glob(str(tmp_out / "*" / "checkpoint_*.pth")) + glob.glob(str(tmp_out / "*" / "best_model*.pth")))[-1]
+    stock = Vits(model.config.to_stock())
+    stock.load_checkpoint(model.config.to_stock(), checkpoint, strict=True)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    for name, tensor in stock.state_dict().items():
+        assert torch.equal(tensor, state["model"][name])
+
+
+def run_cli(*args, cwd):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "coqui_meta.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+@pytest.mark.slow
+def test_cli_train_with_overrides_and_restore_from_a_stock_checkpoint(corpus, corpus_samples, tmp_out):
+    from coqui_meta import MetaVitsConfig
+    from coqui_meta.presets import small_vits_config, speechocean_dataset
+
+    speakers = sorted({s["speaker_name"] for s in pick(corpus_samples, 5, 6, 4.0, seed=4)})
+    stock_config = small_vits_config(speechocean_dataset(str(corpus)), output_path=str(tmp_out / "run"))
+    stock_config.max_audio_len = 4 * 16000
+    # a stock Coqui checkpoint to start from, as a user would have one
+    train_speakers = speakers[:3]
+    stock_config.speakers = train_speakers
+    stock = Vits(stock_config)
+    from trainer.io import save_model
+
+    save_model(stock_config, stock, str(tmp_out / "stock.pth"), current_step=1000, epoch=10)
+
+    config = MetaVitsConfig.from_config(
+        stock_config,
+        meta=MetaLearningConfig(n_way=2, k_shot=2, q_query=1, meta_batch_size=2, eval_tasks=speakers[3:], episodes_per_epoch=50),
+    )
+    config.datasets[0].meta_file_train = "metadata.csv"
+    # only the chosen speakers: a filtered copy of the metadata, beside the audio
+    lines = (corpus / "metadata.csv").read_text().splitlines()
+    keep = [lines[0]] + [l for l in lines[1:] if l.rsplit("|", 1)[-1] in speakers]
+    data = tmp_out / "data"
+    data.mkdir()
+    (data / "metadata.csv").write_text("\n".join(keep) + "\n")
+    (data / "wavs").symlink_to(corpus / "wavs")
+    config.datasets[0].path = str(data)
+    config.save_json(str(tmp_out / "config.json"))
+
+    result = run_cli(
+        "train", "--config_path", str(tmp_out / "config.json"), "--restore_path", str(tmp_out / "stock.pth"),
+        "--coqpit.epochs", "1", "--coqpit.meta.episodes_per_epoch", "2", "--coqpit.lr_gen", "0",
+        "--coqpit.lr_disc", "0", "--coqpit.meta.inner_steps", "2", cwd=tmp_out,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_dir = Path(glob.glob(str(tmp_out / "run" / "*"))[0])
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["meta"]["inner_steps"] == 2 and saved["meta"]["episodes_per_epoch"] == 2
+    assert "Meta-validation on held-out speaker_name values: " + ", ".join(speakers[3:]) in result.stdout
+    checkpoint = run_dir / "best_model.pth"
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["model"]
+    # learning rates 0: the restored stock weights come out unchanged
+    for name, tensor in stock.state_dict().items():
+        assert torch.equal(state[name], tensor), name
+
+
+def test_cli_names_a_missing_config_and_a_stock_config(tmp_out):
+    result = run_cli("train", "--config_path", str(tmp_out / "nope.json"), cwd=tmp_out)
+    assert result.returncode != 0 and "nope.json" in result.stderr
+    from coqui_meta.presets import small_vits_config
+
+    small_vits_config().save_json(str(tmp_out / "stock.json"))
+    result = run_cli("train", "--config_path", str(tmp_out / "stock.json"), cwd=tmp_out)
+    assert result.returncode != 0 and "no 'meta' block" in result.stderr
