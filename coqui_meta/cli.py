@@ -73,6 +73,9 @@ def _train(arg_list: list[str]) -> int:
         eval_samples=eval_samples,
         parse_command_line_args=False,
     )
+    if args.continue_path and config_overrides:
+        # the Trainer reloads config.json in place when it continues a run: apply the overrides again
+        trainer.config.parse_known_args(config_overrides, relaxed_parser=True)
     trainer.fit()
     return 0
 

@@ -7,7 +7,9 @@ import torch
 
 torch.set_num_threads(1)
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speechocean762"
+CORPUS = Path(
+    os.environ.get("COQUI_META_CORPUS", Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speechocean762")
+)
 
 
 @pytest.fixture(scope="session")

@@ -112,6 +112,13 @@ def test_cli_train_with_overrides_and_restore_from_a_stock_checkpoint(corpus, co
     for name, tensor in stock.state_dict().items():
         assert torch.equal(state[name], tensor), name
 
+    # --continue_path picks the run up where it stopped, with its own config
+    result = run_cli("train", "--continue_path", str(run_dir), "--coqpit.epochs", "2", "--coqpit.save_step", "1", cwd=tmp_out)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Continuing from" in result.stdout + result.stderr
+    steps = [torch.load(p, map_location="cpu", weights_only=True)["step"] for p in run_dir.glob("*.pth") if "speakers" not in p.name]
+    assert max(steps) >= 3
+
 
 def test_cli_names_a_missing_config_and_a_stock_config(tmp_out):
     result = run_cli("train", "--config_path", str(tmp_out / "nope.json"), cwd=tmp_out)

@@ -1,0 +1,61 @@
+"""The same meta-gradients and training steps on a GPU: second order through cuDNN-free RNNs, fp16 and bf16.
+
+Skipped without CUDA; run them on a GPU machine with `pytest -m gpu`.
+"""
+
+import pytest
+import torch
+from conftest import build_meta_model, first_meta_batch, pick
+from test_oracle import meta_gradient, relative_difference
+
+from coqui_meta import MetaLearningConfig
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
+
+
+@pytest.mark.parametrize(
+    ("kind", "algorithm", "adapt_modules"),
+    [("vits", "maml", []), ("vits", "fomaml", []), ("tacotron2", "maml", []), ("tacotron2", "fomaml", [])],
+)
+def test_meta_gradient_on_cuda_matches_learn2learn_and_the_cpu(corpus_samples, kind, algorithm, adapt_modules):
+    pytest.importorskip("learn2learn")
+    samples = pick(corpus_samples, speakers=3, clips=4, max_seconds=2.6, seed=1)
+    meta = MetaLearningConfig(
+        algorithm=algorithm, inner_steps=2, inner_lr=0.05, adapt_modules=adapt_modules, n_way=2, k_shot=1, q_query=1,
+        meta_batch_size=2, eval_episodes=1,
+    )
+    speakers = sorted({s["speaker_name"] for s in samples})
+    torch.manual_seed(0)
+    model = build_meta_model(kind, meta, speakers, max_audio_seconds=3.0).cuda()
+    # TF32 convolutions (on by default) round differently from run to run at the 1e-3 level
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.deterministic = True
+    tasks = first_meta_batch(model, samples)["tasks"]
+    ours = meta_gradient(model, tasks, "torch")
+    oracle = meta_gradient(model, tasks, "learn2learn")
+    # Atomic adds in CUDA backward kernels (embedding, index) make two runs of the SAME backend differ slightly,
+    # most in second order: the backends must agree to within that run-to-run noise.
+    noise = relative_difference(meta_gradient(model, tasks, "torch"), ours)
+    assert relative_difference(ours, oracle) < max(1e-5, 4 * noise)
+    assert relative_difference(ours, oracle) < 1e-3
+    assert all(torch.isfinite(g).all() for g in ours.values())
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_meta_training_steps_in_mixed_precision(corpus_samples, tmp_out, precision):
+    from trainer import Trainer, TrainerArgs
+
+    train = pick(corpus_samples, speakers=4, clips=6, max_seconds=4.0, seed=2)
+    held = pick(corpus_samples, speakers=2, clips=6, max_seconds=4.0, seed=3, exclude={s["speaker_name"] for s in train})
+    meta = MetaLearningConfig(algorithm="maml", inner_steps=2, n_way=2, k_shot=2, q_query=2, meta_batch_size=2,
+                              episodes_per_epoch=4, eval_episodes=1)
+    model = build_meta_model("vits", meta, sorted({s["speaker_name"] for s in train}), output_path=str(tmp_out),
+                             epochs=1, mixed_precision=True, precision=precision)
+    trainer = Trainer(TrainerArgs(), model.config, str(tmp_out), model=model, train_samples=train, eval_samples=held,
+                      parse_command_line_args=False, gpu=0)
+    trainer.fit()
+    assert next(model.parameters()).is_cuda
+    losses = trainer.keep_avg_eval.avg_values
+    assert torch.isfinite(torch.tensor(losses["avg_query_loss_after_adaptation"]))
+    assert all(torch.isfinite(p).all() for p in model.parameters())
