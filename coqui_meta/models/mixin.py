@@ -105,7 +105,7 @@ class MetaLearningMixin:
             )
         steps = meta.eval_episodes if is_eval else meta.episodes_per_epoch
         tasks_per_step = meta.meta_batch_size // replicas
-        tasks_per_episode = meta.n_way // replicas if meta.n_way % replicas == 0 else meta.n_way
+        tasks_per_episode = max(1, meta.n_way // replicas)  # the sampler checks that n_way splits over the ranks
         episodes = SpeakerEpisodeSampler(
             dataset.samples,
             n_way=meta.n_way,
