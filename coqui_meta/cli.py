@@ -1,5 +1,8 @@
 """The ``coqui-meta`` command line.
 
+``coqui-meta compare A/report.json B/report.json ... --out_path DIR``: adaptation curves side by side, the first report
+being the baseline (see `coqui_meta.compare`).
+
 ``coqui-meta train --config_path config.json [--continue_path DIR] [--restore_path CKPT] [--coqpit.meta.inner_steps 3]``
 mirrors Coqui's ``TTS/bin/train_tts.py``: the same trainer arguments and config overrides. Meta-validation runs on
 task values (speakers) held out from training: ``meta.eval_tasks``, or ``meta.n_way`` of them chosen by seed.
@@ -80,18 +83,42 @@ def _train(arg_list: list[str]) -> int:
     return 0
 
 
+def _compare(arg_list: list[str]) -> int:
+    from coqui_meta.compare import run, to_markdown
+
+    parser = argparse.ArgumentParser(
+        prog="coqui-meta compare", description="Adaptation curves side by side; the first report is the baseline."
+    )
+    parser.add_argument("reports", nargs="+", help="report.json files written by coqui-meta evaluate")
+    parser.add_argument("--out_path", required=True, help="folder for compare.json, compare.md and compare.png")
+    args = parser.parse_args(arg_list)
+    try:
+        result = run(args.reports, args.out_path)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"coqui-meta compare: {error}") from None
+    print(to_markdown(result))
+    print(f"Written: {os.path.join(args.out_path, 'compare.md')}, compare.json, compare.png")
+    return 0
+
+
+COMMANDS = {"train": _train, "compare": _compare}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="coqui-meta", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["train"], help="train: meta-train a meta_vits or meta_tacotron2 config")
+    parser.add_argument(
+        "command",
+        choices=sorted(COMMANDS),
+        help="train: meta-train a meta_vits or meta_tacotron2 config; compare: adaptation curves of evaluate reports",
+    )
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
-    if command == "train":
-        return _train(rest)
-    parser.error(f"unknown command {command!r}")
-    return 2
+    if command not in COMMANDS:
+        parser.error(f"unknown command {command!r}; use one of {', '.join(sorted(COMMANDS))}")
+    return COMMANDS[command](rest)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,172 @@
+"""Side-by-side adaptation curves of several `evaluate` reports, with steps-to-target against the first (baseline).
+
+For each other report and each metric, the target is the baseline's value at its last step; steps-to-target is the
+first step at which a report reaches it (query loss at or below, speaker similarity at or above), and the speed-up is
+the baseline's steps-to-target divided by the report's.
+
+Example::
+
+    coqui-meta compare runs/stock/report.json runs/maml/report.json --out_path runs/compare
+    # runs/compare/compare.json, compare.md, compare.png
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# metric -> True if lower is better
+METRICS = {"query_loss": True, "speaker_similarity": False}
+REQUIRED = ("model", "steps", "query_loss")
+
+
+def load_report(path: str | os.PathLike) -> dict[str, Any]:
+    """A report.json with its curves keyed by int step; a clear error names the file and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"report not found: {path}")
+    try:
+        report = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+    missing = [key for key in REQUIRED if key not in report]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: is it a coqui-meta evaluate report?")
+    for metric in METRICS:
+        curve = report.get(metric)
+        if curve is None:
+            continue
+        try:
+            report[metric] = {int(step): (None if value is None else float(value)) for step, value in curve.items()}
+        except (AttributeError, TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {metric} must map steps to numbers ({error})") from error
+    report["steps"] = sorted(int(step) for step in report["steps"])
+    report["_path"] = str(path)
+    return report
+
+
+def steps_to_target(curve: dict[int, float | None], target: float, lower_is_better: bool) -> int | None:
+    """First step whose value reaches ``target``; None if none does."""
+    for step in sorted(curve):
+        value = curve[step]
+        if value is not None and (value <= target if lower_is_better else value >= target):
+            return step
+    return None
+
+
+def _final(curve: dict[int, float | None]) -> float | None:
+    known = [step for step in sorted(curve) if curve[step] is not None]
+    return curve[known[-1]] if known else None
+
+
+def compare(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """The comparison table as a dict: per report and metric, its final value, steps-to-target and speed-up."""
+    if len(reports) < 2:
+        raise ValueError("compare needs a baseline report and at least one other")
+    baseline = reports[0]
+    rows = []
+    for report in reports:
+        row: dict[str, Any] = {"report": report["_path"], "model": report["model"], "algorithm": report.get("algorithm") or "-"}
+        for metric, lower in METRICS.items():
+            curve, base_curve = report.get(metric), baseline.get(metric)
+            target = _final(base_curve) if base_curve else None
+            if not curve or target is None:
+                row[metric] = None
+                continue
+            reached = steps_to_target(curve, target, lower)
+            base_reached = steps_to_target(base_curve, target, lower)
+            speedup = None
+            if reached is not None and base_reached is not None:
+                speedup = float("inf") if reached == 0 else base_reached / reached
+            row[metric] = {
+                "target": target,
+                "final": _final(curve),
+                "steps_to_target": reached,
+                "baseline_steps_to_target": base_reached,
+                "speedup": speedup,
+            }
+        rows.append(row)
+    return {"baseline": baseline["_path"], "rows": rows}
+
+
+def _cell(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "not reached"
+    if isinstance(value, float):
+        return "inf" if value == float("inf") else f"{value:.{digits}g}"
+    return str(value)
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"# Adaptation speed against {result['baseline']}",
+        "",
+        "Target: the baseline's value at its last step. Steps-to-target: first step that reaches it. "
+        "Speed-up: baseline's steps-to-target / this report's.",
+        "",
+        "| report | model | algorithm | metric | final | steps to target | speed-up |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        for metric in METRICS:
+            cell = row[metric]
+            if cell is None:
+                lines.append(f"| {row['report']} | {row['model']} | {row['algorithm']} | {metric} | n/a | n/a | n/a |")
+                continue
+            lines.append(
+                f"| {row['report']} | {row['model']} | {row['algorithm']} | {metric} | {_cell(cell['final'])} | "
+                f"{_cell(cell['steps_to_target'])} | {_cell(cell['speedup'])} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot(reports: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [m for m in METRICS if any(r.get(m) for r in reports)]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4), squeeze=False)
+    for axis, metric in zip(axes[0], metrics):
+        for index, report in enumerate(reports):
+            curve = {s: v for s, v in (report.get(metric) or {}).items() if v is not None}
+            if not curve:
+                continue
+            label = f"{report['model']} ({report.get('algorithm') or 'plain'})" + (" [baseline]" if index == 0 else "")
+            steps = sorted(curve)
+            axis.plot([max(s, 0.5) for s in steps], [curve[s] for s in steps], marker="o", label=label)
+        axis.set_xscale("log")
+        axis.set_xlabel("adaptation steps (0 drawn at 0.5)")
+        axis.set_ylabel(metric.replace("_", " "))
+        axis.grid(True, alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120, format="png")
+    plt.close(figure)
+
+
+def _write_atomic(path: Path, write) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def run(report_paths: list[str], out_path: str) -> dict[str, Any]:
+    """Load, compare, and write ``compare.json``, ``compare.md`` and ``compare.png`` into ``out_path``."""
+    reports = [load_report(path) for path in report_paths]
+    result = compare(reports)
+    out = Path(out_path)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out / "compare.json", lambda p: p.write_text(json.dumps(result, indent=2) + "\n"))
+    _write_atomic(out / "compare.md", lambda p: p.write_text(to_markdown(result)))
+    _write_atomic(out / "compare.png", lambda p: plot(reports, p))
+    return result
