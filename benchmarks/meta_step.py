@@ -54,7 +54,7 @@ def build(args, mode: str, backend: str = "torch"):
         raise SystemExit(f"no speaker in {args.data} has {needed} clips of at most {args.max_seconds} s: "
                          "raise --max-seconds or lower --batch")
     speaker = enough[0]
-    clips = by_speaker[speaker][: 2 * args.batch + 4]
+    clips = by_speaker[speaker][:needed]
     stock_config.speakers = sorted(by_speaker)
     stock_config.batch_size = args.batch
     stock_config.run_eval = False
@@ -154,6 +154,7 @@ def main() -> None:
         return
 
     meta_modes = ("fomaml", "maml") if args.second_order else ("fomaml",)
+    modes = ("plain", *meta_modes)
     runs = {"plain": build(args, "plain")}
     for mode in meta_modes:
         for backend in ("torch", "learn2learn"):
@@ -167,7 +168,7 @@ def main() -> None:
     median = {name: statistics.median(values) for name, values in times.items()}
 
     memory = {}
-    for mode in ("plain", *meta_modes):
+    for mode in modes:
         command = [sys.executable, __file__, *sys.argv[1:], "--memory-of", mode]
         result = subprocess.run(command, capture_output=True, text=True, check=True)
         memory[mode] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -185,7 +186,7 @@ def main() -> None:
     for mode in meta_modes:
         ratio = median[f"{mode}/torch"] / median[f"{mode}/learn2learn"]
         print(f"| {mode}: torch backend / learn2learn | {ratio:.2f} |")
-    for mode in ("plain", *meta_modes):
+    for mode in modes:
         values = ", ".join(f"{key} {value:.0f}" for key, value in memory[mode].items())
         print(f"| peak memory added by a step, {mode} (MiB) | {values} |")
 

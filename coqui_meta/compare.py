@@ -43,7 +43,6 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
             report[metric] = {int(step): (None if value is None else float(value)) for step, value in curve.items()}
         except (AttributeError, TypeError, ValueError) as error:
             raise ValueError(f"{path}: {metric} must map steps to numbers ({error})") from error
-    report["steps"] = sorted(int(step) for step in report["steps"])
     report["_path"] = str(path)
     return report
 
@@ -55,6 +54,10 @@ def steps_to_target(curve: dict[int, float | None], target: float, lower_is_bett
         if value is not None and (value <= target if lower_is_better else value >= target):
             return step
     return None
+
+
+def _algorithm(report: dict[str, Any]) -> str:
+    return report.get("algorithm") or "plain"
 
 
 def _final(curve: dict[int, float | None]) -> float | None:
@@ -69,7 +72,7 @@ def compare(reports: list[dict[str, Any]]) -> dict[str, Any]:
     baseline = reports[0]
     rows = []
     for report in reports:
-        row: dict[str, Any] = {"report": report["_path"], "model": report["model"], "algorithm": report.get("algorithm") or "-"}
+        row: dict[str, Any] = {"report": report["_path"], "model": report["model"], "algorithm": _algorithm(report)}
         for metric, lower in METRICS.items():
             curve, base_curve = report.get(metric), baseline.get(metric)
             target = _final(base_curve) if base_curve else None
@@ -136,7 +139,7 @@ def plot(reports: list[dict[str, Any]], path: Path) -> None:
             curve = {s: v for s, v in (report.get(metric) or {}).items() if v is not None}
             if not curve:
                 continue
-            label = f"{report['model']} ({report.get('algorithm') or 'plain'})" + (" [baseline]" if index == 0 else "")
+            label = f"{report['model']} ({_algorithm(report)})" + (" [baseline]" if index == 0 else "")
             steps = sorted(curve)
             axis.plot([max(s, 0.5) for s in steps], [curve[s] for s in steps], marker="o", label=label)
         axis.set_xscale("log")
