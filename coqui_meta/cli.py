@@ -1,5 +1,8 @@
 """The ``coqui-meta`` command line.
 
+``coqui-meta evaluate --model_path CKPT --config_path CONFIG --data CORPUS --speakers 4 --shots 5 --queries 5
+--steps 0,1,2,5,10 --out_path DIR``: adaptation curves on unseen speakers (see `coqui_meta.evaluation`).
+
 ``coqui-meta compare A/report.json B/report.json ... --out_path DIR``: adaptation curves side by side, the first report
 being the baseline (see `coqui_meta.compare`).
 
@@ -101,7 +104,68 @@ def _compare(arg_list: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "compare": _compare}
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,5,10, got {text!r}") from None
+
+
+def _speakers(text: str) -> int | list[str]:
+    return int(text) if text.isdigit() else [name for name in text.split(",") if name]
+
+
+def _evaluate(arg_list: list[str]) -> int:
+    from coqui_meta.evaluation import DEFAULT_STEPS, evaluate
+
+    parser = argparse.ArgumentParser(
+        prog="coqui-meta evaluate",
+        description="Adapt a meta or stock checkpoint to unseen speakers and score it at every listed step.",
+    )
+    parser.add_argument("--model_path", required=True, help="checkpoint (.pth) of a meta or stock vits/tacotron2")
+    parser.add_argument("--config_path", required=True, help="its config.json")
+    parser.add_argument("--data", required=True, help="corpus folder with a Coqui coqui-format metadata.csv")
+    parser.add_argument("--speakers", type=_speakers, default=4, help="how many unseen speakers (by seed), or names a,b,c")
+    parser.add_argument("--shots", type=int, default=5, help="support clips a speaker")
+    parser.add_argument("--queries", type=int, default=5, help="query clips a speaker")
+    parser.add_argument("--steps", type=_int_list, default=list(DEFAULT_STEPS), help="steps to score at, e.g. 0,1,5,10")
+    parser.add_argument("--out_path", required=True, help="folder for report.json, report.md, curves.png, samples/")
+    parser.add_argument("--lr", type=float, default=None, help="adaptation learning rate (default: the config's meta.inner_lr)")
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    parser.add_argument("--adapt_modules", default=None, help="comma-separated name patterns (default: the config's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--mcd", action="store_true", help="also report mel-cepstral distortion against the real clips")
+    parser.add_argument("--trust_checkpoint", action="store_true", help="allow a checkpoint that needs pickled code")
+    args = parser.parse_args(arg_list)
+    try:
+        report = evaluate(
+            args.model_path,
+            args.config_path,
+            args.data,
+            speakers=args.speakers,
+            shots=args.shots,
+            queries=args.queries,
+            steps=args.steps,
+            out_path=args.out_path,
+            lr=args.lr,
+            optimizer=args.optimizer,
+            adapt_modules=args.adapt_modules.split(",") if args.adapt_modules else None,
+            seed=args.seed,
+            device=args.device,
+            mcd=args.mcd,
+            trust=args.trust_checkpoint,
+        )
+    except (FileNotFoundError, ValueError, FloatingPointError) as error:
+        raise SystemExit(f"coqui-meta evaluate: {error}") from None
+    from coqui_meta.report import to_markdown
+
+    print(to_markdown(report))
+    print(f"Written: {os.path.join(args.out_path, 'report.json')}, report.md, curves.png, samples/")
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "compare": _compare}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "command",
         choices=sorted(COMMANDS),
-        help="train: meta-train a meta_vits or meta_tacotron2 config; compare: adaptation curves of evaluate reports",
+        help="train: meta-train a meta_vits or meta_tacotron2 config; evaluate: adaptation curves of a checkpoint on "
+        "unseen speakers; compare: evaluate reports side by side",
     )
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from coqui_meta.files import write_atomic, write_json, write_text
 
 # metric -> True if lower is better
 METRICS = {"query_loss": True, "speaker_similarity": False}
@@ -92,7 +93,24 @@ def compare(reports: list[dict[str, Any]]) -> dict[str, Any]:
                 "speedup": speedup,
             }
         rows.append(row)
-    return {"baseline": baseline["_path"], "rows": rows}
+    return {"baseline": baseline["_path"], "rows": rows, "differences": differences(reports)}
+
+
+# settings that make two adaptation curves comparable
+PROCEDURE = ("shots", "queries", "speakers", "optimizer", "lr", "adapt_modules", "seed")
+
+
+def differences(reports: list[dict[str, Any]]) -> list[str]:
+    """One line per setting in which a report's adaptation procedure differs from the baseline's."""
+    baseline, lines = reports[0], []
+    for report in reports[1:]:
+        for key in PROCEDURE:
+            if key in baseline and key in report and report[key] != baseline[key]:
+                mine, theirs = report[key], baseline[key]
+                if isinstance(mine, list) and isinstance(theirs, list):
+                    mine, theirs = f"{len(mine)} entries", f"{len(theirs)} entries"
+                lines.append(f"{report['_path']}: {key} is {mine}, the baseline's is {theirs}")
+    return lines
 
 
 def _cell(value: Any, digits: int = 3) -> str:
@@ -123,6 +141,9 @@ def to_markdown(result: dict[str, Any]) -> str:
                 f"| {row['report']} | {row['model']} | {row['algorithm']} | {metric} | {_cell(cell['final'])} | "
                 f"{_cell(cell['steps_to_target'])} | {_cell(cell['speedup'])} |"
             )
+    if result.get("differences"):
+        lines += ["", "Adaptation settings that differ from the baseline's:", ""]
+        lines += [f"- {line}" for line in result["differences"]]
     return "\n".join(lines) + "\n"
 
 
@@ -152,24 +173,13 @@ def plot(reports: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
-def _write_atomic(path: Path, write) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
 def run(report_paths: list[str], out_path: str) -> dict[str, Any]:
     """Load, compare, and write ``compare.json``, ``compare.md`` and ``compare.png`` into ``out_path``."""
     reports = [load_report(path) for path in report_paths]
     result = compare(reports)
     out = Path(out_path)
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "compare.json", lambda p: p.write_text(json.dumps(result, indent=2) + "\n"))
-    _write_atomic(out / "compare.md", lambda p: p.write_text(to_markdown(result)))
-    _write_atomic(out / "compare.png", lambda p: plot(reports, p))
+    write_json(out / "compare.json", result)  # an infinite speed-up (target met at step 0) is written as null
+    write_text(out / "compare.md", to_markdown(result))
+    write_atomic(out / "compare.png", lambda p: plot(reports, p))
     return result

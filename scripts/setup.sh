@@ -15,7 +15,7 @@ echo "==> creating $venv"
 pip="$venv/bin/python -m pip"
 $pip install -q --upgrade pip wheel "setuptools<81"
 echo "==> installing torch 2.8.0, coqui-tts 0.28.0 and coqui-meta (a few minutes on first run)"
-$pip install -q -e "$root[dev,learn2learn]"
+$pip install -q -e "$root[dev,learn2learn,judge]"
 
 if ! "$venv/bin/python" -c "import learn2learn" 2>/dev/null; then
     echo "==> building learn2learn 0.2.0 from source (Cython 3)"
@@ -26,6 +26,11 @@ if ! "$venv/bin/python" -c "import learn2learn" 2>/dev/null; then
     (cd "$work/learn2learn-0.2.0" && "$venv/bin/cython" -3 learn2learn/data/*.pyx \
         && $pip install -q --no-deps --no-build-isolation .)
 fi
-"$venv/bin/python" -c "import learn2learn, TTS, trainer, coqui_meta" 2>/dev/null
+if ! "$venv/bin/python" -c "import resemblyzer" 2>/dev/null; then
+    # the speaker judge of `coqui-meta evaluate`; its own requirement `webrtcvad` needs a compiler, the wheels do not
+    echo "==> installing the speaker judge (Resemblyzer, weights inside its wheel)"
+    $pip install -q --no-deps "resemblyzer==0.1.4"
+fi
+"$venv/bin/python" -c "import learn2learn, TTS, trainer, coqui_meta, resemblyzer" 2>/dev/null
 echo "$hash" > "$stamp"
 echo "==> set-up done: $venv"

@@ -74,3 +74,17 @@ def test_bad_reports_get_errors_that_name_the_file(tmp_path):
         assert result.returncode != 0
         assert message in result.stderr and name in result.stderr
     assert not (tmp_path / "o").exists(), "nothing written when an input is bad"
+
+
+def test_a_different_adaptation_procedure_is_named_in_the_table(tmp_path):
+    stock = write_report(tmp_path / "stock.json", "vits", [9, 8, 7, 6, 5, 4, 3, 2])
+    other = json.loads(write_report(tmp_path / "meta.json", "meta_vits", [8] * 8, None, "maml").read_text())
+    other.update(lr=0.1, shots=10)
+    (tmp_path / "meta.json").write_text(json.dumps(other))
+    result = run([str(stock), str(tmp_path / "meta.json")], str(tmp_path / "out"))
+    assert any("shots is 10, the baseline's is 5" in line for line in result["differences"])
+    assert "shots is 10" in (tmp_path / "out" / "compare.md").read_text()
+    # an infinite speed-up is stored as strict JSON
+    zero = write_report(tmp_path / "zero.json", "meta_vits", [1.5] * 8)
+    run([str(stock), str(zero)], str(tmp_path / "out2"))
+    assert json.loads((tmp_path / "out2" / "compare.json").read_text())["rows"][1]["query_loss"]["speedup"] is None

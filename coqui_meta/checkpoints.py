@@ -1,0 +1,112 @@
+"""Loading a Coqui checkpoint and its config, meta or stock, as a model the adaptation code can run.
+
+A stock ``vits`` / ``tacotron2`` checkpoint is loaded into the meta model class (the state dict keys are the same), so
+that stock and meta checkpoints go through one adaptation procedure. Checkpoints are read with
+``torch.load(weights_only=True)``; a file that needs pickled code is refused unless the caller trusts it.
+
+Example::
+
+    loaded = load_model("runs/x/best_model.pth", "runs/x/config.json", device="cpu")
+    loaded.model, loaded.stock_name, loaded.algorithm   # MetaVits, "vits", "fomaml" (or "finetune" for stock)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+STOCK_OF = {"meta_vits": "vits", "meta_tacotron2": "tacotron2", "vits": "vits", "tacotron2": "tacotron2"}
+FINETUNE = "finetune"  # the algorithm name of a stock checkpoint: plain Coqui fine-tuning
+
+
+@dataclass
+class LoadedModel:
+    model: Any  # MetaVits or MetaTacotron2, in eval mode, on the device
+    config: Any  # its meta config
+    model_name: str  # the checkpoint's own config.model: meta_vits, vits, ...
+    stock_name: str  # vits or tacotron2
+    algorithm: str  # the meta algorithm, or "finetune" for a stock checkpoint
+    checkpoint: dict
+
+
+def load_checkpoint(path: str | os.PathLike, trust: bool = False) -> dict:
+    """The checkpoint dict; ``weights_only=True`` unless ``trust``. Errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=not trust)
+    except pickle.UnpicklingError as error:
+        raise ValueError(
+            f"{path} holds pickled objects that torch.load(weights_only=True) refuses; if you trust the file, pass "
+            f"--trust_checkpoint ({str(error).splitlines()[0]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as error:
+        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {error}") from None
+    if not isinstance(checkpoint, dict) or "model" not in checkpoint:
+        raise ValueError(f"{path} is not a Coqui checkpoint (no 'model' state dict)")
+    return checkpoint
+
+
+def load_config_file(path: str | os.PathLike):
+    """A Coqui config (stock or meta) with a clear error for a missing or unknown one."""
+    from TTS.config import load_config
+
+    import coqui_meta  # noqa: F401  (registers the meta models)
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config not found: {path}")
+    try:
+        model_name = json.loads(path.read_text()).get("model")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if model_name not in STOCK_OF:
+        raise ValueError(f"{path}: model {model_name!r} is not supported; use vits, tacotron2, meta_vits or meta_tacotron2")
+    return load_config(str(path))
+
+
+def as_meta_config(config, meta_overrides: dict[str, Any] | None = None):
+    """The config as a meta config (a stock one gets a default meta block), with ``meta_overrides`` applied."""
+    from coqui_meta.config import MetaLearningConfig, MetaTacotron2Config, MetaVitsConfig
+
+    if "meta" not in config:
+        cls = MetaVitsConfig if config.model == "vits" else MetaTacotron2Config
+        config = cls.from_config(config, meta=MetaLearningConfig())
+    for key, value in (meta_overrides or {}).items():
+        setattr(config.meta, key, value)
+    config.meta.check_values()
+    return config
+
+
+def load_model(
+    model_path: str | os.PathLike,
+    config_path: str | os.PathLike,
+    device: str = "cpu",
+    trust: bool = False,
+    meta_overrides: dict[str, Any] | None = None,
+) -> LoadedModel:
+    """The checkpoint's model as a MetaVits / MetaTacotron2 on ``device``, in eval mode."""
+    from coqui_meta.models import MetaTacotron2, MetaVits
+
+    original = load_config_file(config_path)
+    model_name = original.model
+    algorithm = original.meta.algorithm if "meta" in original else FINETUNE
+    config = as_meta_config(original, meta_overrides)
+    checkpoint = load_checkpoint(model_path, trust)
+    model = (MetaVits if STOCK_OF[model_name] == "vits" else MetaTacotron2)(config)
+    result = model.load_state_dict(checkpoint["model"], strict=False)
+    # a released inference checkpoint may lack the discriminator; anything else missing is a mismatch
+    missing = [key for key in result.missing_keys if not key.startswith("disc.")]
+    if missing or result.unexpected_keys:
+        raise ValueError(
+            f"{model_path} does not match {config_path}: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
+        )
+    model.to(torch.device(device)).eval()
+    return LoadedModel(model, config, model_name, STOCK_OF[model_name], algorithm, checkpoint)

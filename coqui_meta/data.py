@@ -1,0 +1,91 @@
+"""Clips of new voices for `evaluate` and `adapt`: a Coqui ``coqui``-format folder or a folder of ``name.wav`` +
+``name.txt``, checked before any work starts, with errors that name the file.
+
+Example::
+
+    samples = load_clips("data/new_voice", speaker="anna")     # wav + txt pairs, all of speaker "anna"
+    samples = load_clips("../shared/data/speechocean762")      # metadata.csv: audio_file|text|speaker_name
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+def _from_metadata(root: Path) -> list[dict[str, Any]]:
+    from TTS.tts.configs.shared_configs import BaseTTSConfig
+    from TTS.tts.datasets import load_tts_samples
+
+    from coqui_meta.presets import speechocean_dataset
+
+    try:
+        samples, _ = load_tts_samples(BaseTTSConfig(datasets=[speechocean_dataset(str(root))]), eval_split=False)
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(f"{root / 'metadata.csv'} is not in Coqui's coqui format (audio_file|text|speaker_name): {error}")
+    return samples
+
+
+def _from_pairs(root: Path, speaker: str) -> list[dict[str, Any]]:
+    samples = []
+    for audio in sorted(p for p in root.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES):
+        transcript = audio.with_suffix(".txt")
+        if not transcript.is_file():
+            raise ValueError(f"{audio} has no transcript: expected {transcript}")
+        samples.append(
+            {
+                "text": transcript.read_text(encoding="utf-8").strip(),
+                "audio_file": str(audio),
+                "speaker_name": speaker,
+                "root_path": str(root),
+                "language": "",
+                "audio_unique_name": f"{speaker}#{audio.stem}",
+            }
+        )
+    return samples
+
+
+def check_clip(sample: dict[str, Any]) -> float:
+    """Its duration in seconds; a clear error naming the file if it is missing, unreadable, empty or untranscribed."""
+    import soundfile
+
+    path = sample["audio_file"]
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"audio file not found: {path}")
+    if not str(sample.get("text", "")).strip():
+        raise ValueError(f"{path}: empty transcript")
+    try:
+        info = soundfile.info(path)
+    except Exception as error:  # soundfile raises its own LibsndfileError / RuntimeError
+        raise ValueError(f"{path}: unreadable audio ({error})") from None
+    if info.frames == 0:
+        raise ValueError(f"{path}: empty audio (0 samples)")
+    return info.frames / info.samplerate
+
+
+def load_clips(path: str | os.PathLike, speaker: str | None = None) -> list[dict[str, Any]]:
+    """Coqui samples of every clip under ``path``, each checked (see `check_clip`), with ``seconds`` set.
+
+    ``speaker`` names the voice of a wav + txt folder (default: the folder's name) and, for a metadata.csv folder,
+    keeps only that speaker's clips.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder not found: {root}")
+    if (root / "metadata.csv").is_file():
+        samples = _from_metadata(root)
+        if speaker is not None:
+            names = sorted({s["speaker_name"] for s in samples})
+            samples = [s for s in samples if s["speaker_name"] == speaker]
+            if not samples:
+                raise ValueError(f"{root / 'metadata.csv'} has no clip of speaker {speaker!r} (it has {', '.join(names[:10])})")
+    else:
+        samples = _from_pairs(root, speaker or root.resolve().name)
+        if not samples:
+            raise ValueError(f"{root} has neither a metadata.csv nor any {'/'.join(AUDIO_SUFFIXES)} clip with a .txt beside it")
+    for sample in samples:
+        sample["seconds"] = check_clip(sample)
+    return samples

@@ -1,0 +1,242 @@
+"""`coqui-meta evaluate`: adaptation curves of a checkpoint on speakers it never saw.
+
+For each of N unseen speakers, K support and Q query clips are drawn by seed. From the checkpoint, the voice is
+learned on the support clips (`coqui_meta.adaptation.VoiceAdaptation`: the same procedure for meta and stock
+checkpoints) and, at every listed step, scored on the query clips: the teacher-forced reconstruction loss, and, with
+Resemblyzer installed, the cosine similarity between the real query clip and the model's own rendition of its text,
+the equal error rate of target against impostor trials, and (``mcd=True``) mel-cepstral distortion.
+
+Example::
+
+    report = evaluate("runs/maml/best_model.pth", "runs/maml/config.json", "../shared/data/speechocean762",
+                      speakers=4, shots=5, queries=3, steps=[0, 1, 5, 10], out_path="runs/eval_maml")
+    report["query_loss"]   # {0: 3.1, 1: 2.9, 5: 2.6, 10: 2.4}
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from coqui_meta.adaptation import VoiceAdaptation
+from coqui_meta.checkpoints import load_model
+from coqui_meta.data import load_clips
+from coqui_meta.episodes import EpisodeCollate
+from coqui_meta.files import write_json
+from coqui_meta.judge import SpeakerJudge, cosine, equal_error_rate, mel_cepstral_distortion
+from coqui_meta.report import write_report
+
+DEFAULT_STEPS = (0, 1, 2, 5, 10, 20, 50, 100)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def choose_speakers(samples, known: set[str], wanted: int | list[str], needed: int, seed: int) -> list[str]:
+    """``wanted`` speakers (a count, drawn by seed among those the model never saw, or names) with ``needed`` clips."""
+    counts: dict[str, int] = defaultdict(int)
+    for sample in samples:
+        counts[sample["speaker_name"]] += 1
+    if isinstance(wanted, list):
+        for name in wanted:
+            if counts[name] < needed:
+                raise ValueError(f"--speakers: {name!r} has {counts[name]} usable clips in the data, needs shots + queries = {needed}")
+        return wanted
+    unseen = sorted(name for name, count in counts.items() if count >= needed and name not in known)
+    if len(unseen) < wanted:
+        raise ValueError(
+            f"--speakers {wanted}: only {len(unseen)} speakers of the data are unknown to the model and have "
+            f"shots + queries = {needed} usable clips"
+        )
+    return sorted(random.Random(seed).sample(unseen, wanted))
+
+
+class SpeakerClips:
+    """The support and query batches of one speaker, built with the model's own dataset and collate."""
+
+    def __init__(self, model, dataset, indices: list[int], shots: int) -> None:
+        known = model.speaker_manager.name_to_id if model.speaker_manager is not None else {}
+        collate = EpisodeCollate(dataset.collate_fn, shots, len(indices) - shots, known_speakers=list(known))
+        raw_support, raw_query = collate([dataset[i] for i in indices])["tasks"][0]
+        self.support_files, self.query_files = self._files(dataset, indices, raw_support), self._files(dataset, indices, raw_query)
+        self.support = self._format(model, raw_support)
+        self.query = self._format(model, raw_query)
+
+    @staticmethod
+    def _files(dataset, indices: list[int], raw: dict) -> list[str]:
+        """The audio file of each row (collate may reorder rows: Tacotron2's sorts them by text length)."""
+        if "item_idxs" in raw:
+            return list(raw["item_idxs"])
+        by_name = {dataset.samples[i]["audio_unique_name"]: dataset.samples[i]["audio_file"] for i in indices}
+        return [by_name[name] for name in raw["audio_unique_names"]]
+
+    @staticmethod
+    def _format(model, raw: dict) -> dict:
+        batch = model.format_batch(raw)
+        device = next(model.parameters()).device
+        batch = {key: value.to(device) if torch.is_tensor(value) else value for key, value in batch.items()}
+        return model.format_batch_on_device(batch)
+
+
+def _dataset(model, samples):
+    from coqui_meta.models.mixin import MetaLearningMixin
+
+    # the stock loader: the model's own dataset class, filters (audio length, text length) and collate
+    loader = super(MetaLearningMixin, model).get_data_loader(model.config, is_eval=True, samples=samples, verbose=False)
+    return loader.dataset
+
+
+def evaluate(
+    model_path: str,
+    config_path: str,
+    data: str,
+    speakers: int | list[str],
+    shots: int,
+    queries: int,
+    steps: list[int],
+    out_path: str | None,
+    lr: float | None = None,
+    optimizer: str = "sgd",
+    adapt_modules: list[str] | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    mcd: bool = False,
+    similarity: bool = True,
+    trust: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Adapt to each held-out speaker and score the query clips at every step of ``steps``; write the report."""
+    started = time.perf_counter()
+    if shots < 1 or queries < 1:
+        raise ValueError(f"--shots and --queries must be >= 1 (got {shots}, {queries})")
+    if not steps or min(steps) < 0:
+        raise ValueError(f"--steps must be a list of steps >= 0 (got {steps})")
+    steps = sorted(set(steps))
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    overrides = {"adapt_modules": list(adapt_modules)} if adapt_modules else {}
+    loaded = load_model(model_path, config_path, device=str(device), trust=trust, meta_overrides=overrides)
+    model = loaded.model
+    lr = loaded.config.meta.inner_lr if lr is None else lr
+    adapted = model.meta_adapted_names()
+
+    dataset = _dataset(model, load_clips(data))
+    by_speaker: dict[str, list[int]] = defaultdict(list)
+    for index, sample in enumerate(dataset.samples):
+        by_speaker[sample["speaker_name"]].append(index)
+    known = set(model.speaker_manager.name_to_id) if model.speaker_manager is not None else set()
+    names = choose_speakers(dataset.samples, known, speakers, shots + queries, seed)
+    seen = sorted(set(names) & known)
+
+    judge = SpeakerJudge.load(str(device)) if similarity else None
+    curves: dict[str, dict[str, dict[int, float]]] = {}
+    renditions: dict[int, list[tuple[str, np.ndarray]]] = defaultdict(list)  # step -> (speaker, embedding)
+    references: list[tuple[str, np.ndarray]] = []
+    clips_used: dict[str, dict[str, list[str]]] = {}
+    samples_dir = Path(out_path, "samples") if out_path else None
+    if samples_dir:
+        samples_dir.mkdir(parents=True, exist_ok=True)
+
+    bar = tqdm(total=len(names) * (max(steps) + len(steps)), desc="evaluate", unit="step", disable=not progress)
+    for number, name in enumerate(names):
+        indices = random.Random(f"{seed}/{name}").sample(by_speaker[name], shots + queries)
+        clips = SpeakerClips(model, dataset, indices, shots)
+        clips_used[name] = {"support": clips.support_files, "query": clips.query_files}
+        real_query = [model.ap.load_wav(path) for path in clips.query_files]
+        if judge:
+            references += [(name, judge.embed(model.ap.load_wav(p), model.ap.sample_rate)) for p in clips.support_files]
+            real_embeddings = [judge.embed(wav, model.ap.sample_rate) for wav in real_query]
+        voice = VoiceAdaptation(model, optimizer=optimizer, lr=lr, adapted=adapted)
+        curve: dict[str, dict[int, float]] = defaultdict(dict)
+        for step in range(max(steps) + 1):
+            if step in steps:
+                curve["query_loss"][step] = voice.score(clips.query, seed=seed)
+                if judge or mcd:
+                    similarity, distortion = [], []
+                    for index, real in enumerate(real_query):
+                        wav, rate = voice.synthesize(clips.query, index, seed=seed + index)
+                        if judge:
+                            embedding = judge.embed(wav, rate)
+                            similarity.append(cosine(embedding, real_embeddings[index]))
+                            renditions[step].append((name, embedding))
+                        if mcd:
+                            distortion.append(mel_cepstral_distortion(real, wav, rate))
+                        if samples_dir and index == 0 and step in (steps[0], steps[-1]):
+                            _write_wav(samples_dir / f"{name}_step{step}.wav", wav, rate)
+                    if judge:
+                        curve["speaker_similarity"][step] = float(np.mean(similarity))
+                    if mcd:
+                        curve["mcd"][step] = float(np.mean(distortion))
+                bar.set_postfix(speaker=f"{number + 1}/{len(names)}", query_loss=f"{curve['query_loss'][step]:.3f}")
+                bar.update(1)
+            if step < max(steps):
+                support_loss = voice.step(clips.support, seed=seed + 1 + step)
+                curve["support_loss"][step] = support_loss
+                bar.update(1)
+        curves[name] = {key: dict(values) for key, values in curve.items()}
+    bar.close()
+
+    def mean_curve(metric: str) -> dict[int, float | None]:
+        if not all(metric in curves[name] for name in names):
+            return {step: None for step in steps}
+        return {step: float(np.mean([curves[name][metric][step] for name in names])) for step in steps}
+
+    eer = {step: None for step in steps}
+    if judge:
+        for step in steps:
+            trials = [(cosine(emb, ref), spk == ref_spk) for spk, emb in renditions[step] for ref_spk, ref in references]
+            eer[step] = equal_error_rate([s for s, _ in trials], [t for _, t in trials])
+    report: dict[str, Any] = {
+        "model": loaded.model_name,
+        "stock_model": loaded.stock_name,
+        "algorithm": loaded.algorithm,
+        "model_path": str(model_path),
+        "config_path": str(config_path),
+        "data": str(data),
+        "shots": shots,
+        "queries": queries,
+        "speakers": names,
+        "speakers_seen_in_training": seen,
+        "steps": steps,
+        "optimizer": optimizer,
+        "lr": lr,
+        "adapt_modules": adapted,
+        "seed": seed,
+        "query_loss": mean_curve("query_loss"),
+        "speaker_similarity": mean_curve("speaker_similarity"),
+        "eer": eer,
+        "judge": "resemblyzer VoiceEncoder (GE2E)" if judge else (
+            f"unavailable: {SpeakerJudge.unavailable}" if similarity else "not asked for"
+        ),
+        "per_speaker": curves,
+        "clips": clips_used,
+        "wall_seconds": round(time.perf_counter() - started, 2),
+        "device": device_name(device),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    if mcd:
+        report["mcd"] = mean_curve("mcd")
+    if out_path:
+        write_json(Path(out_path) / "report.json", report)
+        write_report(report, Path(out_path))
+    return report
+
+
+def _write_wav(path: Path, wav: np.ndarray, rate: int) -> None:
+    import soundfile
+
+    from coqui_meta.files import write_atomic
+
+    peak = float(np.abs(wav).max()) if wav.size else 0.0
+    wav = wav / peak * 0.9 if peak > 1.0 else wav
+    write_atomic(path, lambda p: soundfile.write(str(p), wav, rate, format="WAV"))

@@ -1,0 +1,42 @@
+"""Writing outputs so that a crash never leaves a half-written file: a temporary file, then an atomic rename."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
+    """Call ``write(temporary_path)`` and move the result onto ``path`` in one rename."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    """Strict JSON (no NaN or Infinity: they become null), written atomically."""
+    text = json.dumps(_finite(value), indent=2, allow_nan=False) + "\n"
+    write_atomic(path, lambda p: p.write_text(text))
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_atomic(path, lambda p: p.write_text(text))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
