@@ -1,12 +1,16 @@
 # The two commands of the README. Both create .venv/ on first use.
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
-.PHONY: test setup clean
+.PHONY: demo test setup clean
 
 setup: .venv/.setup-done
 
 .venv/.setup-done: pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/coqui-meta demo $(DEMO_ARGS)
 
 test: setup
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest $(PYTEST_ARGS)

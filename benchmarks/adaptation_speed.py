@@ -24,57 +24,8 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def clip_gradients_per_meta_step(meta) -> int:
-    return meta.meta_batch_size * (meta.inner_steps * meta.k_shot + meta.q_query)
-
-
-def make_trainer(config, model, samples, out: Path):
-    from trainer import Trainer, TrainerArgs
-
-    args = TrainerArgs()
-    args.use_accelerate = False
-    return Trainer(args, config, str(out), model=model, train_samples=samples, parse_command_line_args=False,
-                   gpu=0 if torch.cuda.is_available() else None)
-
-
-def batches(trainer, samples):
-    """The trainer's own train loader, epoch after epoch (one loader, so each epoch draws new episodes/shuffles)."""
-    loader = trainer.get_train_dataloader(samples, verbose=False)
-    while True:
-        yield from loader
-
-
-def train(trainer, samples, desc: str, steps: int | None = None, seconds: float | None = None) -> tuple[int, float]:
-    """Coqui's Trainer.train_step on its own batches, for ``steps`` steps or ``seconds``; returns (steps, seconds)."""
-    trainer.model.train()
-    start, done = time.perf_counter(), 0
-    bar = tqdm(total=steps, desc=desc, unit="step")
-    for batch in batches(trainer, samples):
-        if (steps is not None and done >= steps) or (seconds is not None and time.perf_counter() - start >= seconds):
-            break
-        _, loss_dict = trainer.train_step(batch, 1, done, time.time())
-        done += 1
-        bar.update(1)
-        loss = loss_dict.get("loss", loss_dict.get("loss_1"))
-        if loss is not None:
-            bar.set_postfix(loss=f"{float(loss):.3f}")
-    bar.close()
-    return done, time.perf_counter() - start
-
-
-def save(model, config, folder: Path, step: int) -> tuple[str, str]:
-    from coqui_meta.files import write_atomic
-
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {"model": model.state_dict(), "step": step, "epoch": 0}
-    write_atomic(folder / "model.pth", lambda p: torch.save(state, p))
-    config.save_json(str(folder / "config.json"))
-    return str(folder / "model.pth"), str(folder / "config.json")
 
 
 def main() -> None:
@@ -97,13 +48,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     logging.disable(logging.WARNING)
 
-    from TTS.tts.models.vits import Vits
-
-    from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
+    from coqui_meta import MetaLearningConfig
     from coqui_meta.compare import compare
     from coqui_meta.data import load_clips
     from coqui_meta.evaluation import evaluate
     from coqui_meta.presets import small_vits_config, speechocean_dataset
+    from coqui_meta.study import compute_matched, probe_inner_lr
 
     started = time.perf_counter()
     steps = [int(s) for s in args.steps.split(",")]
@@ -119,48 +69,30 @@ def main() -> None:
     print(f"{len(train_speakers)} training speakers ({len(train_samples)} clips); held out: {', '.join(held_out)}")
 
     budget = args.budget_minutes * 60
-    stock_config = small_vits_config(speechocean_dataset(args.data), output_path=str(args.out / "plain"),
-                                     max_audio_seconds=args.max_seconds + 0.1, speakers=train_speakers)
+    stock_config = small_vits_config(speechocean_dataset(args.data), max_audio_seconds=args.max_seconds + 0.1,
+                                     speakers=train_speakers)
     stock_config.run_eval = False
     stock_config.print_step = 10**9
-    plain = Vits(stock_config)
-    plain_trainer = make_trainer(stock_config, plain, train_samples, args.out / "plain")
-
-    # 1. the shared start
-    pre_steps, pre_seconds = train(plain_trainer, train_samples, "shared start (plain)", seconds=budget * args.pretrain_share)
-    start_model = save(plain, stock_config, args.out / "start", pre_steps)
-
-    # the meta model's inner lr: the grid value that adapts the shared start best on training speakers
+    meta = MetaLearningConfig(algorithm=args.algorithm, inner_steps=args.inner_steps, n_way=4, k_shot=args.shots,
+                              q_query=args.queries, meta_batch_size=4, episodes_per_epoch=50, seed=args.seed)
     candidates = [name for name in enough if name not in held_out]
     probe_speakers = sorted(random.Random(args.seed + 1).sample(candidates, min(4, len(candidates))))
-    probe = {lr: evaluate(*start_model, args.data, probe_speakers, args.shots, args.queries, [args.inner_steps], None,
-                          lr=lr, seed=args.seed + 1, progress=False, similarity=False)["query_loss"][args.inner_steps] for lr in grid}
-    inner_lr = min(probe, key=probe.get)
+    probe = {}
+
+    def choose_inner_lr(start_files):
+        lr, losses = probe_inner_lr(start_files, args.data, probe_speakers, args.shots, args.queries, args.inner_steps,
+                                    grid, args.seed + 1)
+        probe.update(losses)
+        return lr
+
+    runs = compute_matched(stock_config, train_samples, meta, args.out, start_seconds=budget * args.pretrain_share,
+                           meta_seconds=budget * (1 - args.pretrain_share) / 2, choose_inner_lr=choose_inner_lr)
+    inner_lr = meta.inner_lr
     print("inner lr probe on training speakers (query loss after inner steps):", probe, "->", inner_lr)
-
-    # 2a. meta branch, from the shared start, with the plain run's optimizer state
-    meta = MetaLearningConfig(algorithm=args.algorithm, inner_steps=args.inner_steps, inner_lr=inner_lr, n_way=4,
-                              k_shot=args.shots, q_query=args.queries, meta_batch_size=4, episodes_per_epoch=50,
-                              seed=args.seed)
-    meta_config = MetaVitsConfig.from_config(stock_config, meta=meta)
-    meta_config.output_path = str(args.out / "meta")
-    meta_model = MetaVits(meta_config)
-    meta_model.load_state_dict(plain.state_dict())
-    meta_trainer = make_trainer(meta_config, meta_model, train_samples, args.out / "meta")
-    for mine, theirs in zip(meta_trainer.optimizer, plain_trainer.optimizer):
-        mine.load_state_dict(theirs.state_dict())
-    meta_steps, meta_seconds = train(meta_trainer, train_samples, f"meta branch ({args.algorithm})",
-                                     seconds=budget * (1 - args.pretrain_share) / 2)
-    clip_gradients = meta_steps * clip_gradients_per_meta_step(meta)
-
-    # 2b. plain branch: as many clip-gradient evaluations
-    plain_steps = round(clip_gradients / stock_config.batch_size)
-    _, plain_seconds = train(plain_trainer, train_samples, "plain branch", steps=plain_steps)
-    print(f"shared start: {pre_steps} plain steps ({pre_seconds:.0f} s); meta: {meta_steps} meta-steps "
-          f"({clip_gradients} clip-gradients, {meta_seconds:.0f} s); plain: {plain_steps} steps of "
-          f"{stock_config.batch_size} clips ({plain_seconds:.0f} s)")
-    meta_files = save(meta_model, meta_config, args.out / "meta_model", pre_steps + meta_steps)
-    plain_files = save(plain, stock_config, args.out / "plain_model", pre_steps + plain_steps)
+    print(f"shared start: {runs.start_steps} plain steps ({runs.seconds['start']:.0f} s); meta: {runs.meta_steps} "
+          f"meta-steps ({runs.clip_gradients} clip-gradients, {runs.seconds['meta']:.0f} s); plain: {runs.plain_steps} "
+          f"steps of {stock_config.batch_size} clips ({runs.seconds['plain']:.0f} s)")
+    meta_files, plain_files = runs.meta_files, runs.plain_files
 
     # 3. identical evaluation on the held-out speakers
     common = dict(speakers=held_out, shots=args.shots, queries=args.queries, steps=steps, seed=args.seed)
@@ -190,8 +122,8 @@ def main() -> None:
               f"{ps if ps is None else round(ps, 4)} | {ms if ms is None else round(ms, 4)} | {gap} |")
     summary = {"held_out": held_out, "inner_lr": inner_lr, "inner_lr_probe": probe, "best_plain_lr": best_lr,
                "plain_final_loss_by_lr": {lr: r["query_loss"][steps[-1]] for lr, r in plain_reports.items()},
-               "pretrain_steps": pre_steps, "meta_steps": meta_steps, "plain_steps": plain_steps,
-               "clip_gradients_each": clip_gradients, "comparison": result,
+               "pretrain_steps": runs.start_steps, "meta_steps": runs.meta_steps, "plain_steps": runs.plain_steps,
+               "clip_gradients_each": runs.clip_gradients, "train_seconds": runs.seconds, "comparison": result,
                "wall_minutes": (time.perf_counter() - started) / 60}
     (args.out / "adaptation_speed.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(f"\nwall {summary['wall_minutes']:.1f} min; details in {args.out}/adaptation_speed.json and eval_*/report.md")

@@ -89,6 +89,25 @@ class VoiceAdaptation:
         """The voice's adapted tensors (speaker embedding included when it is adapted), detached."""
         return {name: leaf.detach() for name, leaf in self.leaves.items()}
 
+    @contextlib.contextmanager
+    def _length_limit(self, batch: dict, index: int):
+        """An untrained model may never stop (Tacotron2) or stretch every sound (VITS): allow twice the real length."""
+        if "mel_lengths" in batch and hasattr(self.model, "decoder"):  # Tacotron2: decoder steps of r frames
+            owner, attribute = self.model.decoder, "max_decoder_steps"
+            limit = 2 * int(batch["mel_lengths"][index]) // max(1, self.model.decoder.r) + 10
+        elif "spec_lens" in batch and hasattr(self.model, "max_inference_len"):  # VITS: latent frames
+            owner, attribute = self.model, "max_inference_len"
+            limit = 2 * int(batch["spec_lens"][index]) + 10
+        else:
+            yield
+            return
+        original = getattr(owner, attribute)
+        setattr(owner, attribute, limit if original is None else min(original, limit))
+        try:
+            yield
+        finally:
+            setattr(owner, attribute, original)
+
     @torch.no_grad()
     def synthesize(self, batch: dict, index: int, seed: int) -> tuple[np.ndarray, int]:
         """The voice saying the text of clip ``index`` of ``batch`` (free-running, no teacher forcing): a waveform
@@ -100,17 +119,8 @@ class VoiceAdaptation:
         aux_input = {"speaker_ids": batch["speaker_ids"][index : index + 1], "d_vectors": None, "language_ids": None}
         call = _CallMethod(self.model, "inference")
         tensors = {f"model.{name}": tensor for name, tensor in self.task.tensors.items()}
-        decoder = getattr(self.model, "decoder", None)
-        max_steps = getattr(decoder, "max_decoder_steps", None)
-        if max_steps is not None:  # Tacotron2: an untrained attention may never stop; allow twice the real length
-            frames = int(batch["mel_lengths"][index])
-            decoder.max_decoder_steps = min(max_steps, 2 * frames // max(1, self.model.decoder.r) + 10)
-        try:
-            with seeded(seed, self.device):
-                outputs = functional_call(call, tensors, (tokens,), {"aux_input": aux_input}, strict=False)
-        finally:
-            if max_steps is not None:
-                decoder.max_decoder_steps = max_steps
+        with seeded(seed, self.device), self._length_limit(batch, index):
+            outputs = functional_call(call, tensors, (tokens,), {"aux_input": aux_input}, strict=False)
         sample_rate = self.model.config.audio.sample_rate
         audio = outputs["model_outputs"].float().cpu()
         if "tokens" in batch:  # VITS: [1, 1, samples]

@@ -3,6 +3,10 @@
 ``coqui-meta evaluate --model_path CKPT --config_path CONFIG --data CORPUS --speakers 4 --shots 5 --queries 5
 --steps 0,1,2,5,10 --out_path DIR``: adaptation curves on unseen speakers (see `coqui_meta.evaluation`).
 
+``coqui-meta adapt --model_path CKPT --config_path CONFIG --data CLIPS --speaker NAME --shots K --steps N
+--out_path DIR [--save_delta]``: a new voice that stock Coqui loads (see `coqui_meta.voices`);
+``coqui-meta apply-delta`` puts a saved delta back on its base (see `coqui_meta.delta`).
+
 ``coqui-meta compare A/report.json B/report.json ... --out_path DIR``: adaptation curves side by side, the first report
 being the baseline (see `coqui_meta.compare`).
 
@@ -115,6 +119,25 @@ def _speakers(text: str) -> int | list[str]:
     return int(text) if text.isdigit() else [name for name in text.split(",") if name]
 
 
+def _model_and_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags `evaluate` and `adapt` share: which checkpoint, and how a new voice is learned."""
+    parser.add_argument("--model_path", required=True, help="checkpoint (.pth) of a meta or stock vits/tacotron2")
+    parser.add_argument("--config_path", required=True, help="its config.json")
+    parser.add_argument("--lr", type=float, default=None, help="adaptation learning rate (default: the config's meta.inner_lr)")
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    parser.add_argument("--adapt_modules", default=None,
+                        help="comma-separated name patterns (default: the config's); the speaker embedding alone "
+                        "(emb_g / speaker_embedding) keeps every old speaker bit-identical")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--trust_checkpoint", action="store_true", help="allow a checkpoint that needs pickled code")
+
+
+def _adaptation_kwargs(args) -> dict:
+    return dict(lr=args.lr, optimizer=args.optimizer, seed=args.seed, device=args.device, trust=args.trust_checkpoint,
+                adapt_modules=args.adapt_modules.split(",") if args.adapt_modules else None)
+
+
 def _evaluate(arg_list: list[str]) -> int:
     from coqui_meta.evaluation import DEFAULT_STEPS, evaluate
 
@@ -122,21 +145,14 @@ def _evaluate(arg_list: list[str]) -> int:
         prog="coqui-meta evaluate",
         description="Adapt a meta or stock checkpoint to unseen speakers and score it at every listed step.",
     )
-    parser.add_argument("--model_path", required=True, help="checkpoint (.pth) of a meta or stock vits/tacotron2")
-    parser.add_argument("--config_path", required=True, help="its config.json")
+    _model_and_adaptation_arguments(parser)
     parser.add_argument("--data", required=True, help="corpus folder with a Coqui coqui-format metadata.csv")
     parser.add_argument("--speakers", type=_speakers, default=4, help="how many unseen speakers (by seed), or names a,b,c")
     parser.add_argument("--shots", type=int, default=5, help="support clips a speaker")
     parser.add_argument("--queries", type=int, default=5, help="query clips a speaker")
     parser.add_argument("--steps", type=_int_list, default=list(DEFAULT_STEPS), help="steps to score at, e.g. 0,1,5,10")
     parser.add_argument("--out_path", required=True, help="folder for report.json, report.md, curves.png, samples/")
-    parser.add_argument("--lr", type=float, default=None, help="adaptation learning rate (default: the config's meta.inner_lr)")
-    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
-    parser.add_argument("--adapt_modules", default=None, help="comma-separated name patterns (default: the config's)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--mcd", action="store_true", help="also report mel-cepstral distortion against the real clips")
-    parser.add_argument("--trust_checkpoint", action="store_true", help="allow a checkpoint that needs pickled code")
     args = parser.parse_args(arg_list)
     try:
         report = evaluate(
@@ -148,13 +164,8 @@ def _evaluate(arg_list: list[str]) -> int:
             queries=args.queries,
             steps=args.steps,
             out_path=args.out_path,
-            lr=args.lr,
-            optimizer=args.optimizer,
-            adapt_modules=args.adapt_modules.split(",") if args.adapt_modules else None,
-            seed=args.seed,
-            device=args.device,
             mcd=args.mcd,
-            trust=args.trust_checkpoint,
+            **_adaptation_kwargs(args),
         )
     except (FileNotFoundError, ValueError, FloatingPointError) as error:
         raise SystemExit(f"coqui-meta evaluate: {error}") from None
@@ -165,7 +176,86 @@ def _evaluate(arg_list: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "compare": _compare}
+def _adapt(arg_list: list[str]) -> int:
+    from coqui_meta.voices import adapt
+
+    parser = argparse.ArgumentParser(
+        prog="coqui-meta adapt",
+        description="Learn a new voice from a few clips; write a model, config and speakers file that stock Coqui loads.",
+    )
+    _model_and_adaptation_arguments(parser)
+    parser.add_argument("--data", required=True, help="a folder with a coqui-format metadata.csv, or of name.wav + name.txt")
+    parser.add_argument("--speaker", required=True, help="the new voice's name (for metadata.csv: the speaker to take)")
+    parser.add_argument("--shots", type=int, default=10, help="clips to learn from")
+    parser.add_argument("--steps", type=int, default=20, help="adaptation steps")
+    parser.add_argument("--out_path", required=True, help="new folder for model.pth, config.json, speakers.json, ...")
+    parser.add_argument("--save_delta", action="store_true", help="also write voice.safetensors: only what changed")
+    args = parser.parse_args(arg_list)
+    try:
+        info = adapt(
+            args.model_path, args.config_path, args.data, args.speaker, args.shots, args.steps, args.out_path,
+            save_delta=args.save_delta, **_adaptation_kwargs(args),
+        )
+    except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as error:
+        raise SystemExit(f"coqui-meta adapt: {error}") from None
+    out = args.out_path
+    print(f"Voice {info['speaker']!r}: support loss {info['support_loss'][0] if info['support_loss'] else info['final_support_loss']:.4f}"
+          f" -> {info['final_support_loss']:.4f} in {info['steps']} steps ({info['seconds']:.1f} s on {info['device']})")
+    print(f"Written: {out}/model.pth, config.json, speakers.json, sample.wav, adapt.json")
+    print(f'Try: tts --model_path {out}/model.pth --config_path {out}/config.json --speaker_idx {info["speaker"]} '
+          f'--text "Hello there." --out_path {out}/hello.wav')
+    return 0
+
+
+def _apply_delta(arg_list: list[str]) -> int:
+    from coqui_meta.delta import apply_delta
+
+    parser = argparse.ArgumentParser(prog="coqui-meta apply-delta",
+                                     description="Put a voice delta (voice.safetensors) back on its base checkpoint.")
+    parser.add_argument("--model_path", required=True, help="the base checkpoint the voice was adapted from")
+    parser.add_argument("--config_path", required=True, help="its config.json")
+    parser.add_argument("--delta", required=True, help="voice.safetensors written by coqui-meta adapt --save_delta")
+    parser.add_argument("--out_path", required=True, help="new folder for model.pth, config.json, speakers.json")
+    parser.add_argument("--trust_checkpoint", action="store_true", help="allow a checkpoint that needs pickled code")
+    args = parser.parse_args(arg_list)
+    try:
+        info = apply_delta(args.model_path, args.config_path, args.delta, args.out_path, trust=args.trust_checkpoint)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        raise SystemExit(f"coqui-meta apply-delta: {error}") from None
+    print(f"Voice {info['speaker']!r} written to {args.out_path}")
+    return 0
+
+
+def _demo(arg_list: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="coqui-meta demo",
+        description="Meta-learning against plain Coqui training on a corpus of Debian voices, end to end (< 15 min).",
+    )
+    parser.add_argument("--out_path", default="runs/demo", help="folder for the corpus, models, reports and audio")
+    parser.add_argument("--quick", action="store_true", help="a few minutes of training only (a smoke test)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(arg_list)
+    import torch
+
+    from coqui_meta.demo import run
+
+    logging.getLogger("TTS").setLevel(logging.ERROR)
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    try:
+        run(args.out_path, quick=args.quick, seed=args.seed)
+    except RuntimeError as error:
+        raise SystemExit(f"coqui-meta demo: {error}") from None
+    return 0
+
+
+COMMANDS = {
+    "demo": _demo,
+    "train": _train,
+    "evaluate": _evaluate,
+    "compare": _compare,
+    "adapt": _adapt,
+    "apply-delta": _apply_delta,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         choices=sorted(COMMANDS),
         help="train: meta-train a meta_vits or meta_tacotron2 config; evaluate: adaptation curves of a checkpoint on "
-        "unseen speakers; compare: evaluate reports side by side",
+        "unseen speakers; compare: evaluate reports side by side; adapt: a new voice that stock Coqui loads; "
+        "apply-delta: a saved voice delta back on its base; demo: the whole idea on Debian voices",
     )
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()

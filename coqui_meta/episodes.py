@@ -157,7 +157,7 @@ class EpisodeCollate:
         self.known_speakers = set(known_speakers)
         self.stand_in = next(iter(sorted(self.known_speakers)), None)
 
-    def _collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+    def collate_task(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         if self.stand_in is not None:
             items = [
                 item if item["speaker_name"] in self.known_speakers else {**item, "speaker_name": self.stand_in}
@@ -172,7 +172,7 @@ class EpisodeCollate:
         tasks = []
         for start in range(0, len(items), size):
             task = items[start : start + size]
-            tasks.append((self._collate(task[: self.k_shot]), self._collate(task[self.k_shot :])))
+            tasks.append((self.collate_task(task[: self.k_shot]), self.collate_task(task[self.k_shot :])))
         return {"tasks": tasks}
 
 

@@ -1,5 +1,7 @@
 import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,23 @@ def first_meta_batch(model, samples, is_eval: bool = True):
     loader = model.get_data_loader(model.config, is_eval=is_eval, samples=samples, verbose=False)
     batch = next(iter(loader))
     return model.format_batch_on_device(model.format_batch(batch))
+
+
+def save_tiny_checkpoint(folder, kind: str, speakers, meta=None):
+    """A small random-init model saved as a Coqui checkpoint, with its meta and its stock config."""
+    from coqui_meta import MetaLearningConfig
+
+    torch.manual_seed(0)
+    model = build_meta_model(kind, meta or MetaLearningConfig(inner_lr=0.01), speakers, output_path=str(folder))
+    torch.save({"model": model.state_dict(), "step": 0, "epoch": 0}, folder / "model.pth")
+    model.config.save_json(str(folder / "meta_config.json"))
+    model.config.to_stock().save_json(str(folder / "stock_config.json"))
+    return model
+
+
+def run_cli(*args, cwd=None):
+    """``coqui-meta ARGS`` in a fresh process with one thread."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "coqui_meta.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=1200
+    )

@@ -2,16 +2,13 @@
 checkpoints, determinism, and clear errors."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from coqui_meta import MetaLearningConfig
 from coqui_meta.evaluation import evaluate
-from conftest import build_meta_model
+from conftest import build_meta_model, run_cli, save_tiny_checkpoint
 
 DESIGN_KEYS = {"model", "algorithm", "shots", "queries", "speakers", "steps", "query_loss", "speaker_similarity", "eer",
                "wall_seconds", "device"}
@@ -22,25 +19,15 @@ def checkpoint(tmp_path_factory, corpus_samples):
     """A small VITS whose speaker table holds 6 corpus speakers, saved as a meta and as a stock checkpoint."""
     folder = tmp_path_factory.mktemp("ckpt")
     known = sorted({s["speaker_name"] for s in corpus_samples})[:6]
-    torch.manual_seed(0)
-    model = build_meta_model("vits", MetaLearningConfig(inner_lr=0.01), known, output_path=str(folder))
-    torch.save({"model": model.state_dict(), "step": 0, "epoch": 0}, folder / "model.pth")
-    model.config.save_json(str(folder / "meta_config.json"))
-    model.config.to_stock().save_json(str(folder / "stock_config.json"))
+    save_tiny_checkpoint(folder, "vits", known)
     return folder, known
-
-
-def run_cli(*args):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "coqui_meta.cli", "evaluate", *args], env=env, capture_output=True,
-                          text=True, timeout=600)
 
 
 def test_evaluate_writes_the_report_and_is_deterministic(checkpoint, corpus, tmp_path):
     folder, known = checkpoint
     args = ["--model_path", str(folder / "model.pth"), "--config_path", str(folder / "meta_config.json"),
             "--data", str(corpus), "--speakers", "2", "--shots", "2", "--queries", "2", "--steps", "0,1,3", "--mcd"]
-    first = run_cli(*args, "--out_path", str(tmp_path / "a"))
+    first = run_cli("evaluate", *args, "--out_path", str(tmp_path / "a"))
     assert first.returncode == 0, first.stderr[-3000:]
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     assert DESIGN_KEYS <= report.keys()
@@ -55,7 +42,7 @@ def test_evaluate_writes_the_report_and_is_deterministic(checkpoint, corpus, tmp
     assert (tmp_path / "a" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "a" / "samples" / f"{report['speakers'][0]}_step3.wav").is_file()
 
-    second = run_cli(*args, "--out_path", str(tmp_path / "b"))
+    second = run_cli("evaluate", *args, "--out_path", str(tmp_path / "b"))
     assert second.returncode == 0, second.stderr[-3000:]
     again = json.loads((tmp_path / "b" / "report.json").read_text())
     assert again["query_loss"] == report["query_loss"]
@@ -92,13 +79,13 @@ def test_evaluate_adapts_a_stock_tacotron2(corpus, corpus_samples, tmp_path):
 def test_bad_input_gets_a_clear_error(checkpoint, corpus, tmp_path):
     folder, _ = checkpoint
     base = ["--config_path", str(folder / "meta_config.json"), "--data", str(corpus), "--out_path", str(tmp_path / "x")]
-    missing = run_cli("--model_path", str(tmp_path / "nope.pth"), *base)
+    missing = run_cli("evaluate", "--model_path", str(tmp_path / "nope.pth"), *base)
     assert missing.returncode != 0 and "checkpoint not found" in missing.stderr and "nope.pth" in missing.stderr
-    too_many = run_cli("--model_path", str(folder / "model.pth"), *base, "--speakers", "500", "--steps", "0")
+    too_many = run_cli("evaluate", "--model_path", str(folder / "model.pth"), *base, "--speakers", "500", "--steps", "0")
     assert too_many.returncode != 0 and "--speakers 500" in too_many.stderr
-    bad_steps = run_cli("--model_path", str(folder / "model.pth"), *base, "--steps", "0,a")
+    bad_steps = run_cli("evaluate", "--model_path", str(folder / "model.pth"), *base, "--steps", "0,a")
     assert bad_steps.returncode != 0 and "comma-separated integers" in bad_steps.stderr
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    junk = run_cli("--model_path", str(tmp_path / "junk.pth"), *base)
+    junk = run_cli("evaluate", "--model_path", str(tmp_path / "junk.pth"), *base)
     assert junk.returncode != 0 and "junk.pth" in junk.stderr and "Traceback" not in junk.stderr
     assert not (tmp_path / "x" / "report.json").exists()

@@ -2,14 +2,11 @@
 
 import glob
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_meta_model, first_meta_batch, pick
+from conftest import build_meta_model, first_meta_batch, pick, run_cli
 from trainer import Trainer, TrainerArgs
 from TTS.tts.models.vits import Vits
 
@@ -56,13 +53,6 @@ def test_meta_training_lowers_the_adapted_query_loss_on_unseen_speakers(corpus_s
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     for name, tensor in stock.state_dict().items():
         assert torch.equal(tensor, state["model"][name])
-
-
-def run_cli(*args, cwd):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "coqui_meta.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
-    )
 
 
 @pytest.mark.slow

@@ -1,0 +1,179 @@
+"""`coqui-meta demo`: the whole idea on any machine, from voices the machine has.
+
+1. Builds a multi-voice corpus with the Debian voices (flite, festival, espeak-ng) saying sentences this module writes
+   (one new sentence a clip, at least 200 in all), 16 kHz mono, in Coqui's ``coqui`` format.
+2. Holds two voices out, trains a small stock VITS on the others as a shared start, then meta-trains a copy
+   (first-order MAML) and gives the stock model as many clip-gradient evaluations (`coqui_meta.study`).
+3. Adapts both to the held-out voices with the same procedure (`coqui-meta evaluate`; the stock model gets the better
+   of two learning rates) and writes the `compare` table and plot, with audio before and after adaptation.
+
+    make demo                      # sets up .venv and the voices, then runs this
+    coqui-meta demo --out_path runs/demo [--quick]
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+# engine, voice; each a different synthetic speaker (flite slt and festival's slt HTS are one person: only one is used)
+VOICES = [
+    ("flite", "awb"), ("flite", "rms"), ("flite", "slt"), ("flite", "kal16"),
+    ("festival", "voice_kal_diphone"), ("festival", "voice_ked_diphone"),
+    ("espeak-ng", "en-us"), ("espeak-ng", "en-gb"), ("espeak-ng", "en-us+f3"), ("espeak-ng", "en-us+m7"),
+    ("espeak-ng", "en-gb-scotland+f2"), ("espeak-ng", "en-029+m2"),
+]
+HELD_OUT = ("flite_rms", "festival_ked_diphone")
+PACKAGES = ("flite", "festival", "festvox-kallpc16k", "festvox-kdlpc16k", "espeak-ng")
+
+SUBJECTS = ["the old man", "a young girl", "my brother", "the teacher", "our neighbour", "the doctor", "a small dog",
+            "the farmer", "her friend", "the baker", "his sister", "the captain"]
+VERBS = ["found", "painted", "carried", "opened", "cleaned", "sold", "bought", "watched", "fixed", "moved"]
+OBJECTS = ["a red box", "the blue door", "an old chair", "the green boat", "a heavy bag", "the wooden table",
+           "a bright lamp", "the broken clock", "a warm coat", "the silver key"]
+PLACES = ["this morning", "near the river", "after lunch", "in the garden", "before the rain", "at the station",
+          "last week", "by the window", "on sunday", "at noon"]
+
+
+def sentences(count: int, seed: int = 0) -> list[str]:
+    """``count`` distinct sentences from the project's own word lists (12 000 possible)."""
+    every = [f"{s} {v} {o} {p}." for s, v, o, p in itertools.product(SUBJECTS, VERBS, OBJECTS, PLACES)]
+    return random.Random(seed).sample(every, count)
+
+
+def voice_name(engine: str, voice: str) -> str:
+    return f"{engine.split('-')[0]}_{voice.replace('+', '_').replace('-', '_')}".replace("voice_", "")
+
+
+def missing_programs() -> list[str]:
+    return [p for p in ("flite", "text2wave", "espeak-ng") if shutil.which(p) is None]
+
+
+def install_voices() -> None:
+    """apt-get the Debian voices when they are missing (as root), else say how."""
+    if not missing_programs():
+        return
+    command = ["apt-get", "install", "-y", "-q", *PACKAGES]
+    if os.geteuid() != 0:
+        command = ["sudo", "-n", *command]
+    print("Installing the Debian voices:", " ".join(command))
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0 or missing_programs():
+        raise RuntimeError(
+            f"the demo needs {', '.join(missing_programs())}; install them with: sudo apt-get install {' '.join(PACKAGES)}"
+            f"\n{result.stderr[-500:]}"
+        )
+
+
+def _say(engine: str, voice: str, text: str, path: Path) -> None:
+    if engine == "flite":
+        command, stdin = ["flite", "-voice", voice, "-t", text, "-o", str(path)], None
+    elif engine == "festival":
+        command, stdin = ["text2wave", "-eval", f"({voice})", "-o", str(path)], text
+    else:
+        command, stdin = ["espeak-ng", "-v", voice, "-s", "150", "-w", str(path), text], None
+    result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60)
+    if result.returncode != 0 or not path.is_file():
+        raise RuntimeError(f"{engine} voice {voice} failed on {text!r}: {result.stderr[-300:]}")
+
+
+def _clip(engine: str, voice: str, text: str, target: Path) -> None:
+    import librosa
+    import soundfile
+
+    with tempfile.TemporaryDirectory() as work:
+        raw = Path(work) / "raw.wav"
+        _say(engine, voice, text, raw)
+        wav, rate = soundfile.read(str(raw), dtype="float32", always_2d=True)
+    wav = wav.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        wav = librosa.resample(wav, orig_sr=rate, target_sr=SAMPLE_RATE)
+    wav, _ = librosa.effects.trim(wav, top_db=40)
+    wav = 0.9 * wav / max(float(np.abs(wav).max()), 1e-6)
+    soundfile.write(str(target), wav, SAMPLE_RATE, subtype="PCM_16")
+
+
+def build_corpus(folder: Path, clips_per_voice: int, seed: int = 0) -> Path:
+    """``folder/metadata.csv`` + ``folder/wavs/<voice>/*.wav``: every voice says its own sentences."""
+    from tqdm.auto import tqdm
+
+    texts = sentences(len(VOICES) * clips_per_voice, seed)
+    jobs = []
+    for number, (engine, voice) in enumerate(VOICES):
+        name = voice_name(engine, voice)
+        (folder / "wavs" / name).mkdir(parents=True, exist_ok=True)
+        for index in range(clips_per_voice):
+            text = texts[number * clips_per_voice + index]
+            jobs.append((engine, voice, text, folder / "wavs" / name / f"{name}_{index:03d}.wav", name))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        list(tqdm(pool.map(lambda job: _clip(*job[:4]), jobs), total=len(jobs), desc="corpus (Debian voices)", unit="clip"))
+    lines = ["audio_file|text|speaker_name"] + [f"{p.relative_to(folder)}|{t}|{n}" for _, _, t, p, n in jobs]
+    (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def run(out_path: str = "runs/demo", quick: bool = False, seed: int = 0) -> Path:
+    import torch
+
+    from coqui_meta import MetaLearningConfig
+    from coqui_meta.compare import run as compare, to_markdown
+    from coqui_meta.data import load_clips
+    from coqui_meta.evaluation import evaluate
+    from coqui_meta.presets import small_vits_config, speechocean_dataset
+    from coqui_meta.study import compute_matched, probe_inner_lr
+
+    started = time.perf_counter()
+    out = Path(out_path)
+    install_voices()
+    corpus = out / "corpus"
+    if not (corpus / "metadata.csv").is_file():
+        build_corpus(corpus, clips_per_voice=18, seed=seed)
+    samples = [s for s in load_clips(corpus) if s["seconds"] <= 4.0]
+    train = [s for s in samples if s["speaker_name"] not in HELD_OUT]
+    train_voices = sorted({s["speaker_name"] for s in train})
+    print(f"Corpus: {len(samples)} clips of {len(VOICES)} voices in {corpus}; held out: {', '.join(HELD_OUT)}")
+
+    shots, queries, inner_steps = (4, 2, 1) if quick else (5, 3, 2)
+    steps = [0, 1, 2, 5] if quick else [0, 1, 2, 5, 10, 20]
+    start_seconds, meta_seconds = (20, 15) if quick else (150, 70)
+    config = small_vits_config(speechocean_dataset(str(corpus)), output_path=str(out), max_audio_seconds=4.1,
+                               speakers=train_voices)
+    config.run_eval, config.print_step = False, 10**9
+    meta = MetaLearningConfig(algorithm="fomaml", inner_steps=inner_steps, n_way=4, k_shot=shots, q_query=queries,
+                              meta_batch_size=2 if quick else 4, episodes_per_epoch=50, seed=seed)
+    grid = [0.003, 0.03]
+    probe_voices = train_voices[:2] if quick else train_voices[:4]
+
+    def choose_inner_lr(start_files):
+        lr, losses = probe_inner_lr(start_files, str(corpus), probe_voices, shots, queries, inner_steps, grid, seed + 1)
+        print("Inner learning rate, chosen on training voices:", lr, losses)
+        return lr
+
+    runs = compute_matched(config, train, meta, out / "training", start_seconds, meta_seconds, choose_inner_lr)
+    print(f"Shared start {runs.start_steps} steps; meta {runs.meta_steps} meta-steps and plain {runs.plain_steps} steps, "
+          f"{runs.clip_gradients} clip-gradients each")
+    common = dict(data=str(corpus), speakers=list(HELD_OUT), shots=shots, queries=queries, steps=steps, seed=seed)
+    meta_report = out / "eval_meta"
+    evaluate(*runs.meta_files, out_path=str(meta_report), lr=meta.inner_lr, **common)
+    plain = {lr: evaluate(*runs.plain_files, out_path=str(out / f"eval_plain_lr{lr:g}"), lr=lr, **common) for lr in grid}
+    best = min(plain, key=lambda lr: plain[lr]["query_loss"][steps[-1]])
+    result = compare([str(out / f"eval_plain_lr{best:g}" / "report.json"), str(meta_report / "report.json")],
+                     str(out / "compare"))
+    print("\n" + to_markdown(result))
+    minutes = (time.perf_counter() - started) / 60
+    print(f"Demo done in {minutes:.1f} min on {torch.get_num_threads()} thread(s). Results:")
+    print(f"  comparison: {out / 'compare' / 'compare.md'} and compare.png")
+    print(f"  curves:     {meta_report / 'curves.png'}, {out / f'eval_plain_lr{best:g}' / 'curves.png'}")
+    print(f"  audio:      {meta_report / 'samples'} (step {steps[0]} = before, step {steps[-1]} = after adaptation)")
+    print(f"  corpus:     {corpus / 'metadata.csv'}")
+    return out / "compare"

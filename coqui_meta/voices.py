@@ -1,0 +1,226 @@
+"""`coqui-meta adapt`: a new voice from K clips, written as a model that stock Coqui loads.
+
+The clips are checked and prepared first (resampled to the model's rate, down-mixed, silence trimmed as the config
+says); any problem stops the command before training, naming the file. The voice is learned with
+`coqui_meta.adaptation.VoiceAdaptation` (the procedure `evaluate` measures). The output folder gets the base weights
+with the adapted tensors, the speaker embedding table with one new row (the old rows as they were), a stock config
+(``vits`` / ``tacotron2``) listing the speakers, ``speakers.json``, ``sample.wav`` and ``adapt.json``. It is staged
+beside the target and renamed into place, so it appears whole or not at all.
+
+Example::
+
+    coqui-meta adapt --model_path runs/maml/best_model.pth --config_path runs/maml/config.json \\
+        --data my_clips/ --speaker anna --shots 10 --steps 20 --out_path voices/anna
+    tts --model_path voices/anna/model.pth --config_path voices/anna/config.json --speaker_idx anna --text "Hello."
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from coqui_meta.adaptation import VoiceAdaptation
+from coqui_meta.checkpoints import load_model
+from coqui_meta.data import load_clips
+from coqui_meta.episodes import EpisodeCollate
+
+
+@contextlib.contextmanager
+def staged_folder(out_path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary folder beside ``out_path`` that becomes ``out_path`` in one rename when the block succeeds."""
+    out = Path(out_path)
+    if out.exists():
+        raise FileExistsError(f"--out_path {out} exists already; give a new folder (nothing is overwritten)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    try:
+        yield staging
+        umask = os.umask(0)
+        os.umask(umask)
+        for path in [staging, *staging.rglob("*")]:  # mkdtemp's 0700 would make the folder private
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+        os.rename(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def prepare_clips(samples: list[dict[str, Any]], model, folder: Path) -> list[dict[str, Any]]:
+    """Each clip as a mono wav at the model's sample rate, trimmed as the config says; text and length checked."""
+    import librosa
+    import soundfile
+
+    audio = model.config.audio
+    tokenizer = model.tokenizer
+    vocabulary = None if model.config.use_phonemes else set(tokenizer.characters.vocab)
+    prepared = []
+    for index, sample in enumerate(samples):
+        path = sample["audio_file"]
+        if vocabulary is not None:
+            cleaned = tokenizer.text_cleaner(sample["text"]) if tokenizer.text_cleaner else sample["text"]
+            unknown = sorted(set(cleaned) - vocabulary)
+            if unknown:
+                raise ValueError(f"{path}: transcript has characters the model cannot read: {''.join(unknown)!r}")
+        wav, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        wav = wav.mean(axis=1)
+        if rate != audio.sample_rate:
+            wav = librosa.resample(wav, orig_sr=rate, target_sr=audio.sample_rate)
+        if audio.do_trim_silence:
+            wav, _ = librosa.effects.trim(wav, top_db=audio.trim_db)
+        seconds = len(wav) / audio.sample_rate
+        if len(wav) < model.config.min_audio_len or len(wav) > model.config.max_audio_len:
+            raise ValueError(
+                f"{path}: {seconds:.2f} s after trimming; the config takes clips of "
+                f"{model.config.min_audio_len / audio.sample_rate:.2f} to {model.config.max_audio_len / audio.sample_rate:.2f} s"
+            )
+        target = folder / f"{index:04d}.wav"
+        soundfile.write(str(target), wav, audio.sample_rate, subtype="PCM_16")
+        prepared.append({**sample, "audio_file": str(target), "source_file": path, "seconds": seconds})
+    return prepared
+
+
+def support_batch(model, samples: list[dict[str, Any]]) -> dict:
+    """All support clips as one batch of the model's own dataset and collate."""
+    from coqui_meta.models.mixin import MetaLearningMixin
+
+    loader = super(MetaLearningMixin, model).get_data_loader(model.config, is_eval=True, samples=samples, verbose=False)
+    dataset = loader.dataset
+    if len(dataset.samples) != len(samples):
+        raise ValueError("some clips were dropped by the model's dataset filters (text length); check the transcripts")
+    known = list(model.speaker_manager.name_to_id)
+    raw = EpisodeCollate(dataset.collate_fn, len(samples), 0, known).collate_task([dataset[i] for i in range(len(samples))])
+    batch = model.format_batch(raw)
+    device = next(model.parameters()).device
+    batch = {key: value.to(device) if torch.is_tensor(value) else value for key, value in batch.items()}
+    return model.format_batch_on_device(batch)
+
+
+def voice_state(base: dict[str, torch.Tensor], voice: VoiceAdaptation, speaker_key: str, row: int) -> dict[str, torch.Tensor]:
+    """The base state dict with the adapted tensors, and the speaker table grown by the new voice's row."""
+    state = dict(base)
+    for name, tensor in voice.tensors().items():
+        if name != speaker_key:
+            state[name] = tensor.detach().cpu().to(base[name].dtype).clone()
+    new_row = voice.task.tensors[speaker_key][row].detach().cpu().to(base[speaker_key].dtype)
+    state[speaker_key] = torch.cat([base[speaker_key], new_row[None]], dim=0)
+    return state
+
+
+def stock_config_with(config, speakers: list[str]):
+    """The stock config of ``config`` whose speaker table is ``speakers`` (no speakers file to go stale)."""
+    stock = config.to_stock() if "meta" in config else config
+    stock.speakers = list(speakers)
+    for holder in (stock, stock.get("model_args")):
+        if holder is None:
+            continue
+        for key in ("speakers_file", "speaker_file"):
+            if key in holder:
+                setattr(holder, key, None)
+        if "num_speakers" in holder:
+            holder.num_speakers = len(speakers)
+    return stock
+
+
+def write_voice(folder: Path, state: dict, stock_config, speaker: str, info: dict[str, Any]) -> None:
+    speakers = list(stock_config.speakers)
+    torch.save({"model": state, "step": info.get("steps", 0), "epoch": 0}, folder / "model.pth")
+    stock_config.save_json(str(folder / "config.json"))
+    (folder / "speakers.json").write_text(json.dumps({name: i for i, name in enumerate(speakers)}, indent=2) + "\n")
+    (folder / "adapt.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def adapt(
+    model_path: str,
+    config_path: str,
+    data: str,
+    speaker: str,
+    shots: int,
+    steps: int,
+    out_path: str,
+    lr: float | None = None,
+    optimizer: str = "sgd",
+    adapt_modules: list[str] | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    save_delta: bool = False,
+    trust: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Learn ``speaker`` from ``shots`` clips of ``data`` in ``steps`` steps; write the voice folder ``out_path``."""
+    started = time.perf_counter()
+    if shots < 1 or steps < 0:
+        raise ValueError(f"--shots must be >= 1 and --steps >= 0 (got {shots}, {steps})")
+    if Path(out_path).exists():
+        raise FileExistsError(f"--out_path {out_path} exists already; give a new folder (nothing is overwritten)")
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    overrides = {"adapt_modules": list(adapt_modules)} if adapt_modules else {}
+    loaded = load_model(model_path, config_path, device=str(device), trust=trust, meta_overrides=overrides)
+    model, config = loaded.model, loaded.config
+    speaker_key = model.meta_speaker_embedding
+    if model.speaker_manager is None or speaker_key not in dict(model.named_parameters()):
+        raise ValueError(f"{config_path}: adapt needs a multi-speaker model with a speaker embedding (use_speaker_embedding)")
+    old_speakers = list(model.speaker_manager.name_to_id)
+    if speaker in old_speakers:
+        raise ValueError(f"--speaker {speaker!r} exists already in {config_path}; choose a new name")
+    clips = load_clips(data, speaker=speaker)
+    if len(clips) < shots:
+        raise ValueError(f"--shots {shots} but {data} has {len(clips)} clip(s) of {speaker!r}")
+    chosen = sorted(random.Random(seed).sample(sorted(clips, key=lambda s: s["audio_file"]), shots), key=lambda s: s["audio_file"])
+    lr = config.meta.inner_lr if lr is None else lr
+
+    with tempfile.TemporaryDirectory() as work:
+        prepared = prepare_clips(chosen, model, Path(work))
+        batch = support_batch(model, prepared)
+        voice = VoiceAdaptation(model, optimizer=optimizer, lr=lr)
+        losses = []
+        bar = tqdm(range(steps), desc=f"adapt {speaker}", unit="step", disable=not progress)
+        for step in bar:
+            losses.append(voice.step(batch, seed=seed + step))
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        final_loss = voice.score(batch, seed=seed)
+        sample, rate = voice.synthesize(batch, 0, seed=seed)
+
+    row = int(batch["speaker_ids"][0])
+    state = voice_state(loaded.checkpoint["model"], voice, speaker_key, row)
+    stock_config = stock_config_with(config, old_speakers + [speaker])
+    adapted = list(voice.leaves)
+    info = {
+        "speaker": speaker,
+        "base_model": str(model_path),
+        "base_config": str(config_path),
+        "model": stock_config.model,
+        "algorithm": loaded.algorithm,
+        "shots": shots,
+        "clips": [c["source_file"] for c in prepared],
+        "steps": steps,
+        "optimizer": optimizer,
+        "lr": lr,
+        "adapt_modules": adapted,
+        "old_speakers_unchanged": adapted == [speaker_key],
+        "support_loss": losses,
+        "final_support_loss": final_loss,
+        "seconds": round(time.perf_counter() - started, 2),
+        "device": str(device),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    with staged_folder(out_path) as folder:
+        write_voice(folder, state, stock_config, speaker, info)
+        import soundfile
+
+        soundfile.write(str(folder / "sample.wav"), np.clip(sample, -1.0, 1.0), rate)
+        if save_delta:
+            from coqui_meta.delta import save_delta as write_delta
+
+            write_delta(folder / "voice.safetensors", state, loaded.checkpoint["model"], speaker, speaker_key, info)
+    return info
