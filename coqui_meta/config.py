@@ -50,7 +50,9 @@ class MetaLearningConfig(Coqpit):
             inner loss is always the reconstruction terms (mel L1, KL, duration).
         eval_tasks: task values (speakers by default) held out for meta-validation by ``coqui-meta train``; empty:
             it holds out ``n_way`` values chosen with ``seed``.
-        seed: seed of the episode sampler.
+        seed: seed of the episode sampler and of each task's random draws.
+        max_skipped_share: training stops with an error once more than this share of tasks (after the first 20) had
+            a non-finite support or query loss; such tasks are skipped and counted (``skipped_tasks`` in the logs).
     """
 
     algorithm: str = "fomaml"
@@ -70,6 +72,7 @@ class MetaLearningConfig(Coqpit):
     adversarial_outer: bool = False
     eval_tasks: list[str] = field(default_factory=list)
     seed: int = 0
+    max_skipped_share: float = 0.25
 
     def check_values(self) -> None:
         def fail(name: str, why: str) -> None:
@@ -90,6 +93,8 @@ class MetaLearningConfig(Coqpit):
             fail("inner_lr", "must be > 0")
         if not isinstance(self.adapt_modules, list) or not all(isinstance(p, str) and p for p in self.adapt_modules):
             fail("adapt_modules", "must be a list of non-empty name patterns")
+        if not 0.0 <= self.max_skipped_share <= 1.0:
+            fail("max_skipped_share", "must be between 0 and 1")
         if not self.task_key:
             fail("task_key", "must name a sample field such as speaker_name")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -19,6 +20,7 @@ class TaskResult:
     loss_dict: dict[str, Any]
     outputs: dict[str, Any]
     support_losses: list[float] = field(default_factory=list)
+    skipped: bool = False  # a non-finite support or query loss: nothing was backpropagated
 
     def __post_init__(self) -> None:
         # keep the values, not the graphs: outputs of every task of a meta-batch live until the step ends
@@ -49,14 +51,35 @@ class GradientMetaAlgorithm:
     def task_backward(self, support: dict, query: dict, weight: float, scale: Callable) -> TaskResult:
         raise NotImplementedError
 
-    def outer_backward(self, tasks: list[tuple[dict, dict]], scale: Callable = lambda loss: loss) -> list[TaskResult]:
+    def outer_backward(
+        self, tasks: list[tuple[dict, dict]], scale: Callable = lambda loss: loss, seeds: list[int] | None = None
+    ) -> list[TaskResult]:
         """Accumulate the meta-gradient of the mean query loss over ``tasks`` into the parameters' ``.grad``.
 
         Each task is backpropagated on its own, so memory holds one task's graph at a time. ``scale`` wraps the loss
-        before ``backward`` (the AMP grad scaler).
+        before ``backward`` (the AMP grad scaler). With ``seeds``, each task's random draws (VITS's segments and
+        noise, dropout) come from its own seed, so a task gives the same gradient on whichever rank runs it. A task
+        whose support or query loss is not finite is skipped (``TaskResult.skipped``): it adds nothing to ``.grad``.
         """
         weight = 1.0 / len(tasks)
-        return [self.task_backward(support, query, weight, scale) for support, query in tasks]
+        results = []
+        for index, (support, query) in enumerate(tasks):
+            if seeds is None:
+                results.append(self.task_backward(support, query, weight, scale))
+                continue
+            devices = [self._device()] if self._device().type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seeds[index])
+                results.append(self.task_backward(support, query, weight, scale))
+        return results
+
+    @staticmethod
+    def finite(loss: torch.Tensor, support_losses: list[float]) -> bool:
+        return bool(torch.isfinite(loss.detach()).all()) and all(math.isfinite(value) for value in support_losses)
+
+    @staticmethod
+    def skipped_result(loss: torch.Tensor, support_losses: list[float]) -> TaskResult:
+        return TaskResult(float(loss.detach()), {}, {}, support_losses, skipped=True)
 
     def evaluate_task(self, support: dict, query: dict, steps: int, seed: int) -> tuple[float, float, dict]:
         """Query loss before and after ``steps`` inner steps, with the same random draws for both."""

@@ -28,5 +28,7 @@ class MAML(GradientMetaAlgorithm):
         task = self.task_model()
         support_losses = adapt(task, support, self.meta.inner_steps, self.meta.inner_lr, self.second_order)
         loss, loss_dict, outputs = task.loss(query, outer=True)
+        if not self.finite(loss, support_losses):
+            return self.skipped_result(loss, support_losses)
         scale(loss * weight).backward()
         return TaskResult(float(loss.detach()), loss_dict, outputs, support_losses)

@@ -26,6 +26,8 @@ class Reptile(GradientMetaAlgorithm):
         phi = {name: tensor.detach() for name, tensor in task.adapted_tensors().items()}
         task.detach_adapted()
         loss, loss_dict, outputs = task.loss(query, outer=True)
+        if not self.finite(loss, support_losses):
+            return self.skipped_result(loss, support_losses)
         # d/dtheta of <(init - phi) / (lr * steps), init> is the Reptile direction, mapped through init(theta)
         # (the identity, or the mean over speaker rows for the speaker embedding).
         step_size = self.meta.inner_lr * self.meta.inner_steps

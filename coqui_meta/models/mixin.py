@@ -160,31 +160,80 @@ class MetaLearningMixin:
     # ------------------------------------------------------------------ training
     def optimize(self, batch: dict, trainer) -> tuple[dict, dict]:
         """One outer step inside Coqui's Trainer: meta-gradient of the configured algorithm, then the Coqui
-        optimizer, grad scaler, gradient clipping and scheduler of this model's config."""
+        optimizer, grad scaler, gradient clipping and scheduler of this model's config.
+
+        With several ranks each runs its share of the meta-batch; the gradients are averaged over all the tasks that
+        were not skipped, on every rank. A task's random draws come from a seed fixed by (meta.seed, step, task), so
+        the meta-gradient does not depend on how the tasks are split.
+        """
         index = self.meta_optimizer_index
         optimizer = trainer.optimizer[index]
         scaler = trainer.scaler if trainer.use_amp_scaler else None
         optimizer.zero_grad(set_to_none=True)
-        results = self.meta_algorithm.outer_backward(batch["tasks"], scale=scaler.scale if scaler else lambda x: x)
+        tasks = batch["tasks"]
+        replicas, rank = _world()
+        first = trainer.total_steps_done * len(tasks) * replicas + rank * len(tasks)
+        seeds = [self.config.meta.seed * 1_000_003 + first + i for i in range(len(tasks))]
+        results = self.meta_algorithm.outer_backward(tasks, scale=scaler.scale if scaler else lambda x: x, seeds=seeds)
+        kept = [r for r in results if not r.skipped]
+        kept_everywhere = self._meta_count_tasks(len(results), len(kept))
+        if kept_everywhere == 0:
+            optimizer.zero_grad(set_to_none=True)
+            logger.warning("Every task of step %d had a non-finite loss; no update", trainer.total_steps_done)
+            return None, None
+        factor = len(tasks) * replicas / kept_everywhere  # the mean over kept tasks, once ranks are averaged
+        if factor != 1.0:
+            for group in optimizer.param_groups:
+                for param in group["params"]:
+                    if param.grad is not None:
+                        param.grad.mul_(factor)
         grad_norm = self._meta_clip_and_step(trainer, optimizer, scaler, index)
         loss_dict: dict[str, Any] = {
-            "loss": sum(r.query_loss for r in results) / len(results),
-            "support_loss": sum(r.support_losses[0] for r in results if r.support_losses) / len(results),
+            "loss": sum(r.query_loss for r in kept) / len(kept) if kept else float("nan"),
+            "support_loss": sum(r.support_losses[0] for r in kept if r.support_losses) / max(1, len(kept)),
             "grad_norm": grad_norm,
+            "skipped_tasks": self._meta_skipped,
         }
-        terms = [key for key in results[0].loss_dict if key != "loss"]
+        terms = [key for key in kept[0].loss_dict if key != "loss"] if kept else []
         for key in terms:
-            loss_dict[f"query_{key}"] = sum(float(r.loss_dict[key]) for r in results) / len(results)
-        loss_dict.update(self.meta_after_outer_step(trainer, results))
-        outputs = results[-1].outputs
+            loss_dict[f"query_{key}"] = sum(float(r.loss_dict[key]) for r in kept) / len(kept)
+        loss_dict.update(self.meta_after_outer_step(trainer, kept))
+        outputs = kept[-1].outputs if kept else {}
         if len(trainer.optimizer) > 1:  # name them as the Trainer names multi-optimizer outputs, for train_log
             outputs = {f"{key}_{index}": value for key, value in outputs.items()}
         return outputs, loss_dict
+
+    def _meta_count_tasks(self, seen: int, kept: int) -> int:
+        """Count skipped tasks over all ranks; stop training past ``meta.max_skipped_share``. Returns the kept tasks
+        of this step on all ranks."""
+        counts = torch.tensor([float(seen), float(kept)])
+        if _world()[0] > 1:
+            counts = counts.to(next(self.parameters()).device)
+            dist.all_reduce(counts)
+        seen, kept = int(counts[0]), int(counts[1])
+        self._meta_seen = getattr(self, "_meta_seen", 0) + seen
+        self._meta_skipped = getattr(self, "_meta_skipped", 0) + seen - kept
+        if seen > kept:
+            logger.warning("Skipped %d of %d tasks with a non-finite loss (%d so far)", seen - kept, seen, self._meta_skipped)
+        share = self.config.meta.max_skipped_share
+        if self._meta_seen >= 20 and self._meta_skipped > share * self._meta_seen:
+            raise RuntimeError(
+                f"{self._meta_skipped} of {self._meta_seen} tasks had a non-finite support or query loss, more than "
+                f"meta.max_skipped_share = {share}; check the data (silent or corrupt clips) or lower meta.inner_lr"
+            )
+        return kept
 
     def _meta_clip_and_step(self, trainer, optimizer, scaler, index: int) -> float:
         grad_clip = trainer.config.grad_clip
         if isinstance(grad_clip, (list, tuple)):
             grad_clip = grad_clip[index]
+        replicas, _ = _world()
+        if replicas > 1:  # the Trainer calls optimize() on the bare model: no DDP hook averages the gradients
+            for param in (p for group in optimizer.param_groups for p in group["params"] if p.requires_grad):
+                if param.grad is None:
+                    param.grad = torch.zeros_like(param)
+                dist.all_reduce(param.grad)
+                param.grad.div_(replicas)
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         if scaler is not None:
             scaler.unscale_(optimizer)

@@ -1,0 +1,93 @@
+"""Meta-training over several processes (gloo, CPU): the tasks of a meta-batch split across ranks give the same
+update as one process running the whole meta-batch; non-finite tasks are skipped and counted."""
+
+import os
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from conftest import build_meta_model, first_meta_batch, pick
+
+from coqui_meta import MetaLearningConfig
+
+META = dict(algorithm="fomaml", inner_steps=1, inner_lr=1e-3, n_way=2, k_shot=2, q_query=2, meta_batch_size=2)
+
+
+def coqui_optimizers(model):
+    """What optimize() reads from Coqui's Trainer, with the model's own Coqui optimizers."""
+    optimizers = model.get_optimizer()
+    optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+    return SimpleNamespace(optimizer=optimizers, scaler=None, use_amp_scaler=False, config=model.config,
+                           scheduler=[None] * len(optimizers), _stepped_optimizers=set(), total_steps_done=0)
+
+
+def make_model(speakers):
+    torch.manual_seed(0)
+    model = build_meta_model("vits", MetaLearningConfig(**META), speakers)
+    model.train()
+    return model
+
+
+def one_rank(rank, world, store, batch_file, speakers, out_file):
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        model = make_model(speakers)
+        batch = torch.load(batch_file, weights_only=False)
+        mine = {"tasks": batch["tasks"][rank::world]}
+        model.optimize(mine, coqui_optimizers(model))
+        if rank == 0:
+            torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, out_file)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def setting(corpus_samples, tmp_path_factory):
+    samples = pick(corpus_samples, speakers=4, clips=4, max_seconds=3.0, seed=7)
+    speakers = sorted({s["speaker_name"] for s in samples})
+    model = make_model(speakers)
+    batch = first_meta_batch(model, samples, is_eval=False)
+    assert len(batch["tasks"]) == 2
+    folder = tmp_path_factory.mktemp("dist")
+    torch.save(batch, folder / "batch.pt")
+    return speakers, batch, folder
+
+
+def test_two_gloo_ranks_make_the_same_update_as_one_process(setting):
+    speakers, batch, folder = setting
+    model = make_model(speakers)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.optimize(batch, coqui_optimizers(model))
+    single = model.state_dict()
+
+    mp.spawn(one_rank, args=(2, str(folder / "store"), str(folder / "batch.pt"), speakers, str(folder / "rank0.pt")),
+             nprocs=2, join=True)
+    split = torch.load(folder / "rank0.pt", weights_only=True)
+    changed = [k for k in single if not torch.equal(single[k], before[k])]
+    assert len(changed) > 10, "the step updated the generator and the discriminator"
+    for key in single:
+        torch.testing.assert_close(split[key], single[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_a_task_with_a_non_finite_loss_is_skipped_and_counted(setting):
+    speakers, batch, _ = setting
+    model = make_model(speakers)
+    poisoned = {"tasks": [tuple(dict(part) for part in task) for task in batch["tasks"]]}
+    support = poisoned["tasks"][0][0]
+    support["waveform"] = support["waveform"].clone().fill_(float("nan"))
+    support["spec"] = support["spec"].clone().fill_(float("nan"))
+    support["mel"] = support["mel"].clone().fill_(float("nan"))
+    trainer = coqui_optimizers(model)
+    _, loss_dict = model.optimize(poisoned, trainer)
+    assert loss_dict["skipped_tasks"] == 1 and torch.isfinite(torch.tensor(loss_dict["loss"]))
+    assert all(torch.isfinite(p).all() for p in model.parameters()), "the update stays finite"
+
+    # past meta.max_skipped_share, training stops with a message that says what to check
+    model.config.meta.max_skipped_share = 0.1
+    with pytest.raises(RuntimeError, match="max_skipped_share"):
+        for step in range(12):
+            trainer.total_steps_done = step + 1
+            model.optimize(poisoned, trainer)
