@@ -34,6 +34,7 @@ def _train(arg_list: list[str]) -> int:
 
     import coqui_meta  # noqa: F401  (registers meta_vits and meta_tacotron2)
     from coqui_meta.episodes import split_by_task
+    from coqui_meta.files import atomic_trainer_checkpoints
 
     @dataclass
     class TrainMetaArgs(TrainerArgs):
@@ -73,6 +74,10 @@ def _train(arg_list: list[str]) -> int:
         # the speaker table holds the declared speakers (those of a checkpoint to restore), else the training ones
         config.speakers = declared_speakers or sorted({s["speaker_name"] for s in train_samples})
 
+    atomic_trainer_checkpoints()
+    import torch
+
+    torch.manual_seed(meta.seed)  # the initial weights too: two runs of one config are the same run
     model = setup_model(config)
     trainer = Trainer(
         train_args,

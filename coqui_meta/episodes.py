@@ -99,14 +99,22 @@ class SpeakerEpisodeSampler:
 
     def episode_stream(self, epoch: int) -> Iterator[list[tuple[str, list[int], list[int]]]]:
         """All ``n_way`` tasks of each episode of a pass, as ``(task name, support, query)``, before rank sharding."""
-        rng = random.Random(f"{self.seed}/{0 if self.fixed else epoch}")
-        for _ in range(self.episodes):
+        yield from self._draw(random.Random(f"{self.seed}/{0 if self.fixed else epoch}"), self.episodes)
+
+    def _draw(self, rng: random.Random, count: int) -> Iterator[list[tuple[str, list[int], list[int]]]]:
+        for _ in range(count):
             names = rng.sample(self.task_names, self.n_way)
             episode = []
             for name in names:
                 chosen = rng.sample(self.tasks[name], self.k_shot + self.q_query)
                 episode.append((name, chosen[: self.k_shot], chosen[self.k_shot :]))
             yield episode
+
+    def episodes_at(self, key: str, count: int) -> list[list[Task]]:
+        """``count`` episodes (this rank's tasks of each) that depend only on ``(seed, key)``: the meta-batch of a
+        given training step is the same whether or not the run was interrupted before it."""
+        rng = random.Random(f"{self.seed}/{key}")
+        return [[(s, q) for _, s, q in episode[self.rank :: self.num_replicas]] for episode in self._draw(rng, count)]
 
     def __iter__(self) -> Iterator[list[Task]]:
         epoch = self.epoch
@@ -116,33 +124,36 @@ class SpeakerEpisodeSampler:
 
 
 class MetaBatchSampler:
-    """DataLoader batch sampler: one batch per outer step, ``tasks_per_step`` tasks taken from the episodes in order.
+    """DataLoader batch sampler: one batch per outer step, ``tasks_per_step`` tasks.
 
     Each batch is the flat list ``support(task 0) + query(task 0) + support(task 1) + ...``; `EpisodeCollate` cuts it
-    back into tasks, so the DataLoader's workers load the audio as they do for stock Coqui batches.
+    back into tasks, so the DataLoader's workers load the audio as they do for stock Coqui batches. The batch of
+    global step ``t`` is drawn from ``(seed, t)`` alone, and a pass covers the steps of one epoch, so a run resumed
+    from a checkpoint at any step sees the batches an uninterrupted run would (see `set_position`). Meta-validation
+    samplers (``fixed``) yield the same batches every pass.
     """
 
     def __init__(self, episodes: SpeakerEpisodeSampler, tasks_per_step: int, steps: int) -> None:
         self.episodes, self.tasks_per_step, self.steps = episodes, tasks_per_step, steps
+        self.first_step, self.length = 0, steps
+        per_episode = max(1, episodes.n_way // episodes.num_replicas)
+        self.episodes_per_step = -(-tasks_per_step // per_episode)
+
+    def set_position(self, step: int, epoch: int) -> None:
+        """The next pass is epoch ``epoch`` from global step ``step``: it yields the steps left in that epoch."""
+        self.first_step = step
+        self.length = max(0, min(self.steps, (epoch + 1) * self.steps - step))
 
     def __len__(self) -> int:
-        return self.steps
+        return self.length
 
     def __iter__(self) -> Iterator[list[int]]:
-        batch: list[int] = []
-        tasks = 0
-        made = 0
-        while made < self.steps:
-            for episode in self.episodes:
-                for support, query in episode:
-                    batch += support + query
-                    tasks += 1
-                    if tasks == self.tasks_per_step:
-                        yield batch
-                        made += 1
-                        batch, tasks = [], 0
-                        if made == self.steps:
-                            return
+        first, length = self.first_step, self.length
+        self.first_step, self.length = first + length, self.steps
+        for step in range(length) if self.episodes.fixed else range(first, first + length):
+            key = f"eval{step}" if self.episodes.fixed else f"step{step}"
+            tasks = [task for episode in self.episodes.episodes_at(key, self.episodes_per_step) for task in episode]
+            yield [index for support, query in tasks[: self.tasks_per_step] for index in support + query]
 
 
 class EpisodeCollate:

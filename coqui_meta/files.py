@@ -40,3 +40,22 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(item) for item in value]
     return value
+
+
+def atomic_trainer_checkpoints() -> None:
+    """Make the Coqui Trainer write local checkpoints atomically (temporary file, then rename), so a crash while it
+    saves never leaves a truncated ``checkpoint_N.pth`` for ``--continue_path`` to pick. Idempotent."""
+    import torch
+    import trainer.io
+
+    original = trainer.io.save_fsspec
+    if getattr(original, "atomic", False):
+        return
+
+    def save_fsspec(state, path, **kwargs):
+        if "://" in str(path):  # remote storage: fsspec's own semantics
+            return original(state, path, **kwargs)
+        write_atomic(path, lambda temporary: torch.save(state, temporary, **kwargs))
+
+    save_fsspec.atomic = True
+    trainer.io.save_fsspec = save_fsspec

@@ -93,3 +93,13 @@ def run_cli(*args, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "coqui_meta.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=1200
     )
+
+
+def corpus_subset(corpus, speakers, folder):
+    """A corpus folder holding only ``speakers``: a filtered metadata.csv beside a link to the audio."""
+    lines = (corpus / "metadata.csv").read_text().splitlines()
+    keep = [lines[0]] + [line for line in lines[1:] if line.rsplit("|", 1)[-1] in speakers]
+    folder.mkdir()
+    (folder / "metadata.csv").write_text("\n".join(keep) + "\n")
+    (folder / "wavs").symlink_to(corpus / "wavs")
+    return folder

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_meta_model, first_meta_batch, pick, run_cli
+from conftest import build_meta_model, corpus_subset, first_meta_batch, pick, run_cli
 from trainer import Trainer, TrainerArgs
 from TTS.tts.models.vits import Vits
 
@@ -76,14 +76,7 @@ def test_cli_train_with_overrides_and_restore_from_a_stock_checkpoint(corpus, co
         meta=MetaLearningConfig(n_way=2, k_shot=2, q_query=1, meta_batch_size=2, eval_tasks=speakers[3:], episodes_per_epoch=50),
     )
     config.datasets[0].meta_file_train = "metadata.csv"
-    # only the chosen speakers: a filtered copy of the metadata, beside the audio
-    lines = (corpus / "metadata.csv").read_text().splitlines()
-    keep = [lines[0]] + [l for l in lines[1:] if l.rsplit("|", 1)[-1] in speakers]
-    data = tmp_out / "data"
-    data.mkdir()
-    (data / "metadata.csv").write_text("\n".join(keep) + "\n")
-    (data / "wavs").symlink_to(corpus / "wavs")
-    config.datasets[0].path = str(data)
+    config.datasets[0].path = str(corpus_subset(corpus, speakers, tmp_out / "data"))
     config.save_json(str(tmp_out / "config.json"))
 
     result = run_cli(

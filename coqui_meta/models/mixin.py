@@ -138,6 +138,13 @@ class MetaLearningMixin:
             pin_memory=False,
         )
 
+    def on_train_epoch_start(self, trainer) -> None:
+        """Start the epoch's meta-batches at the Trainer's global step (after ``--continue_path`` too)."""
+        super().on_train_epoch_start(trainer)
+        sampler = getattr(trainer.train_loader, "batch_sampler", None)
+        if isinstance(sampler, MetaBatchSampler):
+            sampler.set_position(trainer.total_steps_done, trainer.epochs_done)
+
     def format_batch(self, batch: dict) -> dict:
         if "tasks" not in batch:
             return super().format_batch(batch)
