@@ -79,6 +79,7 @@ def _train(arg_list: list[str]) -> int:
 
     torch.manual_seed(meta.seed)  # the initial weights too: two runs of one config are the same run
     model = setup_model(config)
+    train_samples, eval_samples = _screen(model, train_samples, "training"), _screen(model, eval_samples, "meta-validation")
     trainer = Trainer(
         train_args,
         model.config,
@@ -93,6 +94,18 @@ def _train(arg_list: list[str]) -> int:
         trainer.config.parse_known_args(config_overrides, relaxed_parser=True)
     trainer.fit()
     return 0
+
+
+def _screen(model, samples: list, which: str) -> list:
+    """Leave out the clips the model cannot train on, counted and named in the log; stop when none are left."""
+    from coqui_meta.data import describe_problems, screen_samples
+
+    kept, problems = screen_samples(samples, model)
+    if problems:
+        logger.warning("%s data: %s", which.capitalize(), describe_problems(problems, len(samples)))
+    if not kept:
+        raise SystemExit(f"coqui-meta train: no usable {which} clip is left ({describe_problems(problems, len(samples))})")
+    return kept
 
 
 def _compare(arg_list: list[str]) -> int:

@@ -89,3 +89,57 @@ def load_clips(path: str | os.PathLike, speaker: str | None = None) -> list[dict
     for sample in samples:
         sample["seconds"] = check_clip(sample)
     return samples
+
+
+def screen_samples(samples: list[dict[str, Any]], model) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """The samples the model can train on, and the others by reason (each reason -> the files).
+
+    Reasons: a missing, unreadable or empty audio file, an empty transcript, characters outside the model's
+    vocabulary, an audio path outside its dataset's root, a clip shorter or longer than the config allows.
+    """
+    import soundfile
+
+    config = model.config
+    vocabulary = None if config.use_phonemes else set(model.tokenizer.characters.vocab)
+    cleaner = model.tokenizer.text_cleaner
+    kept, problems = [], {}
+    for sample in samples:
+        path = sample["audio_file"]
+        reason = None
+        root = sample.get("root_path")
+        # a path in metadata.csv that climbs out of the dataset (``../``); symlinked folders inside it are fine
+        if root and not os.path.normpath(os.path.abspath(path)).startswith(os.path.normpath(os.path.abspath(root)) + os.sep):
+            reason = "outside the dataset root"
+        elif not os.path.isfile(path):
+            reason = "missing audio file"
+        elif not str(sample.get("text", "")).strip():
+            reason = "empty transcript"
+        else:
+            try:
+                info = soundfile.info(path)
+                frames = info.frames if info.samplerate == config.audio.sample_rate else int(
+                    info.frames * config.audio.sample_rate / info.samplerate)
+            except Exception:  # soundfile's own LibsndfileError / RuntimeError
+                frames, reason = None, "unreadable audio"
+            if reason is None and frames == 0:
+                reason = "empty audio"
+            elif reason is None and not config.min_audio_len <= frames <= config.max_audio_len:
+                reason = "shorter or longer than the config's min_audio_len/max_audio_len"
+            elif reason is None and vocabulary is not None:
+                text = cleaner(sample["text"]) if cleaner else sample["text"]
+                if set(text) - vocabulary:
+                    reason = "characters outside the model's vocabulary"
+        if reason:
+            problems.setdefault(reason, []).append(path)
+        else:
+            kept.append(sample)
+    return kept, problems
+
+
+def describe_problems(problems: dict[str, list[str]], total: int) -> str:
+    skipped = sum(len(files) for files in problems.values())
+    lines = [f"Skipping {skipped} of {total} clips:"]
+    for reason, files in sorted(problems.items()):
+        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        lines.append(f"  {len(files)} {reason}: {shown}")
+    return "\n".join(lines)

@@ -109,3 +109,20 @@ def test_split_by_task_holds_out_whole_speakers():
     assert {s["speaker_name"] for s in held} == {"spk3"}
     with pytest.raises(ValueError, match="meta.eval_tasks: nobody"):
         split_by_task(SAMPLES, "speaker_name", eval_tasks=["nobody"])
+
+
+def test_meta_batches_are_keyed_by_global_step_so_a_resumed_epoch_matches():
+    def sampler():
+        return MetaBatchSampler(SpeakerEpisodeSampler(SAMPLES, 4, 2, 1, seed=3), tasks_per_step=2, steps=5)
+
+    straight = sampler()
+    uninterrupted = list(straight) + list(straight)  # epochs 0 and 1: steps 0..9
+    assert len(uninterrupted) == 10 and uninterrupted[0] != uninterrupted[5]
+    resumed = sampler()
+    resumed.set_position(step=7, epoch=1)  # a checkpoint after step 6, in epoch 1
+    assert len(resumed) == 3 and list(resumed) == uninterrupted[7:]
+    at_boundary = sampler()
+    at_boundary.set_position(step=5, epoch=0)  # checkpoint after the last step of epoch 0
+    assert len(at_boundary) == 0 and list(at_boundary) == [] and list(at_boundary) == uninterrupted[5:]
+    fixed = MetaBatchSampler(SpeakerEpisodeSampler(SAMPLES, 4, 2, 1, seed=3, fixed=True), tasks_per_step=2, steps=3)
+    assert list(fixed) == list(fixed), "meta-validation batches repeat"
