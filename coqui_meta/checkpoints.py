@@ -47,8 +47,8 @@ def load_checkpoint(path: str | os.PathLike, trust: bool = False) -> dict:
             f"{path} holds pickled objects that torch.load(weights_only=True) refuses; if you trust the file, pass "
             f"--trust_checkpoint ({str(error).splitlines()[0]})"
         ) from None
-    except (RuntimeError, EOFError, OSError) as error:
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {error}") from None
+    except Exception as error:  # a truncated or foreign file fails in many ways (EOFError, struct.error, ...)
+        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {type(error).__name__}: {error}") from None
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
         raise ValueError(f"{path} is not a Coqui checkpoint (no 'model' state dict)")
     return checkpoint

@@ -11,7 +11,9 @@
 being the baseline (see `coqui_meta.compare`).
 
 ``coqui-meta train --config_path config.json [--continue_path DIR] [--restore_path CKPT] [--coqpit.meta.inner_steps 3]``
-mirrors Coqui's ``TTS/bin/train_tts.py``: the same trainer arguments and config overrides. Meta-validation runs on
+mirrors Coqui's ``TTS/bin/train_tts.py``: the same trainer arguments and config overrides. On several GPUs:
+``python -m trainer.distribute --script $(which coqui-meta) --gpus 0,1 train --config_path config.json`` or
+``torchrun --nproc_per_node 2 $(which coqui-meta) train --config_path config.json``. Meta-validation runs on
 task values (speakers) held out from training: ``meta.eval_tasks``, or ``meta.n_way`` of them chosen by seed.
 """
 
@@ -46,6 +48,8 @@ def _train(arg_list: list[str]) -> int:
     parser = train_args.init_argparse(arg_prefix="")
     args, config_overrides = parser.parse_known_args(arg_list)
     train_args.parse_args(args)
+    if "RANK" in os.environ and "--rank" not in " ".join(arg_list):  # torchrun sets RANK; trainer.distribute --rank
+        train_args.rank = int(os.environ["RANK"])
     if args.config_path:
         config_path = args.config_path
     elif args.continue_path:
@@ -289,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
         return 0 if argv else 2
+    if argv[0] not in COMMANDS and (known := [a for a in argv if a in COMMANDS]):
+        # `python -m trainer.distribute --script $(which coqui-meta) train ...` puts its flags before the command
+        argv.remove(known[0])
+        argv.insert(0, known[0])
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         parser.error(f"unknown command {command!r}; use one of {', '.join(sorted(COMMANDS))}")
