@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-MODES = ("plain", "fomaml", "maml")
+MODES = ("plain", "fomaml", "maml", "fomaml+ckpt", "maml+ckpt")  # +ckpt: meta.gradient_checkpointing
 
 
 def build(args, mode: str, backend: str = "torch"):
@@ -65,8 +65,9 @@ def build(args, mode: str, backend: str = "torch"):
         stock_config.batch_group_size = 0
     else:
         meta = MetaLearningConfig(
-            algorithm=mode, inner_steps=args.inner_steps, inner_lr=1e-4, n_way=1, k_shot=args.batch, q_query=args.batch,
-            meta_batch_size=1, backend=backend, episodes_per_epoch=1,
+            algorithm=mode.split("+")[0], inner_steps=args.inner_steps, inner_lr=1e-4, n_way=1, k_shot=args.batch,
+            q_query=args.batch, meta_batch_size=1, backend=backend, episodes_per_epoch=1,
+            gradient_checkpointing=mode.endswith("+ckpt"),
         )
         if args.model == "vits":
             config = MetaVitsConfig.from_config(stock_config, meta=meta)
@@ -141,6 +142,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench_meta_step"))
     parser.add_argument("--second-order", action=argparse.BooleanOptionalAction, default=True,
                         help="include second-order MAML (--no-second-order: Tacotron2 on a CPU runs out of 24 GB)")
+    parser.add_argument("--checkpointing", action="store_true",
+                        help="also time and measure meta-steps with meta.gradient_checkpointing")
     parser.add_argument("--memory-of", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -154,11 +157,14 @@ def main() -> None:
         return
 
     meta_modes = ("fomaml", "maml") if args.second_order else ("fomaml",)
-    modes = ("plain", *meta_modes)
+    checkpointed = tuple(f"{mode}+ckpt" for mode in meta_modes) if args.checkpointing else ()
+    modes = ("plain", *meta_modes, *checkpointed)
     runs = {"plain": build(args, "plain")}
     for mode in meta_modes:
         for backend in ("torch", "learn2learn"):
             runs[f"{mode}/{backend}"] = build(args, mode, backend)
+    for mode in checkpointed:
+        runs[f"{mode}/torch"] = build(args, mode)
     times: dict[str, list[float]] = {name: [] for name in runs}
     for name, (trainer, batch) in runs.items():  # warm-up
         timed_step(trainer, batch, args.device)
@@ -186,6 +192,10 @@ def main() -> None:
     for mode in meta_modes:
         ratio = median[f"{mode}/torch"] / median[f"{mode}/learn2learn"]
         print(f"| {mode}: torch backend / learn2learn | {ratio:.2f} |")
+    for mode in checkpointed:
+        plain_mode = mode.split("+")[0]
+        print(f"| {plain_mode}: time with gradient checkpointing / without | "
+              f"{median[f'{mode}/torch'] / median[f'{plain_mode}/torch']:.2f} |")
     for mode in modes:
         values = ", ".join(f"{key} {value:.0f}" for key, value in memory[mode].items())
         print(f"| peak memory added by a step, {mode} (MiB) | {values} |")

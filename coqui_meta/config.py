@@ -53,6 +53,8 @@ class MetaLearningConfig(Coqpit):
         seed: seed of the episode sampler and of each task's random draws.
         max_skipped_share: training stops with an error once more than this share of tasks (after the first 20) had
             a non-finite support or query loss; such tasks are skipped and counted (``skipped_tasks`` in the logs).
+        gradient_checkpointing: torch backend: keep only the inputs of each inner and outer forward and recompute its
+            activations for the gradient (less memory, more time; see BENCHMARKS.md).
     """
 
     algorithm: str = "fomaml"
@@ -73,6 +75,7 @@ class MetaLearningConfig(Coqpit):
     eval_tasks: list[str] = field(default_factory=list)
     seed: int = 0
     max_skipped_share: float = 0.25
+    gradient_checkpointing: bool = False
 
     def check_values(self) -> None:
         def fail(name: str, why: str) -> None:

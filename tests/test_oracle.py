@@ -60,3 +60,17 @@ def test_torch_backend_matches_learn2learn(corpus_samples, kind, algorithm, adap
         model.meta_algorithm.second_order = False
         first_order = meta_gradient(model, tasks, "torch")
         assert relative_difference(first_order, ours) > 1e-4
+
+
+@pytest.mark.parametrize("algorithm", ["maml", "fomaml"])
+def test_gradient_checkpointing_gives_the_same_meta_gradient(corpus_samples, algorithm):
+    samples = pick(corpus_samples, speakers=3, clips=4, max_seconds=2.6, seed=1)
+    speakers = sorted({s["speaker_name"] for s in samples})
+    grads = {}
+    for checkpointing in (False, True):
+        meta = MetaLearningConfig(algorithm=algorithm, inner_steps=2, inner_lr=0.05, n_way=2, k_shot=1, q_query=1,
+                                  meta_batch_size=2, gradient_checkpointing=checkpointing)
+        torch.manual_seed(0)
+        model = build_meta_model("vits", meta, speakers, max_audio_seconds=3.0)
+        grads[checkpointing] = meta_gradient(model, first_meta_batch(model, samples)["tasks"], "torch")
+    assert relative_difference(grads[True], grads[False]) < 1e-6

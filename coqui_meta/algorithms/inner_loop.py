@@ -21,6 +21,7 @@ import contextlib
 from collections.abc import Iterable
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 from torch.func import functional_call
 
@@ -47,18 +48,29 @@ def _no_cudnn_if(second_order: bool, model: nn.Module):
 class TorchTaskModel:
     """The model seen through ``functional_call`` with a dict of task tensors."""
 
-    def __init__(self, model: nn.Module, adapted: Iterable[str], second_order: bool = False) -> None:
+    def __init__(
+        self, model: nn.Module, adapted: Iterable[str], second_order: bool = False, checkpointing: bool = False
+    ) -> None:
         self.model = model
         self.adapted = list(adapted)
         self.second_order = second_order
+        self.checkpointing = checkpointing
         self.initial = model.meta_task_init(dict(model.named_parameters()), self.adapted)
         self.tensors = dict(self.initial)
         self._call = _CallMethod(model, "meta_task_loss")
 
     def loss(self, batch: dict, outer: bool = False):
-        prefixed = {f"model.{name}": tensor for name, tensor in self.tensors.items()}
-        with _no_cudnn_if(self.second_order, self.model):
-            return functional_call(self._call, prefixed, (batch,), {"outer": outer}, strict=False)
+        names = list(self.tensors)
+
+        def run(*tensors):
+            prefixed = {f"model.{name}": tensor for name, tensor in zip(names, tensors)}
+            with _no_cudnn_if(self.second_order, self.model):
+                return functional_call(self._call, prefixed, (batch,), {"outer": outer}, strict=False)
+
+        if self.checkpointing and torch.is_grad_enabled():
+            # keep only the inputs of the forward; its activations are recomputed when the gradient needs them
+            return torch.utils.checkpoint.checkpoint(run, *self.tensors.values(), use_reentrant=False)
+        return run(*self.tensors.values())
 
     def adapted_tensors(self) -> dict[str, torch.Tensor]:
         return {name: self.tensors[name] for name in self.adapted}
@@ -112,7 +124,7 @@ class LearnToLearnTaskModel:
 def make_task_model(model: nn.Module, backend: str, adapted: list[str], second_order: bool, cache: dict):
     """A fresh task view of ``model``. ``cache`` keeps learn2learn's wrapper between tasks."""
     if backend == "torch":
-        return TorchTaskModel(model, adapted, second_order)
+        return TorchTaskModel(model, adapted, second_order, getattr(model.config.meta, "gradient_checkpointing", False))
     if backend == "learn2learn":
         if "maml" not in cache:
             try:
