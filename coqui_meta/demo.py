@@ -63,11 +63,13 @@ def install_voices() -> None:
     """apt-get the Debian voices when they are missing (as root), else say how."""
     if not missing_programs():
         return
-    command = ["apt-get", "install", "-y", "-q", *PACKAGES]
-    if os.geteuid() != 0:
-        command = ["sudo", "-n", *command]
-    print("Installing the Debian voices:", " ".join(command))
-    result = subprocess.run(command, capture_output=True, text=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    install = [*sudo, "apt-get", "install", "-y", "-q", *PACKAGES]
+    print("Installing the Debian voices:", " ".join(install))
+    result = subprocess.run(install, capture_output=True, text=True)
+    if result.returncode != 0:  # a fresh machine may have no package lists yet
+        subprocess.run([*sudo, "apt-get", "update", "-q"], capture_output=True, text=True)
+        result = subprocess.run(install, capture_output=True, text=True)
     if result.returncode != 0 or missing_programs():
         raise RuntimeError(
             f"the demo needs {', '.join(missing_programs())}; install them with: sudo apt-get install {' '.join(PACKAGES)}"
