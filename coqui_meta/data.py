@@ -49,7 +49,8 @@ def _from_pairs(root: Path, speaker: str) -> list[dict[str, Any]]:
 
 
 def check_clip(sample: dict[str, Any]) -> float:
-    """Its duration in seconds; a clear error naming the file if it is missing, unreadable, empty or untranscribed."""
+    """Its duration in seconds (its sample rate goes in ``sample["sample_rate"]``); a clear error naming the file if
+    it is missing, unreadable, empty or untranscribed."""
     import soundfile
 
     path = sample["audio_file"]
@@ -63,6 +64,7 @@ def check_clip(sample: dict[str, Any]) -> float:
         raise ValueError(f"{path}: unreadable audio ({error})") from None
     if info.frames == 0:
         raise ValueError(f"{path}: empty audio (0 samples)")
+    sample["sample_rate"] = info.samplerate
     return info.frames / info.samplerate
 
 

@@ -130,7 +130,15 @@ def evaluate(
     lr = loaded.config.meta.inner_lr if lr is None else lr
     adapted = model.meta_adapted_names()
 
-    dataset = _dataset(model, load_clips(data))
+    clips = load_clips(data)
+    rate = model.config.audio.sample_rate
+    other = [c for c in clips if c["sample_rate"] != rate]
+    if other:  # the models' own datasets read audio as it is: another rate would be wrong features, silently
+        raise ValueError(
+            f"{other[0]['audio_file']} is at {other[0]['sample_rate']} Hz but the model at {rate} Hz ({len(other)} such "
+            f"clip(s)); resample the corpus (coqui-meta adapt resamples its clips itself)"
+        )
+    dataset = _dataset(model, clips)
     by_speaker: dict[str, list[int]] = defaultdict(list)
     for index, sample in enumerate(dataset.samples):
         by_speaker[sample["speaker_name"]].append(index)

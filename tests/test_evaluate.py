@@ -89,3 +89,23 @@ def test_bad_input_gets_a_clear_error(checkpoint, corpus, tmp_path):
     junk = run_cli("evaluate", "--model_path", str(tmp_path / "junk.pth"), *base)
     assert junk.returncode != 0 and "junk.pth" in junk.stderr and "Traceback" not in junk.stderr
     assert not (tmp_path / "x" / "report.json").exists()
+
+
+def test_a_corpus_at_another_sample_rate_is_refused_naming_a_clip(checkpoint, corpus_samples, tmp_path):
+    import librosa
+    import soundfile
+
+    folder, _ = checkpoint
+    data = tmp_path / "data"
+    (data / "wavs").mkdir(parents=True)
+    lines = ["audio_file|text|speaker_name"]
+    for index, sample in enumerate(corpus_samples[-4:]):
+        wav, rate = soundfile.read(sample["audio_file"], dtype="float32")
+        if index == 2:
+            wav, rate = librosa.resample(wav, orig_sr=rate, target_sr=22050), 22050
+        soundfile.write(str(data / "wavs" / f"c{index}.wav"), wav, rate)
+        lines.append(f"wavs/c{index}.wav|{sample['text']}|{sample['speaker_name']}")
+    (data / "metadata.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"c2\.wav is at 22050 Hz but the model at 16000 Hz"):
+        evaluate(str(folder / "model.pth"), str(folder / "meta_config.json"), str(data), speakers=1, shots=2,
+                 queries=1, steps=[0], out_path=None, progress=False, similarity=False, device="cpu")
