@@ -56,7 +56,20 @@ class MetaVits(MetaLearningMixin, Vits):
             )
         return mel_slice, mel_slice_hat
 
+    @staticmethod
+    def _forget_inference_caches() -> None:
+        # Coqui caches its Hann windows and mel bases in module dicts. One first made while the Trainer formats an eval
+        # batch under inference_mode (e.g. a resumed run that evaluates before it trains) is an inference tensor, which
+        # autograd refuses to save: drop such entries so they are rebuilt as ordinary tensors.
+        from TTS.utils.audio import torch_transforms
+
+        for cache in (torch_transforms.hann_window, torch_transforms.mel_basis):
+            for key in [key for key, value in cache.items() if value.is_inference()]:
+                del cache[key]
+
     def meta_task_loss(self, batch: dict, outer: bool = False):
+        if torch.is_grad_enabled():
+            self._forget_inference_caches()
         outputs = self.forward(
             batch["tokens"],
             batch["token_lens"],
