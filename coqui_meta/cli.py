@@ -141,10 +141,15 @@ def _speakers(text: str) -> int | list[str]:
     return int(text) if text.isdigit() else [name for name in text.split(",") if name]
 
 
+def _checkpoint_arguments(parser: argparse.ArgumentParser, model_help: str) -> None:
+    parser.add_argument("--model_path", required=True, help=model_help)
+    parser.add_argument("--config_path", required=True, help="its config.json")
+    parser.add_argument("--trust_checkpoint", action="store_true", help="allow a checkpoint that needs pickled code")
+
+
 def _model_and_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags `evaluate` and `adapt` share: which checkpoint, and how a new voice is learned."""
-    parser.add_argument("--model_path", required=True, help="checkpoint (.pth) of a meta or stock vits/tacotron2")
-    parser.add_argument("--config_path", required=True, help="its config.json")
+    _checkpoint_arguments(parser, "checkpoint (.pth) of a meta or stock vits/tacotron2")
     parser.add_argument("--lr", type=float, default=None, help="adaptation learning rate (default: the config's meta.inner_lr)")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
     parser.add_argument("--adapt_modules", default=None,
@@ -152,7 +157,6 @@ def _model_and_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
                         "(emb_g / speaker_embedding) keeps every old speaker bit-identical")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--trust_checkpoint", action="store_true", help="allow a checkpoint that needs pickled code")
 
 
 def _adaptation_kwargs(args) -> dict:
@@ -234,11 +238,9 @@ def _apply_delta(arg_list: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="coqui-meta apply-delta",
                                      description="Put a voice delta (voice.safetensors) back on its base checkpoint.")
-    parser.add_argument("--model_path", required=True, help="the base checkpoint the voice was adapted from")
-    parser.add_argument("--config_path", required=True, help="its config.json")
+    _checkpoint_arguments(parser, "the base checkpoint the voice was adapted from")
     parser.add_argument("--delta", required=True, help="voice.safetensors written by coqui-meta adapt --save_delta")
     parser.add_argument("--out_path", required=True, help="new folder for model.pth, config.json, speakers.json")
-    parser.add_argument("--trust_checkpoint", action="store_true", help="allow a checkpoint that needs pickled code")
     args = parser.parse_args(arg_list)
     try:
         info = apply_delta(args.model_path, args.config_path, args.delta, args.out_path, trust=args.trust_checkpoint)

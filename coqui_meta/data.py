@@ -48,24 +48,40 @@ def _from_pairs(root: Path, speaker: str) -> list[dict[str, Any]]:
     return samples
 
 
+class ClipError(ValueError):
+    """A clip that cannot be used: the message names the file, ``reason`` the kind of problem."""
+
+    def __init__(self, path: str, reason: str, detail: str = "") -> None:
+        super().__init__(f"{path}: {reason}{detail}")
+        self.reason = reason
+
+
 def check_clip(sample: dict[str, Any]) -> float:
-    """Its duration in seconds (its sample rate goes in ``sample["sample_rate"]``); a clear error naming the file if
-    it is missing, unreadable, empty or untranscribed."""
+    """Its duration in seconds (its sample rate goes in ``sample["sample_rate"]``); `FileNotFoundError` if the file is
+    missing, `ClipError` (naming the file) if it is unreadable, empty or untranscribed."""
     import soundfile
 
     path = sample["audio_file"]
     if not os.path.isfile(path):
         raise FileNotFoundError(f"audio file not found: {path}")
     if not str(sample.get("text", "")).strip():
-        raise ValueError(f"{path}: empty transcript")
+        raise ClipError(path, "empty transcript")
     try:
         info = soundfile.info(path)
     except Exception as error:  # soundfile raises its own LibsndfileError / RuntimeError
-        raise ValueError(f"{path}: unreadable audio ({error})") from None
+        raise ClipError(path, "unreadable audio", f" ({error})") from None
     if info.frames == 0:
-        raise ValueError(f"{path}: empty audio (0 samples)")
+        raise ClipError(path, "empty audio", " (0 samples)")
     sample["sample_rate"] = info.samplerate
     return info.frames / info.samplerate
+
+
+def unknown_characters(text: str, model) -> set[str]:
+    """Characters of ``text``, once cleaned as the model cleans it, that its vocabulary lacks (none with phonemes)."""
+    if model.config.use_phonemes:
+        return set()
+    cleaner = model.tokenizer.text_cleaner
+    return set(cleaner(text) if cleaner else text) - set(model.tokenizer.characters.vocab)
 
 
 def load_clips(path: str | os.PathLike, speaker: str | None = None) -> list[dict[str, Any]]:
@@ -93,46 +109,41 @@ def load_clips(path: str | os.PathLike, speaker: str | None = None) -> list[dict
     return samples
 
 
+def clip_problem(sample: dict[str, Any], model) -> str | None:
+    """Why ``model`` cannot train on ``sample`` (a kind of problem, see `screen_samples`), or None."""
+    config = model.config
+    path, root = sample["audio_file"], sample.get("root_path")
+    # a path in metadata.csv that climbs out of the dataset (``../``); symlinked folders inside it are fine
+    if root and not os.path.normpath(os.path.abspath(path)).startswith(os.path.normpath(os.path.abspath(root)) + os.sep):
+        return "outside the dataset root"
+    try:
+        seconds = check_clip(sample)
+    except FileNotFoundError:
+        return "missing audio file"
+    except ClipError as error:
+        return error.reason
+    rate = sample["sample_rate"]
+    frames = round(seconds * rate)
+    if rate != config.audio.sample_rate:
+        frames = int(frames * config.audio.sample_rate / rate)
+    if not config.min_audio_len <= frames <= config.max_audio_len:
+        return "shorter or longer than the config's min_audio_len/max_audio_len"
+    if unknown_characters(sample["text"], model):
+        return "characters outside the model's vocabulary"
+    return None
+
+
 def screen_samples(samples: list[dict[str, Any]], model) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """The samples the model can train on, and the others by reason (each reason -> the files).
 
     Reasons: a missing, unreadable or empty audio file, an empty transcript, characters outside the model's
     vocabulary, an audio path outside its dataset's root, a clip shorter or longer than the config allows.
     """
-    import soundfile
-
-    config = model.config
-    vocabulary = None if config.use_phonemes else set(model.tokenizer.characters.vocab)
-    cleaner = model.tokenizer.text_cleaner
     kept, problems = [], {}
     for sample in samples:
-        path = sample["audio_file"]
-        reason = None
-        root = sample.get("root_path")
-        # a path in metadata.csv that climbs out of the dataset (``../``); symlinked folders inside it are fine
-        if root and not os.path.normpath(os.path.abspath(path)).startswith(os.path.normpath(os.path.abspath(root)) + os.sep):
-            reason = "outside the dataset root"
-        elif not os.path.isfile(path):
-            reason = "missing audio file"
-        elif not str(sample.get("text", "")).strip():
-            reason = "empty transcript"
-        else:
-            try:
-                info = soundfile.info(path)
-                frames = info.frames if info.samplerate == config.audio.sample_rate else int(
-                    info.frames * config.audio.sample_rate / info.samplerate)
-            except Exception:  # soundfile's own LibsndfileError / RuntimeError
-                frames, reason = None, "unreadable audio"
-            if reason is None and frames == 0:
-                reason = "empty audio"
-            elif reason is None and not config.min_audio_len <= frames <= config.max_audio_len:
-                reason = "shorter or longer than the config's min_audio_len/max_audio_len"
-            elif reason is None and vocabulary is not None:
-                text = cleaner(sample["text"]) if cleaner else sample["text"]
-                if set(text) - vocabulary:
-                    reason = "characters outside the model's vocabulary"
+        reason = clip_problem(sample, model)
         if reason:
-            problems.setdefault(reason, []).append(path)
+            problems.setdefault(reason, []).append(sample["audio_file"])
         else:
             kept.append(sample)
     return kept, problems

@@ -71,11 +71,10 @@ def read_delta(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
 def apply_delta(model_path: str, config_path: str, delta_path: str, out_path: str, trust: bool = False) -> dict[str, Any]:
     """Write the voice folder of ``delta_path`` applied to the base checkpoint, as `coqui-meta adapt` writes it."""
     from coqui_meta.checkpoints import load_model
-    from coqui_meta.voices import staged_folder, stock_config_with, write_voice
+    from coqui_meta.voices import require_new_folder, staged_folder, stock_config_with, write_voice
 
     tensors, metadata = read_delta(delta_path)
-    if Path(out_path).exists():
-        raise FileExistsError(f"--out_path {out_path} exists already; give a new folder (nothing is overwritten)")
+    require_new_folder(out_path)
     loaded = load_model(model_path, config_path, trust=trust)
     base = loaded.checkpoint["model"]
     speaker, speaker_key = metadata["speaker"], metadata["speaker_key"]

@@ -29,8 +29,7 @@ from tqdm.auto import tqdm
 from coqui_meta.adaptation import VoiceAdaptation
 from coqui_meta.checkpoints import load_model
 from coqui_meta.data import load_clips
-from coqui_meta.episodes import EpisodeCollate
-from coqui_meta.files import write_json
+from coqui_meta.files import write_atomic, write_json
 from coqui_meta.judge import SpeakerJudge, cosine, equal_error_rate, mel_cepstral_distortion
 from coqui_meta.report import write_report
 
@@ -66,12 +65,10 @@ class SpeakerClips:
     """The support and query batches of one speaker, built with the model's own dataset and collate."""
 
     def __init__(self, model, dataset, indices: list[int], shots: int) -> None:
-        known = model.speaker_manager.name_to_id if model.speaker_manager is not None else {}
-        collate = EpisodeCollate(dataset.collate_fn, shots, len(indices) - shots, known_speakers=list(known))
+        collate = model.meta_episode_collate(dataset, shots, len(indices) - shots)
         raw_support, raw_query = collate([dataset[i] for i in indices])["tasks"][0]
         self.support_files, self.query_files = self._files(dataset, indices, raw_support), self._files(dataset, indices, raw_query)
-        self.support = self._format(model, raw_support)
-        self.query = self._format(model, raw_query)
+        self.support, self.query = model.meta_prepare(raw_support), model.meta_prepare(raw_query)
 
     @staticmethod
     def _files(dataset, indices: list[int], raw: dict) -> list[str]:
@@ -80,21 +77,6 @@ class SpeakerClips:
             return list(raw["item_idxs"])
         by_name = {dataset.samples[i]["audio_unique_name"]: dataset.samples[i]["audio_file"] for i in indices}
         return [by_name[name] for name in raw["audio_unique_names"]]
-
-    @staticmethod
-    def _format(model, raw: dict) -> dict:
-        batch = model.format_batch(raw)
-        device = next(model.parameters()).device
-        batch = {key: value.to(device) if torch.is_tensor(value) else value for key, value in batch.items()}
-        return model.format_batch_on_device(batch)
-
-
-def _dataset(model, samples):
-    from coqui_meta.models.mixin import MetaLearningMixin
-
-    # the stock loader: the model's own dataset class, filters (audio length, text length) and collate
-    loader = super(MetaLearningMixin, model).get_data_loader(model.config, is_eval=True, samples=samples, verbose=False)
-    return loader.dataset
 
 
 def evaluate(
@@ -138,7 +120,7 @@ def evaluate(
             f"{other[0]['audio_file']} is at {other[0]['sample_rate']} Hz but the model at {rate} Hz ({len(other)} such "
             f"clip(s)); resample the corpus (coqui-meta adapt resamples its clips itself)"
         )
-    dataset = _dataset(model, clips)
+    dataset = model.meta_stock_dataset(clips)
     by_speaker: dict[str, list[int]] = defaultdict(list)
     for index, sample in enumerate(dataset.samples):
         by_speaker[sample["speaker_name"]].append(index)
@@ -160,7 +142,7 @@ def evaluate(
         indices = random.Random(f"{seed}/{name}").sample(by_speaker[name], shots + queries)
         clips = SpeakerClips(model, dataset, indices, shots)
         clips_used[name] = {"support": clips.support_files, "query": clips.query_files}
-        real_query = [model.ap.load_wav(path) for path in clips.query_files]
+        real_query = [model.ap.load_wav(path) for path in clips.query_files] if judge or mcd else []
         if judge:
             references += [(name, judge.embed(model.ap.load_wav(p), model.ap.sample_rate)) for p in clips.support_files]
             real_embeddings = [judge.embed(wav, model.ap.sample_rate) for wav in real_query]
@@ -242,8 +224,6 @@ def evaluate(
 
 def _write_wav(path: Path, wav: np.ndarray, rate: int) -> None:
     import soundfile
-
-    from coqui_meta.files import write_atomic
 
     peak = float(np.abs(wav).max()) if wav.size else 0.0
     wav = wav / peak * 0.9 if peak > 1.0 else wav

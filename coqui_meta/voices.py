@@ -32,16 +32,21 @@ from tqdm.auto import tqdm
 
 from coqui_meta.adaptation import VoiceAdaptation
 from coqui_meta.checkpoints import load_model
-from coqui_meta.data import load_clips
-from coqui_meta.episodes import EpisodeCollate
+from coqui_meta.data import load_clips, unknown_characters
+
+
+def require_new_folder(out_path: str | os.PathLike) -> Path:
+    """``out_path`` as a Path; `FileExistsError` if something is there (an output folder is never overwritten)."""
+    out = Path(out_path)
+    if out.exists():
+        raise FileExistsError(f"--out_path {out} exists already; give a new folder (nothing is overwritten)")
+    return out
 
 
 @contextlib.contextmanager
 def staged_folder(out_path: str | os.PathLike) -> Iterator[Path]:
     """A temporary folder beside ``out_path`` that becomes ``out_path`` in one rename when the block succeeds."""
-    out = Path(out_path)
-    if out.exists():
-        raise FileExistsError(f"--out_path {out} exists already; give a new folder (nothing is overwritten)")
+    out = require_new_folder(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
     try:
@@ -62,16 +67,12 @@ def prepare_clips(samples: list[dict[str, Any]], model, folder: Path) -> list[di
     import soundfile
 
     audio = model.config.audio
-    tokenizer = model.tokenizer
-    vocabulary = None if model.config.use_phonemes else set(tokenizer.characters.vocab)
     prepared = []
     for index, sample in enumerate(samples):
         path = sample["audio_file"]
-        if vocabulary is not None:
-            cleaned = tokenizer.text_cleaner(sample["text"]) if tokenizer.text_cleaner else sample["text"]
-            unknown = sorted(set(cleaned) - vocabulary)
-            if unknown:
-                raise ValueError(f"{path}: transcript has characters the model cannot read: {''.join(unknown)!r}")
+        unknown = sorted(unknown_characters(sample["text"], model))
+        if unknown:
+            raise ValueError(f"{path}: transcript has characters the model cannot read: {''.join(unknown)!r}")
         wav, rate = soundfile.read(path, dtype="float32", always_2d=True)
         wav = wav.mean(axis=1)
         if rate != audio.sample_rate:
@@ -92,18 +93,11 @@ def prepare_clips(samples: list[dict[str, Any]], model, folder: Path) -> list[di
 
 def support_batch(model, samples: list[dict[str, Any]]) -> dict:
     """All support clips as one batch of the model's own dataset and collate."""
-    from coqui_meta.models.mixin import MetaLearningMixin
-
-    loader = super(MetaLearningMixin, model).get_data_loader(model.config, is_eval=True, samples=samples, verbose=False)
-    dataset = loader.dataset
+    dataset = model.meta_stock_dataset(samples)
     if len(dataset.samples) != len(samples):
         raise ValueError("some clips were dropped by the model's dataset filters (text length); check the transcripts")
-    known = list(model.speaker_manager.name_to_id)
-    raw = EpisodeCollate(dataset.collate_fn, len(samples), 0, known).collate_task([dataset[i] for i in range(len(samples))])
-    batch = model.format_batch(raw)
-    device = next(model.parameters()).device
-    batch = {key: value.to(device) if torch.is_tensor(value) else value for key, value in batch.items()}
-    return model.format_batch_on_device(batch)
+    collate = model.meta_episode_collate(dataset, len(samples), 0)
+    return model.meta_prepare(collate.collate_task([dataset[i] for i in range(len(samples))]))
 
 
 def voice_state(base: dict[str, torch.Tensor], voice: VoiceAdaptation, speaker_key: str, row: int) -> dict[str, torch.Tensor]:
@@ -161,8 +155,7 @@ def adapt(
     started = time.perf_counter()
     if shots < 1 or steps < 0:
         raise ValueError(f"--shots must be >= 1 and --steps >= 0 (got {shots}, {steps})")
-    if Path(out_path).exists():
-        raise FileExistsError(f"--out_path {out_path} exists already; give a new folder (nothing is overwritten)")
+    require_new_folder(out_path)  # before any work, and again when the folder is put in place
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     overrides = {"adapt_modules": list(adapt_modules)} if adapt_modules else {}
     loaded = load_model(model_path, config_path, device=str(device), trust=trust, meta_overrides=overrides)

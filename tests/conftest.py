@@ -75,6 +75,16 @@ def first_meta_batch(model, samples, is_eval: bool = True):
     return model.format_batch_on_device(model.format_batch(batch))
 
 
+@pytest.fixture(scope="session")
+def tiny_vits(tmp_path_factory, corpus_samples):
+    """A small random-init VITS whose speaker table holds 6 corpus speakers, saved as model.pth with a meta config
+    (meta_config.json) and a stock one (stock_config.json): (folder, speakers)."""
+    folder = tmp_path_factory.mktemp("tiny_vits")
+    known = sorted({s["speaker_name"] for s in corpus_samples})[:6]
+    save_tiny_checkpoint(folder, "vits", known)
+    return folder, known
+
+
 def save_tiny_checkpoint(folder, kind: str, speakers, meta=None):
     """A small random-init model saved as a Coqui checkpoint, with its meta and its stock config."""
     from coqui_meta import MetaLearningConfig

@@ -7,20 +7,12 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import run_cli, save_tiny_checkpoint
+from conftest import run_cli
 
 from coqui_meta.voices import adapt
 from coqui_meta.delta import apply_delta
 
 TEXT = "it was good for me"
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory, corpus_samples):
-    folder = tmp_path_factory.mktemp("base")
-    known = sorted({s["speaker_name"] for s in corpus_samples})[:4]
-    save_tiny_checkpoint(folder, "vits", known)
-    return folder, known
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +45,8 @@ def speak(tts, speaker):
     return np.asarray(tts.tts(text=TEXT, speaker=speaker), dtype=np.float32)
 
 
-def test_a_meta_checkpoint_adapts_to_a_voice_that_stock_coqui_speaks(base, new_voice, tmp_path):
-    folder, known = base
+def test_a_meta_checkpoint_adapts_to_a_voice_that_stock_coqui_speaks(tiny_vits, new_voice, tmp_path):
+    folder, known = tiny_vits
     out = tmp_path / "anna"
     info = adapt(str(folder / "model.pth"), str(folder / "meta_config.json"), str(new_voice), "anna", shots=3, steps=3,
                  out_path=str(out), save_delta=True, progress=False, device="cpu")
@@ -81,8 +73,8 @@ def test_a_meta_checkpoint_adapts_to_a_voice_that_stock_coqui_speaks(base, new_v
     assert (tmp_path / "again" / "config.json").read_text() == (out / "config.json").read_text()
 
 
-def test_a_stock_checkpoint_adapts_its_speaker_embedding_and_old_speakers_stay_as_they_were(base, new_voice, tmp_path):
-    folder, known = base
+def test_a_stock_checkpoint_adapts_its_speaker_embedding_and_old_speakers_stay_as_they_were(tiny_vits, new_voice, tmp_path):
+    folder, known = tiny_vits
     out = tmp_path / "bob"
     info = adapt(str(folder / "model.pth"), str(folder / "stock_config.json"), str(new_voice), "bob", shots=4, steps=2,
                  out_path=str(out), adapt_modules=["emb_g"], optimizer="adam", lr=0.01, progress=False, device="cpu")
@@ -95,8 +87,8 @@ def test_a_stock_checkpoint_adapts_its_speaker_embedding_and_old_speakers_stay_a
     assert np.sqrt(np.mean(speak(after, "bob") ** 2)) > 1e-3
 
 
-def test_a_delta_refuses_another_base(base, new_voice, tmp_path):
-    folder, known = base
+def test_a_delta_refuses_another_base(tiny_vits, new_voice, tmp_path):
+    folder, known = tiny_vits
     adapt(str(folder / "model.pth"), str(folder / "meta_config.json"), str(new_voice), "cleo", shots=2, steps=1,
           out_path=str(tmp_path / "cleo"), save_delta=True, progress=False, device="cpu")
     other = tmp_path / "other"
@@ -113,8 +105,8 @@ def test_a_delta_refuses_another_base(base, new_voice, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_bad_input_is_refused_before_training_and_leaves_no_folder(base, new_voice, tmp_path):
-    folder, known = base
+def test_bad_input_is_refused_before_training_and_leaves_no_folder(tiny_vits, new_voice, tmp_path):
+    folder, known = tiny_vits
     config = str(folder / "meta_config.json")
 
     def refused(data, match, speaker="dana", shots=2, model=str(folder / "model.pth")):

@@ -1,7 +1,6 @@
 """Meta-training over several processes (gloo, CPU): the tasks of a meta-batch split across ranks give the same
 update as one process running the whole meta-batch; non-finite tasks are skipped and counted."""
 
-import os
 from types import SimpleNamespace
 
 import pytest

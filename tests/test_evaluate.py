@@ -8,23 +8,14 @@ import torch
 
 from coqui_meta import MetaLearningConfig
 from coqui_meta.evaluation import evaluate
-from conftest import build_meta_model, run_cli, save_tiny_checkpoint
+from conftest import build_meta_model, run_cli
 
 DESIGN_KEYS = {"model", "algorithm", "shots", "queries", "speakers", "steps", "query_loss", "speaker_similarity", "eer",
                "wall_seconds", "device"}
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, corpus_samples):
-    """A small VITS whose speaker table holds 6 corpus speakers, saved as a meta and as a stock checkpoint."""
-    folder = tmp_path_factory.mktemp("ckpt")
-    known = sorted({s["speaker_name"] for s in corpus_samples})[:6]
-    save_tiny_checkpoint(folder, "vits", known)
-    return folder, known
-
-
-def test_evaluate_writes_the_report_and_is_deterministic(checkpoint, corpus, tmp_path):
-    folder, known = checkpoint
+def test_evaluate_writes_the_report_and_is_deterministic(tiny_vits, corpus, tmp_path):
+    folder, known = tiny_vits
     args = ["--model_path", str(folder / "model.pth"), "--config_path", str(folder / "meta_config.json"),
             "--data", str(corpus), "--speakers", "2", "--shots", "2", "--queries", "2", "--steps", "0,1,3", "--mcd"]
     first = run_cli("evaluate", *args, "--out_path", str(tmp_path / "a"))
@@ -49,8 +40,8 @@ def test_evaluate_writes_the_report_and_is_deterministic(checkpoint, corpus, tmp
     assert again["speaker_similarity"] == report["speaker_similarity"]
 
 
-def test_a_stock_checkpoint_goes_through_the_identical_procedure(checkpoint, corpus):
-    folder, _ = checkpoint
+def test_a_stock_checkpoint_goes_through_the_identical_procedure(tiny_vits, corpus):
+    folder, _ = tiny_vits
     common = dict(data=str(corpus), speakers=2, shots=2, queries=2, steps=[0, 2], out_path=None, lr=0.01,
                   progress=False, similarity=False, device="cpu")
     meta = evaluate(str(folder / "model.pth"), str(folder / "meta_config.json"), **common)
@@ -76,8 +67,8 @@ def test_evaluate_adapts_a_stock_tacotron2(corpus, corpus_samples, tmp_path):
     assert (tmp_path / "out" / "curves.png").is_file()
 
 
-def test_bad_input_gets_a_clear_error(checkpoint, corpus, tmp_path):
-    folder, _ = checkpoint
+def test_bad_input_gets_a_clear_error(tiny_vits, corpus, tmp_path):
+    folder, _ = tiny_vits
     base = ["--config_path", str(folder / "meta_config.json"), "--data", str(corpus), "--out_path", str(tmp_path / "x")]
     missing = run_cli("evaluate", "--model_path", str(tmp_path / "nope.pth"), *base)
     assert missing.returncode != 0 and "checkpoint not found" in missing.stderr and "nope.pth" in missing.stderr
@@ -91,11 +82,11 @@ def test_bad_input_gets_a_clear_error(checkpoint, corpus, tmp_path):
     assert not (tmp_path / "x" / "report.json").exists()
 
 
-def test_a_corpus_at_another_sample_rate_is_refused_naming_a_clip(checkpoint, corpus_samples, tmp_path):
+def test_a_corpus_at_another_sample_rate_is_refused_naming_a_clip(tiny_vits, corpus_samples, tmp_path):
     import librosa
     import soundfile
 
-    folder, _ = checkpoint
+    folder, _ = tiny_vits
     data = tmp_path / "data"
     (data / "wavs").mkdir(parents=True)
     lines = ["audio_file|text|speaker_name"]

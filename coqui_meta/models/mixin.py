@@ -61,6 +61,7 @@ class MetaLearningMixin:
         super().__init__(config, *args, **kwargs)
         self.config.meta.check_values()
         self.meta_algorithm = build_algorithm(self, self.config.meta)
+        self._meta_seen = self._meta_skipped = 0  # tasks seen and skipped (non-finite loss) in this process
 
     # ------------------------------------------------------------------ what the inner loop adapts
     def meta_adapted_names(self) -> list[str]:
@@ -129,14 +130,26 @@ class MetaLearningMixin:
                 meta.k_shot,
                 meta.q_query,
             )
-        known = self.speaker_manager.name_to_id if self.speaker_manager is not None else {}
         return DataLoader(
             dataset,
             batch_sampler=MetaBatchSampler(episodes, tasks_per_step, steps),
-            collate_fn=EpisodeCollate(dataset.collate_fn, meta.k_shot, meta.q_query, known_speakers=list(known)),
+            collate_fn=self.meta_episode_collate(dataset, meta.k_shot, meta.q_query),
             num_workers=config.num_eval_loader_workers if is_eval else config.num_loader_workers,
             pin_memory=False,
         )
+
+    def meta_episode_collate(self, dataset, k_shot: int, q_query: int) -> EpisodeCollate:
+        """The dataset's own collate, cut into tasks, with unknown speakers standing in for a known one."""
+        known = self.speaker_manager.name_to_id if self.speaker_manager is not None else {}
+        return EpisodeCollate(dataset.collate_fn, k_shot, q_query, known_speakers=list(known))
+
+    def meta_stock_dataset(self, samples: list):
+        """The stock dataset over ``samples``: the model's own dataset class, length filters, order and collate."""
+        return super().get_data_loader(self.config, is_eval=True, samples=samples, verbose=False).dataset
+
+    def meta_prepare(self, raw: dict) -> dict:
+        """One collated support or query set, formatted and on the model's device as the Trainer prepares a task."""
+        return self.format_batch_on_device(self.format_batch({"tasks": [(raw,)]}))["tasks"][0][0]
 
     def on_train_epoch_start(self, trainer) -> None:
         """Start the epoch's meta-batches at the Trainer's global step (after ``--continue_path`` too)."""
@@ -218,8 +231,8 @@ class MetaLearningMixin:
             counts = counts.to(next(self.parameters()).device)
             dist.all_reduce(counts)
         seen, kept = int(counts[0]), int(counts[1])
-        self._meta_seen = getattr(self, "_meta_seen", 0) + seen
-        self._meta_skipped = getattr(self, "_meta_skipped", 0) + seen - kept
+        self._meta_seen += seen
+        self._meta_skipped += seen - kept
         if seen > kept:
             logger.warning("Skipped %d of %d tasks with a non-finite loss (%d so far)", seen - kept, seen, self._meta_skipped)
         share = self.config.meta.max_skipped_share
