@@ -2,7 +2,8 @@
 checkpoints alike.
 
 The voice starts as the model's task initialisation (the speaker embedding set to the mean of the trained rows, as
-Coqui initialises an added speaker) and the adapted tensors (``meta.adapt_modules``) take SGD or Adam steps on the
+Coqui initialises an added speaker; for a prototype model, the prototype of the support clips as its d-vector: a voice
+with no step at all) and the adapted tensors (``meta.adapt_modules``) take SGD or Adam steps on the
 support clips with the config's gradient clipping. The tensors live in a dict run through ``functional_call``:
 the loaded model is never changed. Every random draw (VITS's segment and noise, dropout) is seeded, so two runs
 give the same numbers.
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from coqui_meta.algorithms.inner_loop import TorchTaskModel, _CallMethod
+from coqui_meta.algorithms.inner_loop import D_VECTOR, TorchTaskModel, _CallMethod
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 
@@ -41,14 +42,24 @@ def seeded(seed: int, device: torch.device):
 class VoiceAdaptation:
     """One new voice: a task view of ``model`` whose adapted tensors are trained by a torch optimizer."""
 
-    def __init__(self, model, optimizer: str = "sgd", lr: float = 1e-3, adapted: list[str] | None = None) -> None:
+    def __init__(
+        self, model, optimizer: str = "sgd", lr: float = 1e-3, adapted: list[str] | None = None, support: dict | None = None
+    ) -> None:
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
         if not lr > 0:
             raise ValueError(f"--lr must be > 0, got {lr}")
         self.model = model
         self.device = next(model.parameters()).device
-        self.task = TorchTaskModel(model, adapted if adapted is not None else model.meta_adapted_names())
+        self.prototype = None
+        if model.meta_uses_prototypes:
+            if support is None:
+                raise ValueError("a prototype model's voice starts from the prototype of its support clips: pass support")
+            model.eval()
+            with torch.no_grad():
+                self.prototype = model.meta_prototype(support)
+        adapted = adapted if adapted is not None else model.meta_adapted_names()
+        self.task = TorchTaskModel(model, adapted, voice=self.prototype)
         self.leaves = {}
         for name in self.task.adapted:
             self.leaves[name] = self.task.tensors[name].detach().clone().requires_grad_(True)
@@ -86,8 +97,12 @@ class VoiceAdaptation:
         return float(loss)
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """The voice's adapted tensors (speaker embedding included when it is adapted), detached."""
+        """The voice's adapted tensors (speaker embedding or d-vector included when it is adapted), detached."""
         return {name: leaf.detach() for name, leaf in self.leaves.items()}
+
+    def d_vector(self) -> torch.Tensor:
+        """A prototype model's voice as it is now: the prototype, moved by the steps if it is adapted."""
+        return self.task.tensors[D_VECTOR].detach()
 
     @contextlib.contextmanager
     def _length_limit(self, batch: dict, index: int):
@@ -116,9 +131,12 @@ class VoiceAdaptation:
         tokens_key, lengths_key = ("tokens", "token_lens") if "tokens" in batch else ("text_input", "text_lengths")
         length = int(batch[lengths_key][index])
         tokens = batch[tokens_key][index : index + 1, :length]
-        aux_input = {"speaker_ids": batch["speaker_ids"][index : index + 1], "d_vectors": None, "language_ids": None}
+        if D_VECTOR in self.task.tensors:
+            aux_input = {"speaker_ids": None, "d_vectors": self.task.tensors[D_VECTOR].detach()[None], "language_ids": None}
+        else:
+            aux_input = {"speaker_ids": batch["speaker_ids"][index : index + 1], "d_vectors": None, "language_ids": None}
         call = _CallMethod(self.model, "inference")
-        tensors = {f"model.{name}": tensor for name, tensor in self.task.tensors.items()}
+        tensors = {f"model.{name}": tensor for name, tensor in self.task.tensors.items() if name != D_VECTOR}
         with seeded(seed, self.device), self._length_limit(batch, index):
             outputs = functional_call(call, tensors, (tokens,), {"aux_input": aux_input}, strict=False)
         sample_rate = self.model.config.audio.sample_rate

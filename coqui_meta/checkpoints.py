@@ -99,6 +99,14 @@ def load_model(
     model_name = original.model
     algorithm = original.meta.algorithm if "meta" in original else FINETUNE
     config = as_meta_config(original, meta_overrides)
+    from TTS.config import get_from_config_or_model_args
+
+    if get_from_config_or_model_args(config, "use_d_vector_file") and not config.meta.uses_prototypes:
+        raise ValueError(
+            f"{config_path}: a d-vector model without a prototype encoder has no way to make a new voice's d-vector; "
+            "use a speaker-table model (use_speaker_embedding) or a checkpoint trained with meta.algorithm protonet or "
+            "proto_maml (with its own config)"
+        )
     checkpoint = load_checkpoint(model_path, trust)
     model = (MetaVits if STOCK_OF[model_name] == "vits" else MetaTacotron2)(config)
     result = model.load_state_dict(checkpoint["model"], strict=False)

@@ -7,6 +7,9 @@
 --out_path DIR [--save_delta]``: a new voice that stock Coqui loads (see `coqui_meta.voices`);
 ``coqui-meta apply-delta`` puts a saved delta back on its base (see `coqui_meta.delta`).
 
+``coqui-meta embed --model_path CKPT --config_path CONFIG --data CORPUS --out_path d_vectors.json``: a prototype
+model's embedding of every clip and speaker, in the d-vector format Coqui reads (see `coqui_meta.embed`).
+
 ``coqui-meta compare A/report.json B/report.json ... --out_path DIR``: adaptation curves side by side, the first report
 being the baseline (see `coqui_meta.compare`).
 
@@ -77,6 +80,8 @@ def _train(arg_list: list[str]) -> int:
     if config.get("use_speaker_embedding"):
         # the speaker table holds the declared speakers (those of a checkpoint to restore), else the training ones
         config.speakers = declared_speakers or sorted({s["speaker_name"] for s in train_samples})
+    elif meta.uses_prototypes:  # no table to fill; recorded so that evaluate knows the speakers the encoder saw
+        config.speakers = sorted({s["speaker_name"] for s in train_samples})
 
     atomic_trainer_checkpoints()
     import torch
@@ -213,23 +218,56 @@ def _adapt(arg_list: list[str]) -> int:
     parser.add_argument("--data", required=True, help="a folder with a coqui-format metadata.csv, or of name.wav + name.txt")
     parser.add_argument("--speaker", required=True, help="the new voice's name (for metadata.csv: the speaker to take)")
     parser.add_argument("--shots", type=int, default=10, help="clips to learn from")
-    parser.add_argument("--steps", type=int, default=20, help="adaptation steps")
+    parser.add_argument("--steps", type=int, default=20, help="adaptation steps (0: a prototype model's voice is the "
+                        "prototype of the clips)")
     parser.add_argument("--out_path", required=True, help="new folder for model.pth, config.json, speakers.json, ...")
     parser.add_argument("--save_delta", action="store_true", help="also write voice.safetensors: only what changed")
+    parser.add_argument("--d_vectors", action="append", default=[],
+                        help="prototype models: a d-vector file whose voices to keep beside the new one (coqui-meta "
+                        "embed's, or an earlier voice's d_vectors.json); default: the training speakers' prototypes")
     args = parser.parse_args(arg_list)
     try:
         info = adapt(
             args.model_path, args.config_path, args.data, args.speaker, args.shots, args.steps, args.out_path,
-            save_delta=args.save_delta, **_adaptation_kwargs(args),
+            save_delta=args.save_delta, d_vectors=args.d_vectors, **_adaptation_kwargs(args),
         )
     except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as error:
         raise SystemExit(f"coqui-meta adapt: {error}") from None
     out = args.out_path
+    voice_file = "d_vectors.json" if info.get("d_vectors") else "speakers.json"
     print(f"Voice {info['speaker']!r}: support loss {info['support_loss'][0] if info['support_loss'] else info['final_support_loss']:.4f}"
           f" -> {info['final_support_loss']:.4f} in {info['steps']} steps ({info['seconds']:.1f} s on {info['device']})")
-    print(f"Written: {out}/model.pth, config.json, speakers.json, sample.wav, adapt.json")
+    print(f"Written: {out}/model.pth, config.json, {voice_file}, sample.wav, adapt.json")
     print(f'Try: tts --model_path {out}/model.pth --config_path {out}/config.json --speaker_idx {info["speaker"]} '
           f'--text "Hello there." --out_path {out}/hello.wav')
+    return 0
+
+
+def _embed(arg_list: list[str]) -> int:
+    from coqui_meta.embed import embed
+
+    parser = argparse.ArgumentParser(
+        prog="coqui-meta embed",
+        description="A prototype model's embedding of every clip and speaker of a corpus, as a Coqui d-vector file.",
+    )
+    _checkpoint_arguments(parser, "checkpoint of a protonet or proto_maml model")
+    parser.add_argument("--data", required=True, help="corpus folder with a Coqui coqui-format metadata.csv")
+    parser.add_argument("--out_path", required=True, help="the d-vector file to write (.json)")
+    parser.add_argument("--dataset_name", default="",
+                        help="the dataset_name of the Coqui dataset config that will read the file (keys are "
+                        "dataset_name#path, as Coqui names clips; default: empty, Coqui's default)")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    args = parser.parse_args(arg_list)
+    try:
+        info = embed(args.model_path, args.config_path, args.data, args.out_path, dataset_name=args.dataset_name,
+                     batch_size=args.batch_size, device=args.device, trust=args.trust_checkpoint)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"coqui-meta embed: {error}") from None
+    print(f"{info['clips']} clips of {info['speakers']} speakers, {info['d_vector_dim']}-dimensional, written to "
+          f"{info['out_path']} ({info['seconds']:.1f} s)")
+    if info["left_out"]:
+        print(f"{len(info['left_out'])} clip(s) left out by the model's length filters, e.g. {info['left_out'][0]}")
     return 0
 
 
@@ -279,6 +317,7 @@ COMMANDS = {
     "compare": _compare,
     "adapt": _adapt,
     "apply-delta": _apply_delta,
+    "embed": _embed,
 }
 
 
@@ -290,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(COMMANDS),
         help="train: meta-train a meta_vits or meta_tacotron2 config; evaluate: adaptation curves of a checkpoint on "
         "unseen speakers; compare: evaluate reports side by side; adapt: a new voice that stock Coqui loads; "
-        "apply-delta: a saved voice delta back on its base; demo: the whole idea on Debian voices",
+        "apply-delta: a saved voice delta back on its base; embed: a prototype model's d-vectors of a corpus; demo: the whole idea on Debian voices",
     )
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()

@@ -21,8 +21,10 @@ from TTS.tts.configs.tacotron2_config import Tacotron2Config
 from TTS.tts.configs.vits_config import VitsConfig
 
 ALGORITHMS = ("maml", "fomaml", "reptile", "protonet", "proto_maml")
-GRADIENT_ALGORITHMS = ("maml", "fomaml", "reptile")
+PROTOTYPE_ALGORITHMS = ("protonet", "proto_maml")
+DISTANCES = ("euclidean", "cosine")
 BACKENDS = ("torch", "learn2learn")
+DEFAULT_PROTOTYPE_DIM = 64
 
 
 @dataclass
@@ -30,8 +32,10 @@ class MetaLearningConfig(Coqpit):
     """How the model learns to learn. Every field is checked by `check_values()`.
 
     Args:
-        algorithm: ``maml`` (second order), ``fomaml``, ``reptile``; ``protonet`` and ``proto_maml`` are reserved for the
-            metric-based family and are not available yet.
+        algorithm: ``maml`` (second order), ``fomaml``, ``reptile``; ``protonet`` (a voice is the prototype, the mean
+            embedding of its support clips, fed through Coqui's d-vector input: no inner step) and ``proto_maml``
+            (the prototype, then MAML inner steps on it and on the adapted modules; second order unless
+            ``first_order``). The prototype algorithms need ``use_d_vector_file`` (``from_config`` sets it).
         inner_steps: gradient steps on the support clips of a task.
         inner_lr: learning rate of the inner (task) SGD steps.
         first_order: drop second-order terms of MAML (``fomaml`` implies it).
@@ -55,6 +59,13 @@ class MetaLearningConfig(Coqpit):
             a non-finite support or query loss; such tasks are skipped and counted (``skipped_tasks`` in the logs).
         gradient_checkpointing: torch backend: keep only the inputs of each inner and outer forward and recompute its
             activations for the gradient (less memory, more time; see BENCHMARKS.md).
+        prototype_distance: ``euclidean`` (squared) or ``cosine``: the metric of the prototypical classification loss.
+        prototype_loss_weight: weight of that loss beside the query reconstruction loss (0 turns it off).
+        prototype_channels: width of the prototype encoder's convolutions (its output size is ``d_vector_dim``).
+        prototype_reconstruction_grad: let the reconstruction loss train the encoder too, through the prototypes. Off:
+            the encoder learns to tell speakers apart (classification loss) and the TTS model learns to speak with
+            its prototypes; on, at weight 1, VITS's reconstruction gradient drowned the speaker information (held-out
+            identification 0.923 -> 0.666 in 4 minutes, BENCHMARKS.md).
     """
 
     algorithm: str = "fomaml"
@@ -76,6 +87,10 @@ class MetaLearningConfig(Coqpit):
     seed: int = 0
     max_skipped_share: float = 0.25
     gradient_checkpointing: bool = False
+    prototype_distance: str = "euclidean"
+    prototype_loss_weight: float = 1.0
+    prototype_channels: int = 128
+    prototype_reconstruction_grad: bool = False
 
     def check_values(self) -> None:
         def fail(name: str, why: str) -> None:
@@ -83,11 +98,15 @@ class MetaLearningConfig(Coqpit):
 
         if self.algorithm not in ALGORITHMS:
             fail("algorithm", f"must be one of {', '.join(ALGORITHMS)}")
-        if self.algorithm not in GRADIENT_ALGORITHMS:
-            fail("algorithm", "protonet and proto_maml are not available in this version; use maml, fomaml or reptile")
         if self.backend not in BACKENDS:
             fail("backend", f"must be one of {', '.join(BACKENDS)}")
-        for name in ("inner_steps", "k_shot", "q_query", "n_way", "meta_batch_size", "episodes_per_epoch", "eval_episodes"):
+        if self.uses_prototypes and self.backend != "torch":
+            fail("backend", f"{self.algorithm} runs on the torch backend only")
+        if self.prototype_distance not in DISTANCES:
+            fail("prototype_distance", f"must be one of {', '.join(DISTANCES)}")
+        if not self.prototype_loss_weight >= 0:
+            fail("prototype_loss_weight", "must be >= 0")
+        for name in ("prototype_channels", "inner_steps", "k_shot", "q_query", "n_way", "meta_batch_size", "episodes_per_epoch", "eval_episodes"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 fail(name, "must be an integer >= 1")
         if self.eval_inner_steps is not None and self.eval_inner_steps < 0:
@@ -103,14 +122,51 @@ class MetaLearningConfig(Coqpit):
 
     @property
     def second_order(self) -> bool:
-        return self.algorithm == "maml" and not self.first_order
+        return self.algorithm in ("maml", "proto_maml") and not self.first_order
+
+    @property
+    def uses_prototypes(self) -> bool:
+        return self.algorithm in PROTOTYPE_ALGORITHMS
+
+
+def _speaker_holders(config: Coqpit) -> list:
+    """Where the config keeps its speaker switches: VITS has them in ``model_args`` (which Coqui reads first) too."""
+    return [holder for holder in (config, config.get("model_args")) if holder is not None]
+
+
+def use_prototypes(config: Coqpit, dim: int | None = None) -> None:
+    """Switch ``config`` to Coqui's d-vector input of ``dim`` (default: its ``d_vector_dim`` or 64) and off the
+    speaker embedding table: what the prototype algorithms condition the model with."""
+    holders = _speaker_holders(config)
+    current = next((h.get("d_vector_dim") for h in holders if h.get("use_d_vector_file") and h.get("d_vector_dim")), None)
+    dim = dim or current or DEFAULT_PROTOTYPE_DIM
+    for holder in holders:
+        for key, value in (("use_speaker_embedding", False), ("use_d_vector_file", True), ("d_vector_dim", dim), ("d_vector_file", None)):
+            if key in holder:
+                setattr(holder, key, value)
+
+
+def prototype_problem(config: Coqpit) -> str | None:
+    """Why ``config`` cannot run a prototype algorithm, or None."""
+    from TTS.config import get_from_config_or_model_args
+
+    if not get_from_config_or_model_args(config, "use_d_vector_file"):
+        return "use_d_vector_file must be true (the prototype is the model's d-vector)"
+    if get_from_config_or_model_args(config, "use_speaker_embedding"):
+        return "use_speaker_embedding must be false (the voice is the d-vector, not a row of a speaker table)"
+    if not get_from_config_or_model_args(config, "d_vector_dim"):
+        return "d_vector_dim must be set (the prototype encoder's output size)"
+    return None
 
 
 def _from_config(cls, config: Coqpit, meta: MetaLearningConfig | None = None):
     """The meta config with every field of ``config`` copied over."""
     values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.init and f.name != "model"}
     values["meta"] = meta if meta is not None else MetaLearningConfig()
-    return cls(**values)
+    made = cls(**values)
+    if made.meta.uses_prototypes and prototype_problem(made):
+        use_prototypes(made)
+    return made
 
 
 def _to_stock(config: Coqpit, stock_cls):

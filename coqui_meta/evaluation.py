@@ -125,6 +125,7 @@ def evaluate(
     for index, sample in enumerate(dataset.samples):
         by_speaker[sample["speaker_name"]].append(index)
     known = set(model.speaker_manager.name_to_id) if model.speaker_manager is not None else set()
+    known |= set(loaded.config.get("speakers") or [])  # a prototype model's training speakers (coqui-meta train)
     names = choose_speakers(dataset.samples, known, speakers, shots + queries, seed)
     seen = sorted(set(names) & known)
 
@@ -146,7 +147,7 @@ def evaluate(
         if judge:
             references += [(name, judge.embed(model.ap.load_wav(p), model.ap.sample_rate)) for p in clips.support_files]
             real_embeddings = [judge.embed(wav, model.ap.sample_rate) for wav in real_query]
-        voice = VoiceAdaptation(model, optimizer=optimizer, lr=lr, adapted=adapted)
+        voice = VoiceAdaptation(model, optimizer=optimizer, lr=lr, adapted=adapted, support=clips.support)
         curve: dict[str, dict[int, float]] = defaultdict(dict)
         for step in range(max(steps) + 1):
             if step in steps:

@@ -12,6 +12,11 @@ Example::
     coqui-meta adapt --model_path runs/maml/best_model.pth --config_path runs/maml/config.json \\
         --data my_clips/ --speaker anna --shots 10 --steps 20 --out_path voices/anna
     tts --model_path voices/anna/model.pth --config_path voices/anna/config.json --speaker_idx anna --text "Hello."
+
+A prototype model (``protonet``, ``proto_maml``) has no speaker table: its voice is a d-vector, the prototype of the
+clips (``--steps 0``: no gradient step), moved by the steps if any. The folder then holds ``d_vectors.json`` in Coqui's
+d-vector format and a config with ``use_d_vector_file`` pointing at it (an absolute path: Coqui resolves it from the
+working directory), and ``model.pth`` without the prototype encoder, which stock Coqui does not know.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from coqui_meta.adaptation import VoiceAdaptation
+from coqui_meta.algorithms.inner_loop import D_VECTOR
 from coqui_meta.checkpoints import load_model
 from coqui_meta.data import load_clips, unknown_characters
 
@@ -126,11 +132,79 @@ def stock_config_with(config, speakers: list[str]):
     return stock
 
 
+def d_vector_state(base: dict[str, torch.Tensor], voice: VoiceAdaptation) -> dict[str, torch.Tensor]:
+    """A prototype model's base state dict with the adapted tensors, and without the encoder stock Coqui lacks."""
+    state = {name: tensor for name, tensor in base.items() if not name.startswith("prototype_encoder.")}
+    for name, tensor in voice.tensors().items():
+        if name != D_VECTOR:
+            state[name] = tensor.detach().cpu().to(base[name].dtype).clone()
+    return state
+
+
+def d_vector_config(config, d_vector_file: Path):
+    """The stock config of a prototype model, reading its voices from ``d_vector_file``."""
+    stock = config.to_stock() if "meta" in config else config
+    for holder in (stock, stock.get("model_args")):
+        if holder is not None and "d_vector_file" in holder:
+            holder.d_vector_file = str(d_vector_file)
+    return stock
+
+
+def write_d_vectors(path: Path, speaker: str, voice: torch.Tensor, others: dict[str, dict[str, Any]]) -> None:
+    """Coqui's d-vector file, ``{key: {"name": speaker, "embedding": [...]}}``: the other voices and the new one."""
+    data = {**others, speaker: {"name": speaker, "embedding": [float(x) for x in voice.detach().cpu().reshape(-1)]}}
+    path.write_text(json.dumps(data) + "\n")
+
+
+def other_voices(model, config, d_vector_files: list[str], shots: int, speaker: str) -> dict[str, dict[str, Any]]:
+    """The voices a prototype model's new voice is written beside: those of the base config's ``d_vector_file`` and of
+    ``d_vector_files``; with none, the prototypes of the training speakers (``shots`` clips each, from the config's
+    datasets). Stock Coqui takes a d-vector file of a single voice for a single-speaker model and ignores the voice."""
+    from TTS.tts.utils.managers import load_file
+
+    from coqui_meta.embed import embed_samples, speaker_means
+
+    dim = int(model.prototype_encoder.dim)
+    entries: dict[str, dict[str, Any]] = {}
+    for path in [p for p in [config.get("d_vector_file"), *d_vector_files] if p]:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"d-vector file not found: {path}")
+        data = load_file(path)
+        for key, entry in data.items():
+            if not isinstance(entry, dict) or "name" not in entry or len(entry.get("embedding", [])) != dim:
+                raise ValueError(f"{path}: entry {key!r} is not a {dim}-dimensional Coqui d-vector ({{name, embedding}})")
+        entries.update(data)
+    reason = ""
+    if not entries:
+        try:
+            from TTS.tts.datasets import load_tts_samples
+
+            trained = set(config.get("speakers") or [])
+            samples, _ = load_tts_samples(config, eval_split=False)
+            by_speaker: dict[str, list] = {}
+            for sample in sorted(samples, key=lambda s: s["audio_file"]):
+                if sample["speaker_name"] in trained and len(by_speaker.setdefault(sample["speaker_name"], [])) < shots:
+                    by_speaker[sample["speaker_name"]].append(sample)
+            entries = speaker_means(embed_samples(model, [s for clips in by_speaker.values() for s in clips])[1])
+        except Exception as error:  # the training corpus is not on this machine, or not readable
+            reason = f" (the training corpus could not be read: {error})"
+    names = {entry["name"] for entry in entries.values()}
+    if speaker in names:
+        raise ValueError(f"--speaker {speaker!r} is already a voice of the d-vector file(s); choose a new name")
+    if not names:
+        raise ValueError(
+            "stock Coqui takes a d-vector file of a single voice for a single-speaker model and ignores the voice: "
+            f"give --d_vectors FILE with other voices (coqui-meta embed writes one from a corpus){reason}"
+        )
+    return entries
+
+
 def write_voice(folder: Path, state: dict, stock_config, speaker: str, info: dict[str, Any]) -> None:
-    speakers = list(stock_config.speakers)
     torch.save({"model": state, "step": info.get("steps", 0), "epoch": 0}, folder / "model.pth")
     stock_config.save_json(str(folder / "config.json"))
-    (folder / "speakers.json").write_text(json.dumps({name: i for i, name in enumerate(speakers)}, indent=2) + "\n")
+    if not stock_config.get("use_d_vector_file"):
+        speakers = list(stock_config.speakers)
+        (folder / "speakers.json").write_text(json.dumps({name: i for i, name in enumerate(speakers)}, indent=2) + "\n")
     (folder / "adapt.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
@@ -150,8 +224,10 @@ def adapt(
     save_delta: bool = False,
     trust: bool = False,
     progress: bool = True,
+    d_vectors: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Learn ``speaker`` from ``shots`` clips of ``data`` in ``steps`` steps; write the voice folder ``out_path``."""
+    """Learn ``speaker`` from ``shots`` clips of ``data`` in ``steps`` steps; write the voice folder ``out_path``.
+    For a prototype model, ``d_vectors`` names d-vector files whose voices are kept beside the new one."""
     started = time.perf_counter()
     if shots < 1 or steps < 0:
         raise ValueError(f"--shots must be >= 1 and --steps >= 0 (got {shots}, {steps})")
@@ -160,10 +236,16 @@ def adapt(
     overrides = {"adapt_modules": list(adapt_modules)} if adapt_modules else {}
     loaded = load_model(model_path, config_path, device=str(device), trust=trust, meta_overrides=overrides)
     model, config = loaded.model, loaded.config
-    speaker_key = model.meta_speaker_embedding
-    if model.speaker_manager is None or speaker_key not in dict(model.named_parameters()):
-        raise ValueError(f"{config_path}: adapt needs a multi-speaker model with a speaker embedding (use_speaker_embedding)")
-    old_speakers = list(model.speaker_manager.name_to_id)
+    prototypes = model.meta_uses_prototypes
+    speaker_key = D_VECTOR if prototypes else model.meta_speaker_embedding
+    if not prototypes and (model.speaker_manager is None or speaker_key not in dict(model.named_parameters())):
+        raise ValueError(
+            f"{config_path}: adapt needs a multi-speaker model with a speaker embedding (use_speaker_embedding) or a "
+            "prototype model (meta.algorithm protonet or proto_maml)"
+        )
+    if prototypes and save_delta:
+        raise ValueError("--save_delta is for speaker-table models; a prototype model's voice is its d_vectors.json")
+    old_speakers = [] if prototypes else list(model.speaker_manager.name_to_id)
     if speaker in old_speakers:
         raise ValueError(f"--speaker {speaker!r} exists already in {config_path}; choose a new name")
     clips = load_clips(data, speaker=speaker)
@@ -171,11 +253,12 @@ def adapt(
         raise ValueError(f"--shots {shots} but {data} has {len(clips)} clip(s) of {speaker!r}")
     chosen = sorted(random.Random(seed).sample(sorted(clips, key=lambda s: s["audio_file"]), shots), key=lambda s: s["audio_file"])
     lr = config.meta.inner_lr if lr is None else lr
+    others = other_voices(model, config, list(d_vectors or []), shots, speaker) if prototypes else {}
 
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_clips(chosen, model, Path(work))
         batch = support_batch(model, prepared)
-        voice = VoiceAdaptation(model, optimizer=optimizer, lr=lr)
+        voice = VoiceAdaptation(model, optimizer=optimizer, lr=lr, support=batch)
         losses = []
         bar = tqdm(range(steps), desc=f"adapt {speaker}", unit="step", disable=not progress)
         for step in bar:
@@ -184,9 +267,12 @@ def adapt(
         final_loss = voice.score(batch, seed=seed)
         sample, rate = voice.synthesize(batch, 0, seed=seed)
 
-    row = int(batch["speaker_ids"][0])
-    state = voice_state(loaded.checkpoint["model"], voice, speaker_key, row)
-    stock_config = stock_config_with(config, old_speakers + [speaker])
+    if prototypes:
+        state = d_vector_state(loaded.checkpoint["model"], voice)
+        stock_config = d_vector_config(config, Path(out_path).resolve() / "d_vectors.json")
+    else:
+        state = voice_state(loaded.checkpoint["model"], voice, speaker_key, int(batch["speaker_ids"][0]))
+        stock_config = stock_config_with(config, old_speakers + [speaker])
     adapted = list(voice.leaves)
     info = {
         "speaker": speaker,
@@ -200,7 +286,9 @@ def adapt(
         "optimizer": optimizer,
         "lr": lr,
         "adapt_modules": adapted,
-        "old_speakers_unchanged": adapted == [speaker_key],
+        "old_speakers_unchanged": steps == 0 or adapted == [speaker_key],
+        "d_vectors": "d_vectors.json" if prototypes else None,
+        "other_voices": sorted({entry["name"] for entry in others.values()}),
         "support_loss": losses,
         "final_support_loss": final_loss,
         "seconds": round(time.perf_counter() - started, 2),
@@ -209,6 +297,8 @@ def adapt(
     }
     with staged_folder(out_path) as folder:
         write_voice(folder, state, stock_config, speaker, info)
+        if prototypes:  # the voice: the prototype of the clips, moved by the steps if the d-vector is adapted
+            write_d_vectors(folder / "d_vectors.json", speaker, voice.d_vector(), others)
         import soundfile
 
         soundfile.write(str(folder / "sample.wav"), np.clip(sample, -1.0, 1.0), rate)

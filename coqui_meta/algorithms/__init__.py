@@ -1,11 +1,13 @@
-"""Meta-learning algorithms, one a file: MAML, first-order MAML, Reptile."""
+"""Meta-learning algorithms, one a file: MAML, first-order MAML, Reptile, Prototypical networks, Proto-MAML."""
 
 from coqui_meta.algorithms.base import GradientMetaAlgorithm, TaskResult
 from coqui_meta.algorithms.fomaml import FOMAML
 from coqui_meta.algorithms.maml import MAML
+from coqui_meta.algorithms.proto_maml import ProtoMAML
+from coqui_meta.algorithms.protonet import ProtoNet
 from coqui_meta.algorithms.reptile import Reptile
 
-ALGORITHM_CLASSES = {"maml": MAML, "fomaml": FOMAML, "reptile": Reptile}
+ALGORITHM_CLASSES = {"maml": MAML, "fomaml": FOMAML, "reptile": Reptile, "protonet": ProtoNet, "proto_maml": ProtoMAML}
 
 
 def build_algorithm(model, meta) -> GradientMetaAlgorithm:
@@ -17,4 +19,4 @@ def build_algorithm(model, meta) -> GradientMetaAlgorithm:
     return cls(model, meta)
 
 
-__all__ = ["FOMAML", "MAML", "GradientMetaAlgorithm", "Reptile", "TaskResult", "build_algorithm"]
+__all__ = ["FOMAML", "MAML", "GradientMetaAlgorithm", "ProtoMAML", "ProtoNet", "Reptile", "TaskResult", "build_algorithm"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -43,10 +44,19 @@ class GradientMetaAlgorithm:
         self.adapted = model.meta_adapted_names()
         self._backend_cache: dict[str, Any] = {}
 
-    def task_model(self, backend: str | None = None):
+    @property
+    def inner_steps(self) -> int:
+        """Inner steps of a task in training (and meta-validation's default)."""
+        return self.meta.inner_steps
+
+    def task_model(self, backend: str | None = None, voice: torch.Tensor | None = None):
         return make_task_model(
-            self.model, backend or self.meta.backend, self.adapted, self.second_order, self._backend_cache
+            self.model, backend or self.meta.backend, self.adapted, self.second_order, self._backend_cache, voice
         )
+
+    def task_voice(self, support: dict) -> torch.Tensor | None:
+        """The voice a task starts from, if the algorithm makes one from the support clips (prototypes)."""
+        return None
 
     def task_backward(self, support: dict, query: dict, weight: float, scale: Callable) -> TaskResult:
         raise NotImplementedError
@@ -64,14 +74,20 @@ class GradientMetaAlgorithm:
         weight = 1.0 / len(tasks)
         results = []
         for index, (support, query) in enumerate(tasks):
-            if seeds is None:
-                results.append(self.task_backward(support, query, weight, scale))
-                continue
-            devices = [self._device()] if self._device().type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(seeds[index])
+            with self.seeded(None if seeds is None else seeds[index]):
                 results.append(self.task_backward(support, query, weight, scale))
         return results
+
+    @contextlib.contextmanager
+    def seeded(self, seed: int | None):
+        """Every torch random draw inside comes from ``seed`` (no change when None); the global state is kept."""
+        if seed is None:
+            yield
+            return
+        devices = [self._device()] if self._device().type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
 
     @staticmethod
     def finite(loss: torch.Tensor, support_losses: list[float]) -> bool:
@@ -83,17 +99,16 @@ class GradientMetaAlgorithm:
 
     def evaluate_task(self, support: dict, query: dict, steps: int, seed: int) -> tuple[float, float, dict]:
         """Query loss before and after ``steps`` inner steps, with the same random draws for both."""
-        task = self.task_model()
-        devices = [self._device()] if self._device().type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            with torch.no_grad():
-                before, _, _ = task.loss(query)
+        with torch.no_grad():
+            voice = self.task_voice(support)
+        if voice is not None:
+            voice.requires_grad_(True)  # adapted by the steps
+        task = self.task_model(voice=voice)
+        with self.seeded(seed), torch.no_grad():
+            before, _, _ = task.loss(query)
         adapt(task, support, steps, self.meta.inner_lr, create_graph=False)
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            with torch.no_grad():
-                after, loss_dict, outputs = task.loss(query)
+        with self.seeded(seed), torch.no_grad():
+            after, loss_dict, outputs = task.loss(query)
         return float(before), float(after), outputs
 
     def _device(self) -> torch.device:

@@ -26,6 +26,14 @@ from torch import nn
 from torch.func import functional_call
 
 
+#: the voice of a prototype model in a task's tensors: not a parameter but the d-vector input of every clip
+D_VECTOR = "d_vector"
+
+
+def batch_size(batch: dict) -> int:
+    return int((batch["tokens"] if "tokens" in batch else batch["text_input"]).shape[0])
+
+
 class _CallMethod(nn.Module):
     """Lets ``functional_call`` run a method other than ``forward`` (here the model's task loss)."""
 
@@ -46,16 +54,22 @@ def _no_cudnn_if(second_order: bool, model: nn.Module):
 
 
 class TorchTaskModel:
-    """The model seen through ``functional_call`` with a dict of task tensors."""
+    """The model seen through ``functional_call`` with a dict of task tensors. A prototype model's task also holds
+    its voice (``D_VECTOR``, the prototype at first), given to every clip as Coqui's ``d_vectors`` input."""
 
     def __init__(
-        self, model: nn.Module, adapted: Iterable[str], second_order: bool = False, checkpointing: bool = False
+        self,
+        model: nn.Module,
+        adapted: Iterable[str],
+        second_order: bool = False,
+        checkpointing: bool = False,
+        voice: torch.Tensor | None = None,
     ) -> None:
         self.model = model
         self.adapted = list(adapted)
         self.second_order = second_order
         self.checkpointing = checkpointing
-        self.initial = model.meta_task_init(dict(model.named_parameters()), self.adapted)
+        self.initial = model.meta_task_init(dict(model.named_parameters()), self.adapted, voice)
         self.tensors = dict(self.initial)
         self._call = _CallMethod(model, "meta_task_loss")
 
@@ -63,9 +77,14 @@ class TorchTaskModel:
         names = list(self.tensors)
 
         def run(*tensors):
-            prefixed = {f"model.{name}": tensor for name, tensor in zip(names, tensors)}
+            prefixed = {f"model.{name}": tensor for name, tensor in zip(names, tensors) if name != D_VECTOR}
+            if D_VECTOR in names:
+                voice = tensors[names.index(D_VECTOR)]
+                batch_ = {**batch, "d_vectors": voice.unsqueeze(0).expand(batch_size(batch), -1)}
+            else:
+                batch_ = batch
             with _no_cudnn_if(self.second_order, self.model):
-                return functional_call(self._call, prefixed, (batch,), {"outer": outer}, strict=False)
+                return functional_call(self._call, prefixed, (batch_,), {"outer": outer}, strict=False)
 
         if self.checkpointing and torch.is_grad_enabled():
             # keep only the inputs of the forward; its activations are recomputed when the gradient needs them
@@ -121,10 +140,11 @@ class LearnToLearnTaskModel:
             self._set(name, tensor.detach())
 
 
-def make_task_model(model: nn.Module, backend: str, adapted: list[str], second_order: bool, cache: dict):
+def make_task_model(model: nn.Module, backend: str, adapted: list[str], second_order: bool, cache: dict, voice=None):
     """A fresh task view of ``model``. ``cache`` keeps learn2learn's wrapper between tasks."""
     if backend == "torch":
-        return TorchTaskModel(model, adapted, second_order, getattr(model.config.meta, "gradient_checkpointing", False))
+        checkpointing = getattr(model.config.meta, "gradient_checkpointing", False)
+        return TorchTaskModel(model, adapted, second_order, checkpointing, voice=voice)
     if backend == "learn2learn":
         if "maml" not in cache:
             try:

@@ -24,9 +24,9 @@ class MAML(GradientMetaAlgorithm):
         super().__init__(model, meta)
         self.second_order = not meta.first_order
 
-    def task_backward(self, support, query, weight, scale) -> TaskResult:
-        task = self.task_model()
-        support_losses = adapt(task, support, self.meta.inner_steps, self.meta.inner_lr, self.second_order)
+    def task_backward(self, support, query, weight, scale, voice=None) -> TaskResult:
+        task = self.task_model(voice=voice)
+        support_losses = adapt(task, support, self.inner_steps, self.meta.inner_lr, self.second_order)
         loss, loss_dict, outputs = task.loss(query, outer=True)
         if not self.finite(loss, support_losses):
             return self.skipped_result(loss, support_losses)

@@ -1,9 +1,12 @@
 """What turns a stock Coqui TTS model into a meta-learner; shared by MetaTacotron2 and MetaVits.
 
-The mixin adds no parameter, so the state dict is the stock model's. It changes four things the Trainer calls:
+For the gradient algorithms the mixin adds no parameter, so the state dict is the stock model's. The prototype
+algorithms (``protonet``, ``proto_maml``) add one submodule, ``prototype_encoder``, whose keys a stock model does not
+have: ``coqui-meta adapt`` writes a voice without them. The mixin changes four things the Trainer calls:
 ``get_data_loader`` (episodes instead of shuffled batches), ``format_batch`` (per task), ``optimize`` (the outer step
 of the configured algorithm) and ``eval_step`` (query loss after inner adaptation on the eval tasks).
-A model class supplies ``meta_task_loss(batch, outer)`` and the name of its speaker embedding.
+A model class supplies ``meta_task_loss(batch, outer)``, the name of its speaker embedding and, for prototypes,
+``meta_clip_mels(batch)``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from coqui_meta.algorithms import build_algorithm
+from coqui_meta.algorithms.inner_loop import D_VECTOR
+from coqui_meta.config import prototype_problem
 from coqui_meta.episodes import EpisodeCollate, MetaBatchSampler, SpeakerEpisodeSampler
 
 logger = logging.getLogger(__name__)
@@ -60,14 +65,68 @@ class MetaLearningMixin:
     def __init__(self, config, *args, **kwargs) -> None:
         super().__init__(config, *args, **kwargs)
         self.config.meta.check_values()
+        if self.meta_uses_prototypes:
+            self._meta_init_prototype_encoder()
         self.meta_algorithm = build_algorithm(self, self.config.meta)
         self._meta_seen = self._meta_skipped = 0  # tasks seen and skipped (non-finite loss) in this process
 
+    # ------------------------------------------------------------------ prototypes
+    @property
+    def meta_uses_prototypes(self) -> bool:
+        return self.config.meta.uses_prototypes
+
+    def _meta_init_prototype_encoder(self) -> None:
+        from TTS.config import get_from_config_or_model_args
+
+        from coqui_meta.models.prototype_encoder import PrototypeEncoder
+
+        problem = prototype_problem(self.config)
+        if problem:
+            raise ValueError(
+                f"meta.algorithm = {self.config.meta.algorithm!r}: {problem}. MetaVitsConfig/MetaTacotron2Config."
+                "from_config(config, meta=...) sets it, or call coqui_meta.config.use_prototypes(config)"
+            )
+        self.prototype_encoder = PrototypeEncoder(
+            num_mels=self.config.audio.num_mels,
+            channels=self.config.meta.prototype_channels,
+            dim=int(get_from_config_or_model_args(self.config, "d_vector_dim")),
+        )
+
+    def meta_clip_mels(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The log-mel frames ``[B, T, num_mels]`` and lengths of a prepared batch: the prototype encoder's input."""
+        raise NotImplementedError
+
+    def meta_embed(self, batch: dict) -> torch.Tensor:
+        """The prototype encoder's embedding of each clip of a prepared batch: ``[B, d_vector_dim]``."""
+        mels, lengths = self.meta_clip_mels(batch)
+        return self.prototype_encoder(mels.float(), lengths)
+
+    def meta_prototype(self, support: dict) -> torch.Tensor:
+        """A new voice from its support clips, with no gradient step: the mean of their embeddings, ``[d_vector_dim]``."""
+        return self.meta_embed(support).mean(0)
+
+    def test_run(self, trainer):
+        if self.meta_uses_prototypes and not (self.speaker_manager and self.speaker_manager.embeddings):
+            # the voices of a prototype model are made from clips (coqui-meta adapt); there is no table to pick from
+            logger.info("Test sentences skipped: a prototype model has no stored voice to speak them with")
+            raise NotImplementedError  # the Trainer skips the test run on this
+        return super().test_run(trainer)
+
     # ------------------------------------------------------------------ what the inner loop adapts
+    def meta_default_patterns(self) -> list[str]:
+        patterns = list(self.meta_default_adapt_modules)
+        if self.meta_uses_prototypes:  # the voice is the d-vector, not a row of the speaker table
+            table = self.meta_speaker_embedding.split(".")[0]
+            patterns = [D_VECTOR] + [p for p in patterns if p != table]
+        return patterns
+
     def meta_adapted_names(self) -> list[str]:
-        """Parameter names matched by ``meta.adapt_modules`` (or the model's default patterns)."""
-        patterns = list(self.config.meta.adapt_modules) or list(self.meta_default_adapt_modules)
+        """Parameter names matched by ``meta.adapt_modules`` (or the model's default patterns); ``d_vector`` stands
+        for the voice of a prototype model."""
+        patterns = list(self.config.meta.adapt_modules) or self.meta_default_patterns()
         names = [name for name, param in self.named_parameters() if param.requires_grad]
+        if self.meta_uses_prototypes:
+            names.append(D_VECTOR)
         chosen = []
         for pattern in patterns:
             matched = [n for n in names if n == pattern or n.startswith(pattern + ".") or fnmatch.fnmatchcase(n, pattern)]
@@ -79,10 +138,18 @@ class MetaLearningMixin:
             chosen += [n for n in matched if n not in chosen]
         return chosen
 
-    def meta_task_init(self, params: dict[str, torch.Tensor], adapted: list[str]) -> dict[str, torch.Tensor]:
-        """The tensors a task starts from: the adapted ones as they are, and the speaker embedding replaced by the
+    def meta_task_init(
+        self, params: dict[str, torch.Tensor], adapted: list[str], voice: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The tensors a task starts from: the adapted ones as they are, and the voice: for a prototype model
+        ``voice`` (the prototype of the support clips) as the d-vector; otherwise the speaker embedding replaced by the
         mean of its rows in every row, so each task starts as a new voice (as Coqui initialises an added speaker)."""
-        tensors = {name: params[name] for name in adapted}
+        tensors = {name: params[name] for name in adapted if name != D_VECTOR}
+        if self.meta_uses_prototypes:
+            if voice is None:
+                raise ValueError("a task of a prototype model starts from the prototype of its support clips: pass voice")
+            tensors[D_VECTOR] = voice
+            return tensors
         name = self.meta_speaker_embedding
         if name and name in params:
             weight = params[name]
@@ -97,7 +164,7 @@ class MetaLearningMixin:
     def get_data_loader(self, config, *, is_eval: bool = False, samples=None, verbose: bool = True) -> DataLoader:
         """Episodes of the model's own dataset and collate: one batch a meta-batch of tasks."""
         stock = super().get_data_loader(config, is_eval=is_eval, samples=samples, verbose=verbose)
-        dataset = stock.dataset
+        dataset = self._meta_without_d_vector_file(stock.dataset)
         meta = config.meta
         replicas, rank = _world()
         if meta.meta_batch_size % replicas:
@@ -145,7 +212,12 @@ class MetaLearningMixin:
 
     def meta_stock_dataset(self, samples: list):
         """The stock dataset over ``samples``: the model's own dataset class, length filters, order and collate."""
-        return super().get_data_loader(self.config, is_eval=True, samples=samples, verbose=False).dataset
+        return self._meta_without_d_vector_file(super().get_data_loader(self.config, is_eval=True, samples=samples, verbose=False).dataset)
+
+    def _meta_without_d_vector_file(self, dataset):
+        if self.meta_uses_prototypes:  # the d-vectors are the encoder's prototypes, not looked up in a file
+            dataset.d_vector_mapping = None
+        return dataset
 
     def meta_prepare(self, raw: dict) -> dict:
         """One collated support or query set, formatted and on the model's device as the Trainer prepares a task."""
@@ -217,6 +289,7 @@ class MetaLearningMixin:
         terms = [key for key in kept[0].loss_dict if key != "loss"] if kept else []
         for key in terms:
             loss_dict[f"query_{key}"] = sum(float(r.loss_dict[key]) for r in kept) / len(kept)
+        loss_dict.update(getattr(self.meta_algorithm, "step_logs", {}))
         loss_dict.update(self.meta_after_outer_step(trainer, kept))
         outputs = kept[-1].outputs if kept else {}
         if len(trainer.optimizer) > 1:  # name them as the Trainer names multi-optimizer outputs, for train_log
@@ -283,7 +356,7 @@ class MetaLearningMixin:
         if optimizer_idx is not None and optimizer_idx != self.meta_optimizer_index:
             return {}, {}
         meta = self.config.meta
-        steps = meta.inner_steps if meta.eval_inner_steps is None else meta.eval_inner_steps
+        steps = self.meta_algorithm.inner_steps if meta.eval_inner_steps is None else meta.eval_inner_steps
         before, after, outputs = [], [], {}
         with torch.inference_mode(False), torch.enable_grad():
             for index, (support, query) in enumerate(batch["tasks"]):

@@ -34,6 +34,9 @@ class MetaTacotron2(MetaLearningMixin, Tacotron2):
     def init_from_config(cls, config, samples=None) -> MetaTacotron2:
         return cls(config)
 
+    def meta_clip_mels(self, batch: dict):
+        return batch["mel_input"], batch["mel_lengths"]  # [B, T, num_mels], normalised log mel
+
     def meta_task_loss(self, batch: dict, outer: bool = False):
         criterion = self._meta_losses["tacotron"]
         device = batch["text_input"].device

@@ -56,6 +56,11 @@ class MetaVits(MetaLearningMixin, Vits):
             )
         return mel_slice, mel_slice_hat
 
+    def meta_clip_mels(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        mel = batch["mel"]  # [B, num_mels, T], log mel computed by format_batch_on_device
+        lengths = batch["spec_lens"] * mel.shape[2] // batch["spec"].shape[2]
+        return mel.transpose(1, 2), lengths
+
     @staticmethod
     def _forget_inference_caches() -> None:
         # Coqui caches its Hann windows and mel bases in module dicts. One first made while the Trainer formats an eval

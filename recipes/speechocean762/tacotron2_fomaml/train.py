@@ -14,8 +14,7 @@ from trainer import Trainer, TrainerArgs
 from TTS.tts.datasets import load_tts_samples
 
 from coqui_meta import MetaLearningConfig, MetaTacotron2, MetaTacotron2Config
-from coqui_meta.episodes import split_by_task
-from coqui_meta.presets import small_tacotron2_config, speechocean_dataset
+from coqui_meta.presets import recipe_split, small_tacotron2_config, speechocean_dataset
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 parser = argparse.ArgumentParser()
@@ -23,6 +22,7 @@ parser.add_argument("--data", default=os.path.join(HERE, "../../../../shared/dat
 parser.add_argument("--output_path", default=os.path.join(HERE, "runs"))
 parser.add_argument("--epochs", type=int, default=10)
 parser.add_argument("--threads", type=int, default=2)
+parser.add_argument("--episodes", type=int, default=50, help="outer steps per epoch")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 
@@ -39,13 +39,13 @@ config = MetaTacotron2Config.from_config(
         k_shot=4,
         q_query=2,
         meta_batch_size=4,
-        episodes_per_epoch=50,
+        episodes_per_epoch=args.episodes,
         eval_episodes=2,
     ),
 )
 
 samples, _ = load_tts_samples(config, eval_split=False)
-train_samples, eval_samples = split_by_task(samples, "speaker_name", count=4, seed=0)
+train_samples, eval_samples = recipe_split(config, samples, count=4, seed=0)
 config.speakers = sorted({s["speaker_name"] for s in train_samples})
 
 model = MetaTacotron2.init_from_config(config)

@@ -1,0 +1,36 @@
+"""The speechocean762 VITS recipes run as flat scripts, one episode, and write a Coqui run folder."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["vits_maml", "vits_protonet"])
+def test_a_recipe_trains_one_episode_with_meta_validation(corpus, recipe, tmp_path):
+    script = ROOT / "recipes" / "speechocean762" / recipe / "train.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--data", str(corpus), "--output_path", str(tmp_path), "--epochs", "1",
+         "--episodes", "1", "--threads", "1"],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    assert "query_loss_after_adaptation" in log
+    run = Path(glob.glob(str(tmp_path / "*" / "best_model.pth"))[0]).parent
+    config = json.loads((run / "config.json").read_text())
+    state = torch.load(run / "best_model.pth", map_location="cpu", weights_only=True)["model"]
+    assert len(config["speakers"]) > 40, "the training speakers are recorded"
+    if recipe == "vits_protonet":
+        assert config["model_args"]["use_d_vector_file"] and "prototype_accuracy" in log
+        assert any(key.startswith("prototype_encoder.") for key in state)
+    else:
+        assert state["emb_g.weight"].shape[0] == len(config["speakers"])
