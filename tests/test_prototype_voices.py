@@ -167,3 +167,15 @@ def test_a_d_vector_model_without_the_encoder_is_refused_by_name(tiny_protonet, 
     with pytest.raises(ValueError, match="stock_config.json: a d-vector model without a prototype encoder"):
         evaluate(str(tiny_protonet / "model.pth"), str(tiny_protonet / "stock_config.json"), str(corpus), speakers=1,
                  shots=2, queries=1, steps=[0], out_path=None, progress=False)
+
+
+def test_evaluate_starts_a_tacotron2_proto_maml_voice_from_its_prototype(corpus, tmp_path):
+    from coqui_meta.evaluation import evaluate
+
+    save_tiny_checkpoint(tmp_path, "tacotron2", [], meta=MetaLearningConfig(algorithm="proto_maml", first_order=True, inner_lr=0.01))
+    report = evaluate(str(tmp_path / "model.pth"), str(tmp_path / "meta_config.json"), str(corpus), speakers=1, shots=2,
+                      queries=1, steps=[0, 1], out_path=str(tmp_path / "eval"), progress=False, device="cpu")
+    assert report["algorithm"] == "proto_maml" and report["adapt_modules"][0] == "d_vector"
+    assert report["query_loss"][0] != report["query_loss"][1]
+    if report["speaker_similarity"][0] is not None:  # rendered through the prototype d-vector (Griffin-Lim)
+        assert -1 <= report["speaker_similarity"][0] <= 1

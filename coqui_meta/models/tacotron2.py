@@ -34,6 +34,13 @@ class MetaTacotron2(MetaLearningMixin, Tacotron2):
     def init_from_config(cls, config, samples=None) -> MetaTacotron2:
         return cls(config)
 
+    @property
+    def num_speakers(self) -> int:
+        # Tacotron2.inference feeds the d-vector only when num_speakers > 1; a prototype model's voices come from clips,
+        # not from a d-vector file, so its speaker manager is empty
+        count = super().num_speakers
+        return max(count, 2) if self.meta_uses_prototypes else count
+
     def meta_clip_mels(self, batch: dict):
         return batch["mel_input"], batch["mel_lengths"]  # [B, T, num_mels], normalised log mel
 
