@@ -27,21 +27,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def identification(by_speaker: dict[str, torch.Tensor], n_way: int, k_shot: int, q_query: int, episodes: int, seed: int):
+def identification(by_speaker: dict[str, list[torch.Tensor]], n_way: int, k_shot: int, q_query: int, episodes: int,
+                   seed: int) -> float:
     """Mean N-way accuracy of prototypes over fixed episodes of precomputed clip embeddings."""
-    from coqui_meta.algorithms.protonet import accuracy, prototypes
+    from coqui_meta.algorithms.protonet import accuracy, prototypes, sample_episode
 
     rng, scores = random.Random(seed), []
     for _ in range(episodes):
-        support, query, support_labels, query_labels = [], [], [], []
-        for label, name in enumerate(rng.sample(sorted(by_speaker), n_way)):
-            rows = rng.sample(range(len(by_speaker[name])), k_shot + q_query)
-            support.append(by_speaker[name][rows[:k_shot]])
-            query.append(by_speaker[name][rows[k_shot:]])
-            support_labels += [label] * k_shot
-            query_labels += [label] * q_query
-        protos = prototypes(torch.cat(support), torch.tensor(support_labels), n_way)
-        scores.append(accuracy(torch.cat(query), protos, torch.tensor(query_labels)))
+        support, support_labels, query, query_labels = sample_episode(by_speaker, n_way, k_shot, q_query, rng)
+        protos = prototypes(torch.stack(support), support_labels, n_way)
+        scores.append(accuracy(torch.stack(query), protos, query_labels))
     return sum(scores) / len(scores)
 
 
@@ -114,8 +109,8 @@ def main() -> None:
     accuracy = {}
     for label, model in (("untrained encoder", untrained), ("trained encoder", proto)):
         _, by_speaker, _ = embed_samples(model, held_clips)
-        stacked = {name: torch.stack(vectors) for name, vectors in by_speaker.items() if len(vectors) >= 10}
-        accuracy[label] = identification(stacked, n_way=min(8, len(stacked)), k_shot=5, q_query=5, episodes=100,
+        enough = {name: vectors for name, vectors in by_speaker.items() if len(vectors) >= 10}
+        accuracy[label] = identification(enough, n_way=min(8, len(enough)), k_shot=5, q_query=5, episodes=100,
                                          seed=args.seed + 7)
     ways = min(8, len(held_out))
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from coqui_meta.algorithms.inner_loop import D_VECTOR, TorchTaskModel, _CallMethod
+from coqui_meta.algorithms.inner_loop import D_VECTOR, TorchTaskModel, _CallMethod, split_voice
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 
@@ -131,12 +131,12 @@ class VoiceAdaptation:
         tokens_key, lengths_key = ("tokens", "token_lens") if "tokens" in batch else ("text_input", "text_lengths")
         length = int(batch[lengths_key][index])
         tokens = batch[tokens_key][index : index + 1, :length]
-        if D_VECTOR in self.task.tensors:
-            aux_input = {"speaker_ids": None, "d_vectors": self.task.tensors[D_VECTOR].detach()[None], "language_ids": None}
+        tensors, voice = split_voice(self.task.tensors)
+        if voice is not None:
+            aux_input = {"speaker_ids": None, "d_vectors": voice.detach()[None], "language_ids": None}
         else:
             aux_input = {"speaker_ids": batch["speaker_ids"][index : index + 1], "d_vectors": None, "language_ids": None}
         call = _CallMethod(self.model, "inference")
-        tensors = {f"model.{name}": tensor for name, tensor in self.task.tensors.items() if name != D_VECTOR}
         with seeded(seed, self.device), self._length_limit(batch, index):
             outputs = functional_call(call, tensors, (tokens,), {"aux_input": aux_input}, strict=False)
         sample_rate = self.model.config.audio.sample_rate

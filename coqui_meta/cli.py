@@ -77,11 +77,12 @@ def _train(arg_list: list[str]) -> int:
     train_samples, eval_samples = split_by_task(samples, meta.task_key, meta.eval_tasks, meta.n_way, meta.seed)
     held_out = sorted({str(s[meta.task_key]) for s in eval_samples})
     logger.info("Meta-validation on held-out %s values: %s", meta.task_key, ", ".join(held_out))
+    trained = sorted({s["speaker_name"] for s in train_samples})
     if config.get("use_speaker_embedding"):
         # the speaker table holds the declared speakers (those of a checkpoint to restore), else the training ones
-        config.speakers = declared_speakers or sorted({s["speaker_name"] for s in train_samples})
+        config.speakers = declared_speakers or trained
     elif meta.uses_prototypes:  # no table to fill; recorded so that evaluate knows the speakers the encoder saw
-        config.speakers = sorted({s["speaker_name"] for s in train_samples})
+        config.speakers = trained
 
     atomic_trainer_checkpoints()
     import torch

@@ -129,7 +129,7 @@ class MetaLearningConfig(Coqpit):
         return self.algorithm in PROTOTYPE_ALGORITHMS
 
 
-def _speaker_holders(config: Coqpit) -> list:
+def speaker_holders(config: Coqpit) -> list:
     """Where the config keeps its speaker switches: VITS has them in ``model_args`` (which Coqui reads first) too."""
     return [holder for holder in (config, config.get("model_args")) if holder is not None]
 
@@ -137,7 +137,7 @@ def _speaker_holders(config: Coqpit) -> list:
 def use_prototypes(config: Coqpit, dim: int | None = None) -> None:
     """Switch ``config`` to Coqui's d-vector input of ``dim`` (default: its ``d_vector_dim`` or 64) and off the
     speaker embedding table: what the prototype algorithms condition the model with."""
-    holders = _speaker_holders(config)
+    holders = speaker_holders(config)
     current = next((h.get("d_vector_dim") for h in holders if h.get("use_d_vector_file") and h.get("d_vector_dim")), None)
     dim = dim or current or DEFAULT_PROTOTYPE_DIM
     for holder in holders:

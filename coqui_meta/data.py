@@ -76,6 +76,17 @@ def check_clip(sample: dict[str, Any]) -> float:
     return info.frames / info.samplerate
 
 
+def require_sample_rate(clips: list[dict[str, Any]], rate: int) -> None:
+    """`ValueError` naming a clip of ``clips`` (checked by `load_clips`) that is not at ``rate`` Hz. The models' own
+    datasets read audio as it is: another rate would give wrong features, silently."""
+    other = [clip for clip in clips if clip["sample_rate"] != rate]
+    if other:
+        raise ValueError(
+            f"{other[0]['audio_file']} is at {other[0]['sample_rate']} Hz but the model at {rate} Hz ({len(other)} such "
+            f"clip(s)); resample the corpus (coqui-meta adapt resamples its clips itself)"
+        )
+
+
 def unknown_characters(text: str, model) -> set[str]:
     """Characters of ``text``, once cleaned as the model cleans it, that its vocabulary lacks (none with phonemes)."""
     if model.config.use_phonemes:

@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from coqui_meta.checkpoints import load_model
-from coqui_meta.data import load_clips
+from coqui_meta.data import load_clips, require_sample_rate
 from coqui_meta.files import write_json
 
 
@@ -78,10 +78,7 @@ def embed(
             f"(this one: {loaded.algorithm}), whose prototype encoder makes the embeddings"
         )
     clips = load_clips(data)
-    rate = model.config.audio.sample_rate
-    other = [c for c in clips if c["sample_rate"] != rate]
-    if other:
-        raise ValueError(f"{other[0]['audio_file']} is at {other[0]['sample_rate']} Hz but the model at {rate} Hz; resample the corpus")
+    require_sample_rate(clips, model.config.audio.sample_rate)
     entries, by_speaker, left_out = embed_samples(model, clips, batch_size, dataset_name, progress)
     write_json(out_path, {**speaker_means(by_speaker), **entries})
     return {

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from coqui_meta.adaptation import VoiceAdaptation
 from coqui_meta.checkpoints import load_model
-from coqui_meta.data import load_clips
+from coqui_meta.data import load_clips, require_sample_rate
 from coqui_meta.files import write_atomic, write_json
 from coqui_meta.judge import SpeakerJudge, cosine, equal_error_rate, mel_cepstral_distortion
 from coqui_meta.report import write_report
@@ -113,13 +113,7 @@ def evaluate(
     adapted = model.meta_adapted_names()
 
     clips = load_clips(data)
-    rate = model.config.audio.sample_rate
-    other = [c for c in clips if c["sample_rate"] != rate]
-    if other:  # the models' own datasets read audio as it is: another rate would be wrong features, silently
-        raise ValueError(
-            f"{other[0]['audio_file']} is at {other[0]['sample_rate']} Hz but the model at {rate} Hz ({len(other)} such "
-            f"clip(s)); resample the corpus (coqui-meta adapt resamples its clips itself)"
-        )
+    require_sample_rate(clips, model.config.audio.sample_rate)
     dataset = model.meta_stock_dataset(clips)
     by_speaker: dict[str, list[int]] = defaultdict(list)
     for index, sample in enumerate(dataset.samples):

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from coqui_meta.adaptation import VoiceAdaptation
 from coqui_meta.algorithms.inner_loop import D_VECTOR
 from coqui_meta.checkpoints import load_model
+from coqui_meta.config import speaker_holders
 from coqui_meta.data import load_clips, unknown_characters
 
 
@@ -121,9 +122,7 @@ def stock_config_with(config, speakers: list[str]):
     """The stock config of ``config`` whose speaker table is ``speakers`` (no speakers file to go stale)."""
     stock = config.to_stock() if "meta" in config else config
     stock.speakers = list(speakers)
-    for holder in (stock, stock.get("model_args")):
-        if holder is None:
-            continue
+    for holder in speaker_holders(stock):
         for key in ("speakers_file", "speaker_file"):
             if key in holder:
                 setattr(holder, key, None)
@@ -144,8 +143,8 @@ def d_vector_state(base: dict[str, torch.Tensor], voice: VoiceAdaptation) -> dic
 def d_vector_config(config, d_vector_file: Path):
     """The stock config of a prototype model, reading its voices from ``d_vector_file``."""
     stock = config.to_stock() if "meta" in config else config
-    for holder in (stock, stock.get("model_args")):
-        if holder is not None and "d_vector_file" in holder:
+    for holder in speaker_holders(stock):
+        if "d_vector_file" in holder:
             holder.d_vector_file = str(d_vector_file)
     return stock
 

@@ -34,6 +34,11 @@ def batch_size(batch: dict) -> int:
     return int((batch["tokens"] if "tokens" in batch else batch["text_input"]).shape[0])
 
 
+def split_voice(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    """A task's tensors as ``functional_call`` takes them (``model.``-prefixed parameters) and its d-vector, if any."""
+    return {f"model.{name}": tensor for name, tensor in tensors.items() if name != D_VECTOR}, tensors.get(D_VECTOR)
+
+
 class _CallMethod(nn.Module):
     """Lets ``functional_call`` run a method other than ``forward`` (here the model's task loss)."""
 
@@ -77,9 +82,8 @@ class TorchTaskModel:
         names = list(self.tensors)
 
         def run(*tensors):
-            prefixed = {f"model.{name}": tensor for name, tensor in zip(names, tensors) if name != D_VECTOR}
-            if D_VECTOR in names:
-                voice = tensors[names.index(D_VECTOR)]
+            prefixed, voice = split_voice(dict(zip(names, tensors)))
+            if voice is not None:
                 batch_ = {**batch, "d_vectors": voice.unsqueeze(0).expand(batch_size(batch), -1)}
             else:
                 batch_ = batch

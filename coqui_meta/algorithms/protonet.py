@@ -67,8 +67,10 @@ class ProtoNet(MAML):
         for index, ((support, query), leaf) in enumerate(zip(tasks, leaves)):
             with self.seeded(None if seeds is None else seeds[index]):
                 results.append(self.task_backward(support, query, 1.0 / len(tasks), scale, voice=leaf))
-        terms = [(voice * leaf.grad).sum() for voice, leaf, result in zip(voices, leaves, results)
-                 if leaf.grad is not None and not result.skipped and self.meta.prototype_reconstruction_grad]
+        terms = []
+        if self.meta.prototype_reconstruction_grad:
+            terms = [(voice * leaf.grad).sum() for voice, leaf, result in zip(voices, leaves, results)
+                     if leaf.grad is not None and not result.skipped]
         classification = self.classification_loss(tasks, support_embeddings, query_embeddings)
         if classification is not None and self.meta.prototype_loss_weight > 0 and torch.isfinite(classification):
             terms.append(scale(classification * self.meta.prototype_loss_weight))
