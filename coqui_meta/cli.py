@@ -39,7 +39,6 @@ def _train(arg_list: list[str]) -> int:
 
     import coqui_meta  # noqa: F401  (registers meta_vits and meta_tacotron2)
     from coqui_meta.episodes import split_by_task
-    from coqui_meta.files import atomic_trainer_checkpoints
 
     @dataclass
     class TrainMetaArgs(TrainerArgs):
@@ -84,7 +83,6 @@ def _train(arg_list: list[str]) -> int:
     elif meta.uses_prototypes:  # no table to fill; recorded so that evaluate knows the speakers the encoder saw
         config.speakers = trained
 
-    atomic_trainer_checkpoints()
     import torch
 
     torch.manual_seed(meta.seed)  # the initial weights too: two runs of one config are the same run

@@ -127,8 +127,8 @@ class MetaBatchSampler:
     """DataLoader batch sampler: one batch per outer step, ``tasks_per_step`` tasks.
 
     Each batch is the flat list ``support(task 0) + query(task 0) + support(task 1) + ...``; `EpisodeCollate` cuts it
-    back into tasks, so the DataLoader's workers load the audio as they do for stock Coqui batches. The batch of
-    global step ``t`` is drawn from ``(seed, t)`` alone, and a pass covers the steps of one epoch, so a run resumed
+    back into tasks, so the DataLoader's workers load the audio as they do for stock Coqui batches. Meta-batch ``t``
+    of the run is drawn from ``(seed, t)`` alone, and a pass covers the meta-batches of one epoch, so a run resumed
     from a checkpoint at any step sees the batches an uninterrupted run would (see `set_position`). Meta-validation
     samplers (``fixed``) yield the same batches every pass.
     """
@@ -140,7 +140,7 @@ class MetaBatchSampler:
         self.episodes_per_step = -(-tasks_per_step // per_episode)
 
     def set_position(self, step: int, epoch: int) -> None:
-        """The next pass is epoch ``epoch`` from global step ``step``: it yields the steps left in that epoch."""
+        """The next pass is epoch ``epoch`` from meta-batch ``step`` of the run: it yields the rest of that epoch."""
         self.first_step = step
         self.length = max(0, min(self.steps, (epoch + 1) * self.steps - step))
 

@@ -1,8 +1,8 @@
 """Makes Coqui's own `load_config()` and `setup_model()` know ``meta_vits`` and ``meta_tacotron2``.
 
 Coqui finds a model named ``X`` by importing ``TTS.tts.models.X`` (class ``to_camel(X)``) and its config by importing
-``TTS.tts.configs.X_config``. `register()` puts our modules under those names in ``sys.modules``; nothing in the
-installed Coqui package is changed.
+``TTS.tts.configs.X_config``. `register()` puts our modules under those names in ``sys.modules`` and wraps the
+Trainer's checkpoint writers in memory (`coqui_meta.files.trainer_checkpoints`); no installed file is changed.
 """
 
 from __future__ import annotations
@@ -21,11 +21,14 @@ def _alias(name: str, **attributes) -> None:
 
 
 def register() -> None:
-    """Register the meta models and configs with Coqui. Idempotent; run by ``import coqui_meta``."""
+    """Register the meta models and configs with Coqui, and make its Trainer's checkpoints atomic and able to carry
+    the meta-training counters (`coqui_meta.files.trainer_checkpoints`). Idempotent; run by ``import coqui_meta``."""
     from coqui_meta.config import MetaTacotron2Config, MetaVitsConfig
+    from coqui_meta.files import trainer_checkpoints
     from coqui_meta.models import MetaTacotron2, MetaVits
 
     _alias("TTS.tts.configs.meta_vits_config", MetaVitsConfig=MetaVitsConfig)
     _alias("TTS.tts.configs.meta_tacotron2_config", MetaTacotron2Config=MetaTacotron2Config)
     _alias("TTS.tts.models.meta_vits", MetaVits=MetaVits)
     _alias("TTS.tts.models.meta_tacotron2", MetaTacotron2=MetaTacotron2)
+    trainer_checkpoints()

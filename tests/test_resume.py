@@ -3,6 +3,7 @@ the same losses, as a run that was never interrupted."""
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import corpus_subset, pick, run_cli
 
 from coqui_meta import MetaLearningConfig, MetaVitsConfig
@@ -27,12 +29,13 @@ def step_losses(output: str) -> dict[int, float]:
     return losses
 
 
-def write_config(corpus, speakers, folder: Path, output: Path) -> Path:
-    stock = small_vits_config(speechocean_dataset(str(corpus_subset(corpus, speakers, folder / "data"))),
+def write_config(data: Path, speakers, folder: Path, output: Path, episodes: int = 5, epochs: int = 2, save_step: int = 3,
+                 **meta) -> Path:
+    stock = small_vits_config(speechocean_dataset(str(data)),
                               output_path=str(output), max_audio_seconds=4.0)
     config = MetaVitsConfig.from_config(stock, meta=MetaLearningConfig(
-        n_way=2, k_shot=2, q_query=1, meta_batch_size=2, episodes_per_epoch=5, eval_tasks=speakers[3:]))
-    config.epochs, config.save_step, config.print_step, config.save_n_checkpoints = 2, 3, 1, 10
+        n_way=2, k_shot=2, q_query=1, meta_batch_size=2, episodes_per_epoch=episodes, eval_tasks=speakers[-1:], **meta))
+    config.epochs, config.save_step, config.print_step, config.save_n_checkpoints = epochs, save_step, 1, 10
     config.run_eval, config.lr_gen, config.lr_disc = False, 1e-3, 1e-3
     config.save_json(str(folder / "config.json"))
     return folder / "config.json"
@@ -43,13 +46,14 @@ def test_a_killed_run_resumes_with_the_same_losses(corpus, corpus_samples, tmp_o
     speakers = sorted({s["speaker_name"] for s in pick(corpus_samples, 4, 5, 4.0, seed=11)})
     (tmp_out / "a").mkdir()
     (tmp_out / "b").mkdir()
-    straight = run_cli("train", "--config_path", str(write_config(corpus, speakers, tmp_out / "a", tmp_out / "a" / "run")),
+    straight = run_cli("train", "--config_path", str(write_config(corpus_subset(corpus, speakers, tmp_out / "a" / "data"), speakers, tmp_out / "a", tmp_out / "a" / "run")),
                        cwd=tmp_out)
     assert straight.returncode == 0, straight.stdout[-3000:] + straight.stderr[-3000:]
     expected = step_losses(straight.stdout + straight.stderr)
     assert sorted(expected) == list(range(10))
 
-    config = write_config(corpus, speakers, tmp_out / "b", tmp_out / "b" / "run")
+    config = write_config(corpus_subset(corpus, speakers, tmp_out / "b" / "data"), speakers, tmp_out / "b",
+                          tmp_out / "b" / "run")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen([sys.executable, "-m", "coqui_meta.cli", "train", "--config_path", str(config)],
                                cwd=tmp_out, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -66,3 +70,77 @@ def test_a_killed_run_resumes_with_the_same_losses(corpus, corpus_samples, tmp_o
     assert sorted(after) == list(range(4, 10)), "it resumed at the step after its last checkpoint, epochs as before"
     for step in after:
         assert after[step] == pytest.approx(expected[step], rel=1e-6), f"step {step}: {after[step]} != {expected[step]}"
+
+
+def nan_corpus(corpus, speakers, poisoned, folder: Path) -> Path:
+    """``speakers``' clips, those of ``poisoned`` rewritten as float WAVs of NaN samples (readable: they pass the
+    data screen and make every loss of their tasks NaN)."""
+    import numpy as np
+    import soundfile
+
+    lines = (corpus / "metadata.csv").read_text().splitlines()
+    keep = [lines[0]] + [line for line in lines[1:] if line.rsplit("|", 1)[-1] in speakers]
+    rows = [keep[0]]
+    for line in keep[1:]:
+        name, speaker = line.split("|")[0], line.rsplit("|", 1)[-1]
+        source, target = corpus / name, folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if speaker in poisoned:  # FLAC holds no floats
+            audio, rate = soundfile.read(source, dtype="float32")
+            target = target.with_suffix(".wav")
+            soundfile.write(target, np.full_like(audio, np.nan), rate, subtype="FLOAT")
+            line = line.replace(name, str(target.relative_to(folder)), 1)
+        else:
+            target.symlink_to(source)
+        rows.append(line)
+    (folder / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def skip_counts(output: str) -> list[int]:
+    """The running total of skipped tasks after each meta-batch that had one, from the warnings."""
+    return [int(n) for n in re.findall(r"non-finite loss \((\d+) so far\)", output)]
+
+
+@pytest.mark.slow
+def test_skipped_tasks_are_counted_across_a_restart(corpus, corpus_samples, tmp_out):
+    """Clips of NaN samples make their tasks skip (whole meta-batches when every task has one); a run continued
+    from a checkpoint takes the same steps as an uninterrupted one and keeps counting skips from the checkpoint, so
+    meta.max_skipped_share judges the whole run."""
+    speakers = sorted({s["speaker_name"] for s in pick(corpus_samples, 5, 5, 4.0, seed=3)})
+    poisoned = speakers[:2]
+    runs = {}
+    for name, epochs in (("straight", 2), ("stopped", 1)):
+        data = nan_corpus(corpus, speakers, poisoned, tmp_out / name / "data")
+        config = write_config(data, speakers, tmp_out / name, tmp_out / name / "run", episodes=10, epochs=epochs,
+                              save_step=1, max_skipped_share=1.0)
+        result = run_cli("train", "--config_path", str(config), cwd=tmp_out)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        runs[name] = result.stdout + result.stderr
+    straight = runs["straight"]
+    assert "Every task of meta-batch" in straight and straight.count("Skipped 1 of 2 tasks") > 0, (
+        "the run has meta-batches with one and with every task skipped")
+    expected = step_losses(straight)
+
+    run_dir = next((tmp_out / "stopped" / "run").glob("*/"))
+    last = max(run_dir.glob("checkpoint_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
+    counts = torch.load(last, weights_only=True)["meta_tasks"]
+    assert counts["seen"] == 20 and counts["skipped"] == skip_counts(runs["stopped"])[-1] > 0
+    assert counts["skipped_steps"] == runs["stopped"].count("Every task of meta-batch") > 0
+    shutil.copytree(run_dir, tmp_out / "judged")
+
+    resumed = run_cli("train", "--continue_path", str(run_dir), "--coqpit.epochs", "2", cwd=tmp_out)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    after = step_losses(resumed.stdout + resumed.stderr)
+    assert after and set(after) <= set(expected)
+    for step in after:
+        assert after[step] == pytest.approx(expected[step], rel=1e-6), f"step {step}: {after[step]} != {expected[step]}"
+    assert skip_counts(resumed.stdout + resumed.stderr) == skip_counts(straight)[len(skip_counts(runs["stopped"])):]
+
+    # the same continuation with no skip allowed stops at its first skipped task, counting the first epoch's
+    stopped = run_cli("train", "--continue_path", str(tmp_out / "judged"), "--coqpit.epochs", "2",
+                      "--coqpit.meta.max_skipped_share", "0", cwd=tmp_out)
+    assert stopped.returncode != 0
+    message = re.search(r"(\d+) of (\d+) tasks had a non-finite support or query loss", stopped.stdout + stopped.stderr)
+    assert message, stopped.stdout[-3000:] + stopped.stderr[-3000:]
+    assert int(message.group(1)) > counts["skipped"] and int(message.group(2)) > counts["seen"]

@@ -68,7 +68,9 @@ class MetaLearningMixin:
         if self.meta_uses_prototypes:
             self._meta_init_prototype_encoder()
         self.meta_algorithm = build_algorithm(self, self.config.meta)
-        self._meta_seen = self._meta_skipped = 0  # tasks seen and skipped (non-finite loss) in this process
+        # tasks seen and skipped (non-finite loss) in this run, and meta-batches the Trainer did not count as a step
+        # because every task was skipped; all three are saved in checkpoints (meta_checkpoint_extras)
+        self._meta_seen = self._meta_skipped = self._meta_skipped_steps = 0
 
     # ------------------------------------------------------------------ prototypes
     @property
@@ -223,12 +225,22 @@ class MetaLearningMixin:
         """One collated support or query set, formatted and on the model's device as the Trainer prepares a task."""
         return self.format_batch_on_device(self.format_batch({"tasks": [(raw,)]}))["tasks"][0][0]
 
+    def meta_batches_done(self, trainer) -> int:
+        """Training meta-batches used so far: the Trainer's global steps plus the wholly skipped meta-batches, which
+        it does not count as steps."""
+        return trainer.total_steps_done + self._meta_skipped_steps
+
     def on_train_epoch_start(self, trainer) -> None:
-        """Start the epoch's meta-batches at the Trainer's global step (after ``--continue_path`` too)."""
+        """Start the epoch's meta-batches where the run is (after ``--continue_path`` too)."""
         super().on_train_epoch_start(trainer)
         sampler = getattr(trainer.train_loader, "batch_sampler", None)
         if isinstance(sampler, MetaBatchSampler):
-            sampler.set_position(trainer.total_steps_done, trainer.epochs_done)
+            position = self.meta_batches_done(trainer)
+            sampler.set_position(position, trainer.epochs_done)
+            if position > trainer.epochs_done * sampler.steps:
+                # continued mid-epoch: the optimizers stepped in this epoch before the checkpoint, so the Trainer must
+                # step their per-epoch schedulers at its end, even when no batch of the epoch is left
+                trainer._stepped_optimizers.update(range(len(trainer.optimizer)))
 
     def format_batch(self, batch: dict) -> dict:
         if "tasks" not in batch:
@@ -264,14 +276,16 @@ class MetaLearningMixin:
         optimizer.zero_grad(set_to_none=True)
         tasks = batch["tasks"]
         replicas, rank = _world()
-        first = trainer.total_steps_done * len(tasks) * replicas + rank * len(tasks)
+        first = self.meta_batches_done(trainer) * len(tasks) * replicas + rank * len(tasks)
         seeds = [self.config.meta.seed * 1_000_003 + first + i for i in range(len(tasks))]
         results = self.meta_algorithm.outer_backward(tasks, scale=scaler.scale if scaler else lambda x: x, seeds=seeds)
         kept = [r for r in results if not r.skipped]
         kept_everywhere = self._meta_count_tasks(len(results), len(kept))
         if kept_everywhere == 0:
             optimizer.zero_grad(set_to_none=True)
-            logger.warning("Every task of step %d had a non-finite loss; no update", trainer.total_steps_done)
+            logger.warning("Every task of meta-batch %d had a non-finite loss; no update, and the Trainer does not count "
+                           "the step", self.meta_batches_done(trainer))
+            self._meta_skipped_steps += 1
             return None, None
         factor = len(tasks) * replicas / kept_everywhere  # the mean over kept tasks, once ranks are averaged
         if factor != 1.0:
@@ -315,6 +329,28 @@ class MetaLearningMixin:
                 f"meta.max_skipped_share = {share}; check the data (silent or corrupt clips) or lower meta.inner_lr"
             )
         return kept
+
+    def meta_checkpoint_extras(self) -> dict[str, Any]:
+        """Saved beside the state dict in every Trainer checkpoint (`coqui_meta.files.trainer_checkpoints`)."""
+        return {"meta_tasks": {"seen": self._meta_seen, "skipped": self._meta_skipped,
+                               "skipped_steps": self._meta_skipped_steps}}
+
+    def on_init_end(self, trainer) -> None:
+        """On ``--continue_path`` take the task counts up where the checkpoint left them, so that
+        ``meta.max_skipped_share`` judges the whole run, not the part since the last restart."""
+        super().on_init_end(trainer)
+        if not (trainer.args.continue_path and trainer.args.restore_path):
+            return
+        checkpoint = torch.load(trainer.args.restore_path, map_location="cpu", weights_only=True, mmap=True)
+        counts = checkpoint.get("meta_tasks")
+        if counts is None:
+            logger.warning("%s has no task counts (an older checkpoint): skipped tasks are counted from this restart",
+                           trainer.args.restore_path)
+            return
+        self._meta_seen, self._meta_skipped = int(counts["seen"]), int(counts["skipped"])
+        self._meta_skipped_steps = int(counts["skipped_steps"])
+        if self._meta_skipped:
+            logger.info("Resumed with %d of %d tasks skipped so far", self._meta_skipped, self._meta_seen)
 
     def _meta_clip_and_step(self, trainer, optimizer, scaler, index: int) -> float:
         grad_clip = trainer.config.grad_clip
