@@ -1,4 +1,5 @@
-"""The same meta-gradients and training steps on a GPU: second order through cuDNN-free RNNs, fp16 and bf16.
+"""The same meta-gradients and training steps on a GPU: second order through cuDNN-free RNNs, the prototype
+algorithms, fp16 and bf16.
 
 Skipped without CUDA; run them on a GPU machine with `pytest -m gpu`.
 """
@@ -7,6 +8,7 @@ import pytest
 import torch
 from conftest import build_meta_model, first_meta_batch, pick
 from test_oracle import meta_gradient, relative_difference
+from test_prototype_training import task_by_task_and_whole_loss_gradients
 
 from coqui_meta import MetaLearningConfig
 
@@ -46,13 +48,22 @@ def test_meta_gradient_on_cuda_matches_learn2learn(corpus_samples, exact_cuda_ma
     assert all(torch.isfinite(g).all() for g in ours.values())
 
 
-@pytest.mark.parametrize("precision", ["fp16", "bf16"])
-def test_meta_training_steps_in_mixed_precision(corpus_samples, tmp_out, precision):
+@pytest.mark.parametrize(("kind", "algorithm"), [("vits", "protonet"), ("vits", "proto_maml"), ("tacotron2", "proto_maml")])
+def test_prototype_meta_gradient_on_cuda_equals_one_backward_of_the_whole_loss(corpus_samples, exact_cuda_math, kind,
+                                                                             algorithm):
+    mine, expected = task_by_task_and_whole_loss_gradients(corpus_samples, kind, algorithm, first_order=False,
+                                                          reconstruction_grad=True, device="cuda")
+    assert relative_difference(mine, expected) < 1e-3
+    assert all(torch.isfinite(g).all() for g in mine.values())
+
+
+@pytest.mark.parametrize(("precision", "algorithm"), [("fp16", "maml"), ("bf16", "maml"), ("fp16", "protonet"), ("bf16", "protonet")])
+def test_meta_training_steps_in_mixed_precision(corpus_samples, tmp_out, precision, algorithm):
     from trainer import Trainer, TrainerArgs
 
     train = pick(corpus_samples, speakers=4, clips=6, max_seconds=4.0, seed=2)
     held = pick(corpus_samples, speakers=2, clips=6, max_seconds=4.0, seed=3, exclude={s["speaker_name"] for s in train})
-    meta = MetaLearningConfig(algorithm="maml", inner_steps=2, n_way=2, k_shot=2, q_query=2, meta_batch_size=2,
+    meta = MetaLearningConfig(algorithm=algorithm, inner_steps=2, n_way=2, k_shot=2, q_query=2, meta_batch_size=2,
                               episodes_per_epoch=4, eval_episodes=1)
     model = build_meta_model("vits", meta, sorted({s["speaker_name"] for s in train}), output_path=str(tmp_out),
                              epochs=1, mixed_precision=True, precision=precision)

@@ -47,7 +47,7 @@ def naive_outer_gradient(model, tasks, seeds, steps: int, second_order: bool, re
             task = algorithm.task_model(voice=voice)
             adapt(task, support, steps, model.config.meta.inner_lr, create_graph=second_order)
             total = total + task.loss(query, outer=True)[0] / len(tasks)
-    labels = torch.arange(len(tasks))
+    labels = torch.arange(len(tasks), device=support_embeddings[0].device)
     support_labels = torch.cat([labels[i].repeat(len(e)) for i, e in enumerate(support_embeddings)])
     query_labels = torch.cat([labels[i].repeat(len(e)) for i, e in enumerate(query_embeddings)])
     protos = prototypes(torch.cat(support_embeddings), support_labels, len(tasks))
@@ -64,12 +64,20 @@ def naive_outer_gradient(model, tasks, seeds, steps: int, second_order: bool, re
 def test_the_task_by_task_meta_gradient_equals_one_backward_of_the_whole_loss(
     corpus_samples, kind, algorithm, first_order, reconstruction_grad
 ):
+    mine, expected = task_by_task_and_whole_loss_gradients(corpus_samples, kind, algorithm, first_order,
+                                                          reconstruction_grad, device="cpu")
+    for name in expected:
+        assert torch.allclose(mine[name], expected[name], rtol=1e-3, atol=1e-6), name
+
+
+def task_by_task_and_whole_loss_gradients(corpus_samples, kind, algorithm, first_order, reconstruction_grad, device):
+    """The meta-gradient of ``outer_backward`` and of `naive_outer_gradient` on one real meta-batch, on ``device``."""
     samples = pick(corpus_samples, speakers=2, clips=3, max_seconds=2.5, seed=5)
     meta = MetaLearningConfig(algorithm=algorithm, n_way=2, k_shot=2, q_query=1, meta_batch_size=2, inner_steps=1,
                               inner_lr=0.01, first_order=first_order, prototype_loss_weight=0.5,
                               prototype_reconstruction_grad=reconstruction_grad)
     torch.manual_seed(0)
-    model = build_meta_model(kind, meta, [])
+    model = build_meta_model(kind, meta, []).to(device)
     model.train()
     tasks = first_meta_batch(model, samples, is_eval=False)["tasks"]
     seeds = [11, 12]
@@ -81,8 +89,8 @@ def test_the_task_by_task_meta_gradient_equals_one_backward_of_the_whole_loss(
     expected = naive_outer_gradient(model, tasks, seeds, model.meta_algorithm.inner_steps, not first_order, reconstruction_grad)
     assert mine.keys() == expected.keys()
     assert any(name.startswith("prototype_encoder.") for name in mine), "the encoder learns through the prototypes"
-    for name in expected:
-        assert torch.allclose(mine[name], expected[name], rtol=1e-3, atol=1e-6), name
+    assert all(g.device.type == torch.device(device).type for g in mine.values())
+    return mine, expected
 
 
 @pytest.mark.slow
