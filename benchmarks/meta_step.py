@@ -5,7 +5,10 @@ Prints:
     ``inner_steps + 1`` plain Coqui train steps of a stock model on B clips: 1.0 means no overhead;
   - our torch backend divided by learn2learn's, for first- and second-order meta-steps;
   - the memory a plain step, a first-order and a second-order meta-step add at their peak over what the process already
-    held (host RSS sampled every 2 ms; CUDA's own peak counter on a GPU), each in a fresh process.
+    held (host RSS sampled every 2 ms; CUDA's own peak counter on a GPU), each in a fresh process; on a CPU also the
+    peak of live tensor bytes within one step (``tensor``, from the profiler's allocation records, op by op): what
+    the step's activations, saved tensors and gradients need, free of the allocator's caching that blurs host RSS,
+    and the same bytes a GPU would allocate for them (``--memory-only`` skips the timings).
 
     python benchmarks/meta_step.py --model vits --data ../shared/data/speechocean762 --device cpu
 """
@@ -24,7 +27,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-MODES = ("plain", "fomaml", "maml", "fomaml+ckpt", "maml+ckpt")  # +ckpt: meta.gradient_checkpointing
+MODES = ("plain", "fomaml", "maml", "maml+ckpt")  # +ckpt: meta.gradient_checkpointing (second order only)
 
 
 def build(args, mode: str, backend: str = "torch"):
@@ -126,7 +129,27 @@ def measure_memory(args, mode: str) -> dict:
     result = {"host_mib": (peak[0] - baseline) / 2**20}
     if args.device == "cuda":
         result["cuda_mib"] = (torch.cuda.max_memory_allocated() - cuda_baseline) / 2**20
+    else:
+        result["tensor_mib"] = tensor_peak(lambda: timed_step(trainer, batch, args.device)) / 2**20
     return result
+
+
+def tensor_peak(step) -> float:
+    """Peak bytes of CPU tensors alive during ``step()`` beyond those alive before it: the profiler records each op's
+    own allocations and frees, summed in the order the ops end."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        step()
+    changes = sorted(
+        (event.time_range.start if event.name == "[memory]" else event.time_range.end, event.self_cpu_memory_usage)
+        for event in profiler.events()
+    )
+    live = peak = 0
+    for _, change in changes:
+        live += change
+        peak = max(peak, live)
+    return float(peak)
 
 
 def main() -> None:
@@ -143,7 +166,8 @@ def main() -> None:
     parser.add_argument("--second-order", action=argparse.BooleanOptionalAction, default=True,
                         help="include second-order MAML (--no-second-order: Tacotron2 on a CPU runs out of 24 GB)")
     parser.add_argument("--checkpointing", action="store_true",
-                        help="also time and measure meta-steps with meta.gradient_checkpointing")
+                        help="also time and measure second-order meta-steps with meta.gradient_checkpointing")
+    parser.add_argument("--memory-only", action="store_true", help="measure memory only, no timings")
     parser.add_argument("--memory-of", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -157,8 +181,23 @@ def main() -> None:
         return
 
     meta_modes = ("fomaml", "maml") if args.second_order else ("fomaml",)
-    checkpointed = tuple(f"{mode}+ckpt" for mode in meta_modes) if args.checkpointing else ()
+    checkpointed = ("maml+ckpt",) if args.checkpointing and args.second_order else ()
     modes = ("plain", *meta_modes, *checkpointed)
+    memory = {}
+    for mode in modes:
+        command = [sys.executable, __file__, *sys.argv[1:], "--memory-of", mode]
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+        memory[mode] = json.loads(result.stdout.strip().splitlines()[-1])
+    device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {args.threads} thread(s)"
+    timing = "memory only" if args.memory_only else f"median of {args.repeats}"
+    print(f"\nmeta_step.py: {args.model}, batch {args.batch}, inner_steps {args.inner_steps}, {device}, {timing}")
+    print("| measure | value |\n|---|---|")
+    for mode in modes:
+        values = ", ".join(f"{key} {value:.0f}" for key, value in memory[mode].items())
+        print(f"| peak memory added by a step, {mode} (MiB) | {values} |")
+    if args.memory_only:
+        return
+
     runs = {"plain": build(args, "plain")}
     for mode in meta_modes:
         for backend in ("torch", "learn2learn"):
@@ -172,17 +211,6 @@ def main() -> None:
         for name, (trainer, batch) in runs.items():
             times[name].append(timed_step(trainer, batch, args.device))
     median = {name: statistics.median(values) for name, values in times.items()}
-
-    memory = {}
-    for mode in modes:
-        command = [sys.executable, __file__, *sys.argv[1:], "--memory-of", mode]
-        result = subprocess.run(command, capture_output=True, text=True, check=True)
-        memory[mode] = json.loads(result.stdout.strip().splitlines()[-1])
-
-    device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {args.threads} thread(s)"
-    print(f"\nmeta_step.py: {args.model}, batch {args.batch}, inner_steps {args.inner_steps}, {device}, "
-          f"median of {args.repeats}")
-    print(f"| measure | value |\n|---|---|")
     for name, value in median.items():
         print(f"| {name} step (s) | {value:.3f} |")
     plain = median["plain"] * (args.inner_steps + 1)
@@ -196,9 +224,6 @@ def main() -> None:
         plain_mode = mode.split("+")[0]
         print(f"| {plain_mode}: time with gradient checkpointing / without | "
               f"{median[f'{mode}/torch'] / median[f'{plain_mode}/torch']:.2f} |")
-    for mode in modes:
-        values = ", ".join(f"{key} {value:.0f}" for key, value in memory[mode].items())
-        print(f"| peak memory added by a step, {mode} (MiB) | {values} |")
 
 
 if __name__ == "__main__":

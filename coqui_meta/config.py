@@ -57,8 +57,9 @@ class MetaLearningConfig(Coqpit):
         seed: seed of the episode sampler and of each task's random draws.
         max_skipped_share: training stops with an error once more than this share of tasks (after the first 20) had
             a non-finite support or query loss; such tasks are skipped and counted (``skipped_tasks`` in the logs).
-        gradient_checkpointing: torch backend: keep only the inputs of each inner and outer forward and recompute its
-            activations for the gradient (less memory, more time; see BENCHMARKS.md).
+        gradient_checkpointing: torch backend, second order (maml, proto_maml): keep only the adapted tensors between
+            inner steps; the outer backward recomputes each step, so memory no longer grows with ``inner_steps``
+            (more time; see BENCHMARKS.md). First-order inner steps keep no graph: nothing to checkpoint.
         prototype_distance: ``euclidean`` (squared) or ``cosine``: the metric of the prototypical classification loss.
         prototype_loss_weight: weight of that loss beside the query reconstruction loss (0 turns it off).
         prototype_channels: width of the prototype encoder's convolutions (its output size is ``d_vector_dim``).

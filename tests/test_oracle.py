@@ -62,15 +62,20 @@ def test_torch_backend_matches_learn2learn(corpus_samples, kind, algorithm, adap
         assert relative_difference(first_order, ours) > 1e-4
 
 
-@pytest.mark.parametrize("algorithm", ["maml", "fomaml"])
+@pytest.mark.parametrize("algorithm", ["maml", "proto_maml"])
 def test_gradient_checkpointing_gives_the_same_meta_gradient(corpus_samples, algorithm):
+    """Second order: each inner step is recomputed by the outer backward instead of kept (first-order steps keep no
+    graph, so there is nothing to checkpoint). proto_maml: the gradient also reaches the encoder through the voice."""
     samples = pick(corpus_samples, speakers=3, clips=4, max_seconds=2.6, seed=1)
-    speakers = sorted({s["speaker_name"] for s in samples})
+    speakers = [] if algorithm == "proto_maml" else sorted({s["speaker_name"] for s in samples})
     grads = {}
     for checkpointing in (False, True):
-        meta = MetaLearningConfig(algorithm=algorithm, inner_steps=2, inner_lr=0.05, n_way=2, k_shot=1, q_query=1,
-                                  meta_batch_size=2, gradient_checkpointing=checkpointing)
+        meta = MetaLearningConfig(algorithm=algorithm, inner_steps=3, inner_lr=0.05, n_way=2, k_shot=1, q_query=1,
+                                  meta_batch_size=2, gradient_checkpointing=checkpointing,
+                                  prototype_reconstruction_grad=True)
         torch.manual_seed(0)
         model = build_meta_model("vits", meta, speakers, max_audio_seconds=3.0)
         grads[checkpointing] = meta_gradient(model, first_meta_batch(model, samples)["tasks"], "torch")
     assert relative_difference(grads[True], grads[False]) < 1e-6
+    if algorithm == "proto_maml":
+        assert any(name.startswith("prototype_encoder.") for name in grads[True])

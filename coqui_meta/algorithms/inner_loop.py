@@ -78,22 +78,28 @@ class TorchTaskModel:
         self.tensors = dict(self.initial)
         self._call = _CallMethod(model, "meta_task_loss")
 
-    def loss(self, batch: dict, outer: bool = False):
-        names = list(self.tensors)
+    def loss(self, batch: dict, outer: bool = False, tensors: dict[str, torch.Tensor] | None = None):
+        prefixed, voice = split_voice(self.tensors if tensors is None else tensors)
+        if voice is not None:
+            batch = {**batch, "d_vectors": voice.unsqueeze(0).expand(batch_size(batch), -1)}
+        with _no_cudnn_if(self.second_order, self.model):
+            return functional_call(self._call, prefixed, (batch,), {"outer": outer}, strict=False)
 
-        def run(*tensors):
-            prefixed, voice = split_voice(dict(zip(names, tensors)))
-            if voice is not None:
-                batch_ = {**batch, "d_vectors": voice.unsqueeze(0).expand(batch_size(batch), -1)}
-            else:
-                batch_ = batch
-            with _no_cudnn_if(self.second_order, self.model):
-                return functional_call(self._call, prefixed, (batch_,), {"outer": outer}, strict=False)
+    def checkpointed_step(self, batch: dict, lr: float) -> float:
+        """A second-order SGD step whose graph is not kept: only the adapted tensors before it are, and the outer
+        backward recomputes the step (its forward and its gradient) when it reaches it. Returns the loss before it."""
+        names = list(self.adapted)
 
-        if self.checkpointing and torch.is_grad_enabled():
-            # keep only the inputs of the forward; its activations are recomputed when the gradient needs them
-            return torch.utils.checkpoint.checkpoint(run, *self.tensors.values(), use_reentrant=False)
-        return run(*self.tensors.values())
+        def step(*adapted):
+            loss = self.loss(batch, tensors={**self.tensors, **dict(zip(names, adapted))})[0]
+            grads = torch.autograd.grad(loss, adapted, create_graph=True, allow_unused=True)
+            return (loss.detach(), *(t if g is None else t - lr * g for t, g in zip(adapted, grads)))
+
+        loss, *updated = torch.utils.checkpoint.checkpoint(
+            step, *(self.tensors[name] for name in names), use_reentrant=False
+        )
+        self.tensors.update(zip(names, updated))
+        return float(loss)
 
     def adapted_tensors(self) -> dict[str, torch.Tensor]:
         return {name: self.tensors[name] for name in self.adapted}
@@ -167,6 +173,9 @@ def adapt(task, support: dict, steps: int, lr: float, create_graph: bool) -> lis
     """``steps`` SGD steps of ``task`` on the support batch; returns the support loss before each step."""
     losses = []
     for _ in range(steps):
+        if create_graph and getattr(task, "checkpointing", False):
+            losses.append(task.checkpointed_step(support, lr))
+            continue
         loss, _, _ = task.loss(support)
         tensors = task.adapted_tensors()
         grads = torch.autograd.grad(
