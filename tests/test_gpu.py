@@ -57,14 +57,18 @@ def test_prototype_meta_gradient_on_cuda_equals_one_backward_of_the_whole_loss(c
     assert all(torch.isfinite(g).all() for g in mine.values())
 
 
-@pytest.mark.parametrize(("precision", "algorithm"), [("fp16", "maml"), ("bf16", "maml"), ("fp16", "protonet"), ("bf16", "protonet")])
-def test_meta_training_steps_in_mixed_precision(corpus_samples, tmp_out, precision, algorithm):
+@pytest.mark.parametrize(
+    ("precision", "algorithm", "checkpointing"),
+    [("fp16", "maml", False), ("bf16", "maml", False), ("fp16", "maml", True), ("fp16", "protonet", False),
+     ("bf16", "protonet", False)],
+)
+def test_meta_training_steps_in_mixed_precision(corpus_samples, tmp_out, precision, algorithm, checkpointing):
     from trainer import Trainer, TrainerArgs
 
     train = pick(corpus_samples, speakers=4, clips=6, max_seconds=4.0, seed=2)
     held = pick(corpus_samples, speakers=2, clips=6, max_seconds=4.0, seed=3, exclude={s["speaker_name"] for s in train})
     meta = MetaLearningConfig(algorithm=algorithm, inner_steps=2, n_way=2, k_shot=2, q_query=2, meta_batch_size=2,
-                              episodes_per_epoch=4, eval_episodes=1)
+                              episodes_per_epoch=4, eval_episodes=1, gradient_checkpointing=checkpointing)
     model = build_meta_model("vits", meta, sorted({s["speaker_name"] for s in train}), output_path=str(tmp_out),
                              epochs=1, mixed_precision=True, precision=precision)
     trainer = Trainer(TrainerArgs(), model.config, str(tmp_out), model=model, train_samples=train, eval_samples=held,

@@ -65,6 +65,9 @@ class MetaLearningMixin:
     def __init__(self, config, *args, **kwargs) -> None:
         super().__init__(config, *args, **kwargs)
         self.config.meta.check_values()
+        if self.config.meta.gradient_checkpointing and not self.config.meta.second_order:
+            logger.warning("meta.gradient_checkpointing changes nothing for %s%s: first-order inner steps keep no graph "
+                           "to recompute", self.config.meta.algorithm, " with first_order" if self.config.meta.first_order else "")
         if self.meta_uses_prototypes:
             self._meta_init_prototype_encoder()
         self.meta_algorithm = build_algorithm(self, self.config.meta)
