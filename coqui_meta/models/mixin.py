@@ -344,11 +344,16 @@ class MetaLearningMixin:
         super().on_init_end(trainer)
         if not (trainer.args.continue_path and trainer.args.restore_path):
             return
-        checkpoint = torch.load(trainer.args.restore_path, map_location="cpu", weights_only=True, mmap=True)
+        path = str(trainer.args.restore_path)
+        if "://" in path:  # remote storage, as the Trainer reads it
+            from trainer.io import load_fsspec
+
+            checkpoint = load_fsspec(path, map_location="cpu")
+        else:  # mapped, not read: only the counts are needed
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         counts = checkpoint.get("meta_tasks")
         if counts is None:
-            logger.warning("%s has no task counts (an older checkpoint): skipped tasks are counted from this restart",
-                           trainer.args.restore_path)
+            logger.warning("%s has no task counts (an older checkpoint): skipped tasks are counted from this restart", path)
             return
         self._meta_seen, self._meta_skipped = int(counts["seen"]), int(counts["skipped"])
         self._meta_skipped_steps = int(counts["skipped_steps"])
