@@ -46,8 +46,9 @@ def test_a_killed_run_resumes_with_the_same_losses(corpus, corpus_samples, tmp_o
     speakers = sorted({s["speaker_name"] for s in pick(corpus_samples, 4, 5, 4.0, seed=11)})
     (tmp_out / "a").mkdir()
     (tmp_out / "b").mkdir()
-    straight = run_cli("train", "--config_path", str(write_config(corpus_subset(corpus, speakers, tmp_out / "a" / "data"), speakers, tmp_out / "a", tmp_out / "a" / "run")),
-                       cwd=tmp_out)
+    config = write_config(corpus_subset(corpus, speakers, tmp_out / "a" / "data"), speakers, tmp_out / "a",
+                          tmp_out / "a" / "run")
+    straight = run_cli("train", "--config_path", str(config), cwd=tmp_out)
     assert straight.returncode == 0, straight.stdout[-3000:] + straight.stderr[-3000:]
     expected = step_losses(straight.stdout + straight.stderr)
     assert sorted(expected) == list(range(10))

@@ -64,13 +64,14 @@ class MetaLearningMixin:
 
     def __init__(self, config, *args, **kwargs) -> None:
         super().__init__(config, *args, **kwargs)
-        self.config.meta.check_values()
-        if self.config.meta.gradient_checkpointing and not self.config.meta.second_order:
-            logger.warning("meta.gradient_checkpointing changes nothing for %s%s: first-order inner steps keep no graph "
-                           "to recompute", self.config.meta.algorithm, " with first_order" if self.config.meta.first_order else "")
+        meta = self.config.meta
+        meta.check_values()
+        if meta.gradient_checkpointing and not meta.second_order:
+            logger.warning("meta.gradient_checkpointing changes nothing for %s%s: first-order inner steps keep no "
+                           "graph to recompute", meta.algorithm, " with first_order" if meta.first_order else "")
         if self.meta_uses_prototypes:
             self._meta_init_prototype_encoder()
-        self.meta_algorithm = build_algorithm(self, self.config.meta)
+        self.meta_algorithm = build_algorithm(self, meta)
         # tasks seen and skipped (non-finite loss) in this run, and meta-batches the Trainer did not count as a step
         # because every task was skipped; all three are saved in checkpoints (meta_checkpoint_extras)
         self._meta_seen = self._meta_skipped = self._meta_skipped_steps = 0
