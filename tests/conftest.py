@@ -105,10 +105,15 @@ def run_cli(*args, cwd=None):
     )
 
 
+def metadata_of(corpus, speakers) -> list[str]:
+    """The corpus's metadata.csv lines (header first) of ``speakers``' clips."""
+    lines = (corpus / "metadata.csv").read_text().splitlines()
+    return [lines[0]] + [line for line in lines[1:] if line.rsplit("|", 1)[-1] in speakers]
+
+
 def corpus_subset(corpus, speakers, folder):
     """A corpus folder holding only ``speakers``: a filtered metadata.csv beside a link to the audio."""
-    lines = (corpus / "metadata.csv").read_text().splitlines()
-    keep = [lines[0]] + [line for line in lines[1:] if line.rsplit("|", 1)[-1] in speakers]
+    keep = metadata_of(corpus, speakers)
     folder.mkdir()
     (folder / "metadata.csv").write_text("\n".join(keep) + "\n")
     (folder / "wavs").symlink_to(corpus / "wavs")

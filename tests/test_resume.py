@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import corpus_subset, pick, run_cli
+from conftest import corpus_subset, metadata_of, pick, run_cli
 
 from coqui_meta import MetaLearningConfig, MetaVitsConfig
 from coqui_meta.presets import small_vits_config, speechocean_dataset
@@ -79,8 +79,7 @@ def nan_corpus(corpus, speakers, poisoned, folder: Path) -> Path:
     import numpy as np
     import soundfile
 
-    lines = (corpus / "metadata.csv").read_text().splitlines()
-    keep = [lines[0]] + [line for line in lines[1:] if line.rsplit("|", 1)[-1] in speakers]
+    keep = metadata_of(corpus, speakers)
     rows = [keep[0]]
     for line in keep[1:]:
         name, speaker = line.split("|")[0], line.rsplit("|", 1)[-1]
