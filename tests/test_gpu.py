@@ -1,12 +1,16 @@
 """The same meta-gradients and training steps on a GPU: second order through cuDNN-free RNNs, the prototype
-algorithms, fp16 and bf16.
+algorithms, fp16 and bf16; `adapt` and `evaluate` with `--device cuda`.
 
 Skipped without CUDA; run them on a GPU machine with `pytest -m gpu`.
 """
 
+import json
+
+import numpy as np
 import pytest
 import torch
-from conftest import build_meta_model, first_meta_batch, pick
+from conftest import build_meta_model, first_meta_batch, pick, run_cli
+from test_adapt import new_voice, speak, stock_tts  # noqa: F401 (new_voice is a fixture)
 from test_oracle import meta_gradient, relative_difference
 from test_prototype_training import task_by_task_and_whole_loss_gradients
 
@@ -78,3 +82,26 @@ def test_meta_training_steps_in_mixed_precision(corpus_samples, tmp_out, precisi
     losses = trainer.keep_avg_eval.avg_values
     assert torch.isfinite(torch.tensor(losses["avg_query_loss_after_adaptation"]))
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_adapt_and_evaluate_run_on_cuda_and_the_voice_loads_in_stock_coqui_on_a_cpu(tiny_vits, new_voice, corpus,
+                                                                                    tmp_path):
+    folder, known = tiny_vits
+    model = ["--model_path", str(folder / "model.pth"), "--config_path", str(folder / "meta_config.json")]
+    adapted = run_cli("adapt", *model, "--data", str(new_voice), "--speaker", "anna", "--shots", "3", "--steps", "3",
+                      "--out_path", str(tmp_path / "anna"), "--device", "cuda")
+    assert adapted.returncode == 0, adapted.stdout[-2000:] + adapted.stderr[-2000:]
+    info = json.loads((tmp_path / "anna" / "adapt.json").read_text())
+    assert info["device"].startswith("cuda") and info["final_support_loss"] < info["support_loss"][0]
+    state = torch.load(tmp_path / "anna" / "model.pth", weights_only=True)["model"]
+    assert all(t.device.type == "cpu" for t in state.values()), "a voice adapted on a GPU must load on a CPU"
+    audio = speak(stock_tts(tmp_path / "anna"), "anna")
+    assert np.isfinite(audio).all() and np.abs(audio).max() > 1e-3
+
+    evaluated = run_cli("evaluate", *model, "--data", str(corpus), "--speakers", "2", "--shots", "2", "--queries", "2",
+                        "--steps", "0,3", "--out_path", str(tmp_path / "report"), "--device", "cuda")
+    assert evaluated.returncode == 0, evaluated.stdout[-2000:] + evaluated.stderr[-2000:]
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["device"].startswith("cuda")
+    assert report["query_loss"]["3"] < report["query_loss"]["0"], "adapting on the support clips lowers the query loss"
+    assert all(v is not None for v in report["speaker_similarity"].values()), f"speaker judge: {report['judge']}"
