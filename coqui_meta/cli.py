@@ -16,8 +16,9 @@ being the baseline (see `coqui_meta.compare`).
 ``coqui-meta train --config_path config.json [--continue_path DIR] [--restore_path CKPT] [--coqpit.meta.inner_steps 3]``
 mirrors Coqui's ``TTS/bin/train_tts.py``: the same trainer arguments and config overrides. On several GPUs:
 ``python -m trainer.distribute --script $(which coqui-meta) --gpus 0,1 train --config_path config.json`` or
-``torchrun --nproc_per_node 2 $(which coqui-meta) train --config_path config.json``. Meta-validation runs on
-task values (speakers) held out from training: ``meta.eval_tasks``, or ``meta.n_way`` of them chosen by seed.
+``torchrun --nproc_per_node 2 $(which coqui-meta) train --config_path config.json`` (torchrun also without GPUs, with
+gloo). Meta-validation runs on task values (speakers) held out from training: ``meta.eval_tasks``, or ``meta.n_way`` of
+them chosen by seed.
 """
 
 
@@ -50,8 +51,7 @@ def _train(arg_list: list[str]) -> int:
     parser = train_args.init_argparse(arg_prefix="")
     args, config_overrides = parser.parse_known_args(arg_list)
     train_args.parse_args(args)
-    if "RANK" in os.environ and "--rank" not in " ".join(arg_list):  # torchrun sets RANK; trainer.distribute --rank
-        train_args.rank = int(os.environ["RANK"])
+    cpu_group = _launched_ranks(train_args, arg_list)
     if args.config_path:
         config_path = args.config_path
     elif args.continue_path:
@@ -100,8 +100,47 @@ def _train(arg_list: list[str]) -> int:
     if args.continue_path and config_overrides:
         # the Trainer reloads config.json in place when it continues a run: apply the overrides again
         trainer.config.parse_known_args(config_overrides, relaxed_parser=True)
-    trainer.fit()
+    try:
+        trainer.fit()
+    finally:
+        if cpu_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
     return 0
+
+
+def _launched_ranks(train_args, arg_list: list[str]) -> bool:
+    """Set up the ranks that torchrun started (it sets RANK and WORLD_SIZE; trainer.distribute passes --rank and
+    --use_ddp itself). On GPUs, Coqui's Trainer forms the process group; without CUDA it cannot, so torchrun's ranks
+    join a gloo group here and the meta-batches are split and averaged just the same. Returns whether it made that
+    group."""
+    import torch
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world < 2:
+        if train_args.use_ddp and not torch.cuda.is_available():
+            raise SystemExit("coqui-meta train: --use_ddp (python -m trainer.distribute) needs GPUs, and none is "
+                             "visible; Coqui's Trainer distributes on CUDA only. Without GPUs, start the ranks with "
+                             "torchrun --nproc_per_node N $(which coqui-meta) train ...")
+        return False
+    if "--rank" not in " ".join(arg_list):
+        train_args.rank = int(os.environ["RANK"])
+    if torch.cuda.is_available():
+        if int(os.environ.get("LOCAL_WORLD_SIZE", world)) != world:
+            raise SystemExit(f"coqui-meta train: torchrun started {world} ranks over several machines; Coqui's "
+                             "Trainer trains on the GPUs of one machine (its process group is at localhost)")
+        if torch.cuda.device_count() != world:
+            raise SystemExit(f"coqui-meta train: torchrun started {world} ranks but {torch.cuda.device_count()} GPUs "
+                             f"are visible; Coqui's Trainer uses one rank per visible GPU: set CUDA_VISIBLE_DEVICES "
+                             f"to {world} GPUs")
+        train_args.use_ddp = True  # else the Trainer refuses to start on several GPUs
+        return False
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", rank=train_args.rank, world_size=world)
+    logger.info("Rank %d of %d (gloo, CPU): this rank runs its share of every meta-batch", train_args.rank, world)
+    return True
 
 
 def _screen(model, samples: list, which: str) -> list:

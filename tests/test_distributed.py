@@ -1,13 +1,22 @@
 """Meta-training over several processes (gloo, CPU): the tasks of a meta-batch split across ranks give the same
-update as one process running the whole meta-batch; non-finite tasks are skipped and counted."""
+update as one process running the whole meta-batch, in `optimize()` and through `torchrun ... coqui-meta train` (with
+meta-validation averaged over the ranks); Coqui's launcher without GPUs is refused clearly; non-finite tasks are
+skipped and counted."""
 
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import build_meta_model, first_meta_batch, pick
+from conftest import build_meta_model, corpus_subset, first_meta_batch, pick, run_cli
+from test_resume import write_config
 
 from coqui_meta import MetaLearningConfig
 
@@ -90,3 +99,54 @@ def test_a_task_with_a_non_finite_loss_is_skipped_and_counted(setting):
         for step in range(12):
             trainer.total_steps_done = step + 1
             model.optimize(poisoned, trainer)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_torchrun_with_two_cpu_ranks_trains_like_one_process(corpus, corpus_samples, tmp_out):
+    speakers = sorted({s["speaker_name"] for s in pick(corpus_samples, 5, 5, 4.0, seed=11)})
+    data = corpus_subset(corpus, speakers, tmp_out / "data")
+    for name in ("one", "two"):
+        (tmp_out / name).mkdir()
+        config = write_config(data, speakers, tmp_out / name, tmp_out / name / "run", episodes=4, epochs=1, save_step=3,
+                              keep=1)
+        fields = json.loads(config.read_text())
+        fields["run_eval"], fields["meta"]["eval_tasks"], fields["meta"]["eval_episodes"] = True, speakers[-2:], 2
+        config.write_text(json.dumps(fields, indent=2))
+    one = run_cli("train", "--config_path", str(tmp_out / "one" / "config.json"), cwd=tmp_out)
+    assert one.returncode == 0, one.stdout[-3000:] + one.stderr[-3000:]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    two = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2", "--master_port",
+         str(free_port()), "-m", "coqui_meta.cli", "train", "--config_path", str(tmp_out / "two" / "config.json")],
+        cwd=tmp_out, env=env, capture_output=True, text=True, timeout=1200,
+    )
+    assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
+    assert "4 meta-batches of 2 tasks" in one.stdout
+    assert two.stdout.count("4 meta-batches of 1 tasks") == 2, "each rank runs one task of every meta-batch"
+
+    # meta-validation: the ranks' shares of the held-out tasks, averaged, are the whole meta-batch's numbers
+    for key in ("avg_query_loss_before_adaptation", "avg_query_loss_after_adaptation"):
+        single, split = ([float(v) for v in re.findall(rf"{key}: (\S+)", run.stdout + run.stderr)]
+                         for run in (one, two))
+        assert len(single) == 1 and split == pytest.approx(single, rel=1e-6), key
+
+    checkpoints = [list((tmp_out / name / "run").glob("*/checkpoint_3.pth")) for name in ("one", "two")]
+    assert [len(found) for found in checkpoints] == [1, 1], "one checkpoint per run (rank 0 saves)"
+    single, split = (torch.load(found[0], weights_only=True)["model"] for found in checkpoints)
+    for key in single:
+        torch.testing.assert_close(split[key], single[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with GPUs the Trainer distributes")
+def test_coquis_launcher_without_gpus_is_refused_with_a_clear_message(tmp_out):
+    # the arguments `python -m trainer.distribute --script $(which coqui-meta) train ...` gives each rank
+    result = run_cli("--continue_path=", "--restore_path=", "--group_id=group_1", "--use_ddp=true", "train",
+                     "--config_path", str(tmp_out / "config.json"), "--rank=0", cwd=tmp_out)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "needs GPUs" in result.stderr and "torchrun --nproc_per_node" in result.stderr

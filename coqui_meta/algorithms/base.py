@@ -106,7 +106,8 @@ class GradientMetaAlgorithm:
         task = self.task_model(voice=voice)
         with self.seeded(seed), torch.no_grad():
             before, _, _ = task.loss(query)
-        adapt(task, support, steps, self.meta.inner_lr, create_graph=False)
+        with self.seeded(seed + 1):  # the steps' own draws too, so that the result does not depend on earlier work
+            adapt(task, support, steps, self.meta.inner_lr, create_graph=False)
         with self.seeded(seed), torch.no_grad():
             after, loss_dict, outputs = task.loss(query)
         return float(before), float(after), outputs

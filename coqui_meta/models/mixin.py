@@ -402,16 +402,21 @@ class MetaLearningMixin:
             return {}, {}
         meta = self.config.meta
         steps = self.meta_algorithm.inner_steps if meta.eval_inner_steps is None else meta.eval_inner_steps
+        replicas, rank = _world()
         before, after, outputs = [], [], {}
         with torch.inference_mode(False), torch.enable_grad():
             for index, (support, query) in enumerate(batch["tasks"]):
+                # rank r holds tasks r, r + R, ... of the meta-batch: the seed of each task as one process would draw it
                 pre, post, outputs = self.meta_algorithm.evaluate_task(
-                    _plain(support), _plain(query), steps, seed=meta.seed + index
+                    _plain(support), _plain(query), steps, seed=meta.seed + rank + index * replicas
                 )
                 before.append(pre)
                 after.append(post)
-        mean_after = sum(after) / len(after)
-        mean_before = sum(before) / len(before)
+        totals = torch.tensor([sum(before), sum(after), float(len(after))], dtype=torch.float64)
+        if replicas > 1:  # every rank logs the mean over the whole meta-batch, so rank 0 picks the best model on it
+            totals = totals.to(next(self.parameters()).device)
+            dist.all_reduce(totals)
+        mean_before, mean_after = (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()
         return outputs, {
             "loss": mean_after,
             "query_loss_before_adaptation": mean_before,
