@@ -156,6 +156,17 @@ class MetaBatchSampler:
             yield [index for support, query in tasks[: self.tasks_per_step] for index in support + query]
 
 
+def task_position(local: int, rank: int, replicas: int, n_way: int) -> int:
+    """Where task ``local`` of ``rank``'s share stands in the meta-batch that one process would draw: the ranks split
+    every episode's ``n_way`` tasks as ``r, r + R, ...`` (`SpeakerEpisodeSampler.episodes_at`).
+
+    >>> [task_position(i, rank=1, replicas=2, n_way=4) for i in range(3)]
+    [1, 3, 5]
+    """
+    episode, within = divmod(local, n_way // replicas)
+    return episode * n_way + rank + within * replicas
+
+
 class EpisodeCollate:
     """Cuts a flat list of dataset items into tasks and collates each half with the model's own ``collate_fn``.
 

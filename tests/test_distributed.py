@@ -31,9 +31,9 @@ def coqui_optimizers(model):
                            scheduler=[None] * len(optimizers), _stepped_optimizers=set(), total_steps_done=0)
 
 
-def make_model(speakers):
+def make_model(speakers, meta_batch_size: int = 2):
     torch.manual_seed(0)
-    model = build_meta_model("vits", MetaLearningConfig(**META), speakers)
+    model = build_meta_model("vits", MetaLearningConfig(**{**META, "meta_batch_size": meta_batch_size}), speakers)
     model.train()
     return model
 
@@ -42,9 +42,9 @@ def one_rank(rank, world, store, batch_file, speakers, out_file):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
-        model = make_model(speakers)
         batch = torch.load(batch_file, weights_only=False)
-        mine = {"tasks": batch["tasks"][rank::world]}
+        model = make_model(speakers, len(batch["tasks"]))
+        mine = {"tasks": batch["tasks"][rank::world]}  # the sampler's split when n_way = ranks: r, r + R, ...
         model.optimize(mine, coqui_optimizers(model))
         if rank == 0:
             torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, out_file)
@@ -52,13 +52,13 @@ def one_rank(rank, world, store, batch_file, speakers, out_file):
         dist.destroy_process_group()
 
 
-@pytest.fixture(scope="module")
-def setting(corpus_samples, tmp_path_factory):
+@pytest.fixture(scope="module", params=[2, 4], ids=["one task a rank", "two tasks a rank"])
+def setting(request, corpus_samples, tmp_path_factory):
     samples = pick(corpus_samples, speakers=4, clips=4, max_seconds=3.0, seed=7)
     speakers = sorted({s["speaker_name"] for s in samples})
-    model = make_model(speakers)
+    model = make_model(speakers, request.param)
     batch = first_meta_batch(model, samples, is_eval=False)
-    assert len(batch["tasks"]) == 2
+    assert len(batch["tasks"]) == request.param
     folder = tmp_path_factory.mktemp("dist")
     torch.save(batch, folder / "batch.pt")
     return speakers, batch, folder
@@ -66,7 +66,7 @@ def setting(corpus_samples, tmp_path_factory):
 
 def test_two_gloo_ranks_make_the_same_update_as_one_process(setting):
     speakers, batch, folder = setting
-    model = make_model(speakers)
+    model = make_model(speakers, len(batch["tasks"]))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model.optimize(batch, coqui_optimizers(model))
     single = model.state_dict()
@@ -82,7 +82,7 @@ def test_two_gloo_ranks_make_the_same_update_as_one_process(setting):
 
 def test_a_task_with_a_non_finite_loss_is_skipped_and_counted(setting):
     speakers, batch, _ = setting
-    model = make_model(speakers)
+    model = make_model(speakers, len(batch["tasks"]))
     poisoned = {"tasks": [tuple(dict(part) for part in task) for task in batch["tasks"]]}
     support = poisoned["tasks"][0][0]
     support["waveform"] = support["waveform"].clone().fill_(float("nan"))
@@ -117,6 +117,7 @@ def test_torchrun_with_two_cpu_ranks_trains_like_one_process(corpus, corpus_samp
                               keep=1)
         fields = json.loads(config.read_text())
         fields["run_eval"], fields["meta"]["eval_tasks"], fields["meta"]["eval_episodes"] = True, speakers[-2:], 2
+        fields["meta"]["meta_batch_size"] = 4  # 2 episodes of 2 tasks: each rank runs a task of each
         config.write_text(json.dumps(fields, indent=2))
     one = run_cli("train", "--config_path", str(tmp_out / "one" / "config.json"), cwd=tmp_out)
     assert one.returncode == 0, one.stdout[-3000:] + one.stderr[-3000:]
@@ -127,8 +128,8 @@ def test_torchrun_with_two_cpu_ranks_trains_like_one_process(corpus, corpus_samp
         cwd=tmp_out, env=env, capture_output=True, text=True, timeout=1200,
     )
     assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
-    assert "4 meta-batches of 2 tasks" in one.stdout
-    assert two.stdout.count("4 meta-batches of 1 tasks") == 2, "each rank runs one task of every meta-batch"
+    assert "4 meta-batches of 4 tasks" in one.stdout
+    assert two.stdout.count("4 meta-batches of 2 tasks") == 2, "each rank runs half of every meta-batch"
 
     # meta-validation: the ranks' shares of the held-out tasks, averaged, are the whole meta-batch's numbers
     for key in ("avg_query_loss_before_adaptation", "avg_query_loss_after_adaptation"):
@@ -139,8 +140,10 @@ def test_torchrun_with_two_cpu_ranks_trains_like_one_process(corpus, corpus_samp
     checkpoints = [list((tmp_out / name / "run").glob("*/checkpoint_3.pth")) for name in ("one", "two")]
     assert [len(found) for found in checkpoints] == [1, 1], "one checkpoint per run (rank 0 saves)"
     single, split = (torch.load(found[0], weights_only=True)["model"] for found in checkpoints)
-    for key in single:
-        torch.testing.assert_close(split[key], single[key], rtol=1e-5, atol=1e-6, msg=key)
+    # The attention's key bias gets a gradient that is zero but for rounding (softmax ignores a shift that all keys
+    # share); summed in another order over the ranks, that noise differs, and AdamW makes lr-sized steps of it.
+    for key in (key for key in single if not key.endswith("conv_k.bias")):
+        torch.testing.assert_close(split[key], single[key], rtol=1e-5, atol=1e-5, msg=key)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="with GPUs the Trainer distributes")

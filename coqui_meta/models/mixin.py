@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from coqui_meta.algorithms import build_algorithm
 from coqui_meta.algorithms.inner_loop import D_VECTOR
 from coqui_meta.config import prototype_problem
-from coqui_meta.episodes import EpisodeCollate, MetaBatchSampler, SpeakerEpisodeSampler
+from coqui_meta.episodes import EpisodeCollate, MetaBatchSampler, SpeakerEpisodeSampler, task_position
 
 logger = logging.getLogger(__name__)
 
@@ -280,8 +280,9 @@ class MetaLearningMixin:
         optimizer.zero_grad(set_to_none=True)
         tasks = batch["tasks"]
         replicas, rank = _world()
-        first = self.meta_batches_done(trainer) * len(tasks) * replicas + rank * len(tasks)
-        seeds = [self.config.meta.seed * 1_000_003 + first + i for i in range(len(tasks))]
+        meta = self.config.meta
+        first = meta.seed * 1_000_003 + self.meta_batches_done(trainer) * len(tasks) * replicas
+        seeds = [first + task_position(i, rank, replicas, meta.n_way) for i in range(len(tasks))]
         results = self.meta_algorithm.outer_backward(tasks, scale=scaler.scale if scaler else lambda x: x, seeds=seeds)
         kept = [r for r in results if not r.skipped]
         kept_everywhere = self._meta_count_tasks(len(results), len(kept))
@@ -406,10 +407,8 @@ class MetaLearningMixin:
         before, after, outputs = [], [], {}
         with torch.inference_mode(False), torch.enable_grad():
             for index, (support, query) in enumerate(batch["tasks"]):
-                # rank r holds tasks r, r + R, ... of the meta-batch: the seed of each task as one process would draw it
-                pre, post, outputs = self.meta_algorithm.evaluate_task(
-                    _plain(support), _plain(query), steps, seed=meta.seed + rank + index * replicas
-                )
+                seed = meta.seed + task_position(index, rank, replicas, meta.n_way)  # as one process would draw it
+                pre, post, outputs = self.meta_algorithm.evaluate_task(_plain(support), _plain(query), steps, seed=seed)
                 before.append(pre)
                 after.append(post)
         totals = torch.tensor([sum(before), sum(after), float(len(after))], dtype=torch.float64)
