@@ -45,10 +45,11 @@ def test_the_trainer_writes_checkpoints_whole_with_the_task_counts_beside_stock_
     folder, speakers = tiny_vits
     model = load_model(folder / "model.pth", folder / "meta_config.json").model
     model._meta_seen, model._meta_skipped, model._meta_skipped_steps = 40, 3, 1
+    model._meta_batches, model._meta_epochs = 9, 2
     save_checkpoint(model.config, model, tmp_path, current_step=7, epoch=0)
     path = tmp_path / "checkpoint_7.pth"
     saved = torch.load(path, weights_only=True)
-    assert saved["meta_tasks"] == {"seen": 40, "skipped": 3, "skipped_steps": 1}
+    assert saved["meta_tasks"] == {"seen": 40, "skipped": 3, "skipped_steps": 1, "batches": 9, "epochs": 2}
     assert set(saved["model"]) == set(Vits(model.config.to_stock()).state_dict())
 
     before = path.read_bytes()

@@ -30,13 +30,15 @@ def step_losses(output: str) -> dict[int, float]:
 
 
 def write_config(data: Path, speakers, folder: Path, output: Path, episodes: int = 5, epochs: int = 2, save_step: int = 3,
-                 keep: int = 10, **meta) -> Path:
+                 keep: int = 10, run_eval: bool = False, **meta) -> Path:
+    """A small meta_vits config; with ``run_eval`` the last 2 speakers are held out for meta-validation, else 1."""
     stock = small_vits_config(speechocean_dataset(str(data)),
                               output_path=str(output), max_audio_seconds=4.0)
-    config = MetaVitsConfig.from_config(stock, meta=MetaLearningConfig(
-        n_way=2, k_shot=2, q_query=1, meta_batch_size=2, episodes_per_epoch=episodes, eval_tasks=speakers[-1:], **meta))
+    meta = {**dict(n_way=2, k_shot=2, q_query=1, meta_batch_size=2, episodes_per_epoch=episodes, eval_episodes=2,
+                   eval_tasks=speakers[-2:] if run_eval else speakers[-1:]), **meta}
+    config = MetaVitsConfig.from_config(stock, meta=MetaLearningConfig(**meta))
     config.epochs, config.save_step, config.print_step, config.save_n_checkpoints = epochs, save_step, 1, keep
-    config.run_eval, config.lr_gen, config.lr_disc = False, 1e-3, 1e-3
+    config.run_eval, config.lr_gen, config.lr_disc = run_eval, 1e-3, 1e-3
     config.save_json(str(folder / "config.json"))
     return folder / "config.json"
 
@@ -71,6 +73,39 @@ def test_a_killed_run_resumes_with_the_same_losses(corpus, corpus_samples, tmp_o
     assert sorted(after) == list(range(4, 10)), "it resumed at the step after its last checkpoint, epochs as before"
     for step in after:
         assert after[step] == pytest.approx(expected[step], rel=1e-6), f"step {step}: {after[step]} != {expected[step]}"
+
+
+@pytest.mark.slow
+def test_a_run_continued_from_its_epoch_end_best_model_takes_the_next_steps(corpus, corpus_samples, tmp_out):
+    """Coqui's Trainer continues from best_model_N when it is the newest file, but restores step N + 1 and the
+    finished epoch; the run must still go on with meta-batch N in the next epoch, as if never stopped."""
+    speakers = sorted({s["speaker_name"] for s in pick(corpus_samples, 5, 5, 4.0, seed=11)})
+    data = corpus_subset(corpus, speakers, tmp_out / "data")
+    runs = {}
+    for name, epochs in (("straight", 2), ("stopped", 1)):
+        (tmp_out / name).mkdir()
+        config = write_config(data, speakers, tmp_out / name, tmp_out / name / "run", episodes=4, epochs=epochs,
+                              save_step=3, run_eval=True)  # the epoch's meta-validation loss picks the best model
+        runs[name] = run_cli("train", "--config_path", str(config), cwd=tmp_out)
+        assert runs[name].returncode == 0, runs[name].stdout[-3000:] + runs[name].stderr[-3000:]
+    expected = step_losses(runs["straight"].stdout + runs["straight"].stderr)
+    assert sorted(expected) == list(range(8))
+    run_dir = next((tmp_out / "stopped" / "run").glob("*/"))
+    assert sorted(p.name for p in run_dir.glob("*_[0-9]*.pth")) == ["best_model_4.pth", "checkpoint_3.pth"]
+
+    resumed = run_cli("train", "--continue_path", str(run_dir), "--coqpit.epochs", "2", cwd=tmp_out)
+    output = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0 and "Continuing from best_model_4.pth" in output, output[-3000:]
+    after = step_losses(output)
+    assert sorted(after) == list(range(4, 8)), "the second epoch, from meta-batch 4"
+    for step in after:
+        assert after[step] == pytest.approx(expected[step], rel=1e-6), f"step {step}: {after[step]} != {expected[step]}"
+    straight, continued = (torch.load(next(d.glob("*/checkpoint_6.pth")), weights_only=True)
+                           for d in (tmp_out / "straight" / "run", tmp_out / "stopped" / "run"))
+    assert continued["meta_tasks"] == straight["meta_tasks"] == {"seen": 14, "skipped": 0, "skipped_steps": 0,
+                                                                  "batches": 7, "epochs": 1}
+    for key in straight["model"]:
+        torch.testing.assert_close(continued["model"][key], straight["model"][key], rtol=1e-6, atol=1e-7, msg=key)
 
 
 def nan_corpus(corpus, speakers, poisoned, folder: Path) -> Path:

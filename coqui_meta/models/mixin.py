@@ -72,9 +72,11 @@ class MetaLearningMixin:
         if self.meta_uses_prototypes:
             self._meta_init_prototype_encoder()
         self.meta_algorithm = build_algorithm(self, meta)
-        # tasks seen and skipped (non-finite loss) in this run, and meta-batches the Trainer did not count as a step
-        # because every task was skipped; all three are saved in checkpoints (meta_checkpoint_extras)
+        # tasks seen and skipped (non-finite loss) in this run, meta-batches the Trainer did not count as a step
+        # because every task was skipped, meta-batches run and training epochs completed; all are saved in
+        # checkpoints (meta_checkpoint_extras)
         self._meta_seen = self._meta_skipped = self._meta_skipped_steps = 0
+        self._meta_batches = self._meta_epochs = 0
 
     # ------------------------------------------------------------------ prototypes
     @property
@@ -280,6 +282,7 @@ class MetaLearningMixin:
         optimizer.zero_grad(set_to_none=True)
         tasks = batch["tasks"]
         replicas, rank = _world()
+        self._meta_batches += 1
         meta = self.config.meta
         first = meta.seed * 1_000_003 + self.meta_batches_done(trainer) * len(tasks) * replicas
         seeds = [first + task_position(i, rank, replicas, meta.n_way) for i in range(len(tasks))]
@@ -335,14 +338,20 @@ class MetaLearningMixin:
             )
         return kept
 
+    def on_train_epoch_end(self, trainer) -> None:
+        super().on_train_epoch_end(trainer)
+        self._meta_epochs = trainer.epochs_done + 1
+
     def meta_checkpoint_extras(self) -> dict[str, Any]:
         """Saved beside the state dict in every Trainer checkpoint (`coqui_meta.files.trainer_checkpoints`)."""
         return {"meta_tasks": {"seen": self._meta_seen, "skipped": self._meta_skipped,
-                               "skipped_steps": self._meta_skipped_steps}}
+                               "skipped_steps": self._meta_skipped_steps, "batches": self._meta_batches,
+                               "epochs": self._meta_epochs}}
 
     def on_init_end(self, trainer) -> None:
         """On ``--continue_path`` take the task counts up where the checkpoint left them, so that
-        ``meta.max_skipped_share`` judges the whole run, not the part since the last restart."""
+        ``meta.max_skipped_share`` judges the whole run, not the part since the last restart, and continue at the
+        checkpoint's meta-batch and epoch."""
         super().on_init_end(trainer)
         if not (trainer.args.continue_path and trainer.args.restore_path):
             return
@@ -361,6 +370,13 @@ class MetaLearningMixin:
         self._meta_skipped_steps = int(counts["skipped_steps"])
         if self._meta_skipped:
             logger.info("Resumed with %d of %d tasks skipped so far", self._meta_skipped, self._meta_seen)
+        if "batches" in counts:
+            # The Trainer restores step + 1 and the saved epoch: right for checkpoint_N (written after step N), one
+            # step ahead and one epoch behind for best_model_N (written after N steps, at its epoch's end). Continue
+            # where the run was, so the next meta-batch, its seeds and the epochs are an uninterrupted run's.
+            self._meta_batches, self._meta_epochs = int(counts["batches"]), int(counts["epochs"])
+            trainer.total_steps_done = self._meta_batches - self._meta_skipped_steps
+            trainer.epochs_done = max(trainer.epochs_done, self._meta_epochs)
 
     def _meta_clip_and_step(self, trainer, optimizer, scaler, index: int) -> float:
         grad_clip = trainer.config.grad_clip
