@@ -73,8 +73,8 @@ class MetaLearningMixin:
             self._meta_init_prototype_encoder()
         self.meta_algorithm = build_algorithm(self, meta)
         # tasks seen and skipped (non-finite loss) in this run, meta-batches the Trainer did not count as a step
-        # because every task was skipped, meta-batches run and training epochs completed; all are saved in
-        # checkpoints (meta_checkpoint_extras)
+        # because every task was skipped, meta-batches run (the run's position: which meta-batch and seeds come
+        # next) and training epochs completed; all are saved in checkpoints (meta_checkpoint_extras)
         self._meta_seen = self._meta_skipped = self._meta_skipped_steps = 0
         self._meta_batches = self._meta_epochs = 0
 
@@ -231,19 +231,13 @@ class MetaLearningMixin:
         """One collated support or query set, formatted and on the model's device as the Trainer prepares a task."""
         return self.format_batch_on_device(self.format_batch({"tasks": [(raw,)]}))["tasks"][0][0]
 
-    def meta_batches_done(self, trainer) -> int:
-        """Training meta-batches used so far: the Trainer's global steps plus the wholly skipped meta-batches, which
-        it does not count as steps."""
-        return trainer.total_steps_done + self._meta_skipped_steps
-
     def on_train_epoch_start(self, trainer) -> None:
         """Start the epoch's meta-batches where the run is (after ``--continue_path`` too)."""
         super().on_train_epoch_start(trainer)
         sampler = getattr(trainer.train_loader, "batch_sampler", None)
         if isinstance(sampler, MetaBatchSampler):
-            position = self.meta_batches_done(trainer)
-            sampler.set_position(position, trainer.epochs_done)
-            if position > trainer.epochs_done * sampler.steps:
+            sampler.set_position(self._meta_batches, trainer.epochs_done)
+            if self._meta_batches > trainer.epochs_done * sampler.steps:
                 # continued mid-epoch: the optimizers stepped in this epoch before the checkpoint, so the Trainer must
                 # step their per-epoch schedulers at its end, even when no batch of the epoch is left
                 trainer._stepped_optimizers.update(range(len(trainer.optimizer)))
@@ -282,9 +276,9 @@ class MetaLearningMixin:
         optimizer.zero_grad(set_to_none=True)
         tasks = batch["tasks"]
         replicas, rank = _world()
-        self._meta_batches += 1
+        meta_batch, self._meta_batches = self._meta_batches, self._meta_batches + 1
         meta = self.config.meta
-        first = meta.seed * 1_000_003 + self.meta_batches_done(trainer) * len(tasks) * replicas
+        first = meta.seed * 1_000_003 + meta_batch * len(tasks) * replicas
         seeds = [first + task_position(i, rank, replicas, meta.n_way) for i in range(len(tasks))]
         results = self.meta_algorithm.outer_backward(tasks, scale=scaler.scale if scaler else lambda x: x, seeds=seeds)
         kept = [r for r in results if not r.skipped]
@@ -292,7 +286,7 @@ class MetaLearningMixin:
         if kept_everywhere == 0:
             optimizer.zero_grad(set_to_none=True)
             logger.warning("Every task of meta-batch %d had a non-finite loss; no update, and the Trainer does not count "
-                           "the step", self.meta_batches_done(trainer))
+                           "the step", meta_batch)
             self._meta_skipped_steps += 1
             return None, None
         factor = len(tasks) * replicas / kept_everywhere  # the mean over kept tasks, once ranks are averaged
@@ -355,6 +349,7 @@ class MetaLearningMixin:
         super().on_init_end(trainer)
         if not (trainer.args.continue_path and trainer.args.restore_path):
             return
+        self._meta_batches = trainer.total_steps_done  # an older checkpoint holds no count: the Trainer's step
         path = str(trainer.args.restore_path)
         if "://" in path:  # remote storage, as the Trainer reads it
             from trainer.io import load_fsspec
@@ -370,13 +365,15 @@ class MetaLearningMixin:
         self._meta_skipped_steps = int(counts["skipped_steps"])
         if self._meta_skipped:
             logger.info("Resumed with %d of %d tasks skipped so far", self._meta_skipped, self._meta_seen)
-        if "batches" in counts:
-            # The Trainer restores step + 1 and the saved epoch: right for checkpoint_N (written after step N), one
-            # step ahead and one epoch behind for best_model_N (written after N steps, at its epoch's end). Continue
-            # where the run was, so the next meta-batch, its seeds and the epochs are an uninterrupted run's.
-            self._meta_batches, self._meta_epochs = int(counts["batches"]), int(counts["epochs"])
-            trainer.total_steps_done = self._meta_batches - self._meta_skipped_steps
-            trainer.epochs_done = max(trainer.epochs_done, self._meta_epochs)
+        if "batches" not in counts:  # written before the count was kept: the Trainer's steps and the skipped ones
+            self._meta_batches += self._meta_skipped_steps
+            return
+        # The Trainer restores step + 1 and the saved epoch: right for checkpoint_N (written after step N), one step
+        # ahead and one epoch behind for best_model_N (written after N steps, at its epoch's end). Continue where the
+        # run was, so the next meta-batch, its seeds and the epochs are an uninterrupted run's.
+        self._meta_batches, self._meta_epochs = int(counts["batches"]), int(counts["epochs"])
+        trainer.total_steps_done = self._meta_batches - self._meta_skipped_steps
+        trainer.epochs_done = max(trainer.epochs_done, self._meta_epochs)
 
     def _meta_clip_and_step(self, trainer, optimizer, scaler, index: int) -> float:
         grad_clip = trainer.config.grad_clip
