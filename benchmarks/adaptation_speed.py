@@ -1,26 +1,30 @@
 """Does meta-learning make adaptation to an unseen voice faster than plain Coqui training? Measured side by side.
 
-From the training speakers of a corpus (``--held-out`` speakers are kept apart by name):
-  1. a stock multi-speaker VITS is trained with Coqui's Trainer for ``--pretrain-share`` of the budget (shared start);
-  2. meta branch: a MetaVits from that checkpoint is meta-trained for half of the rest of the budget;
-     plain branch: the stock model goes on with plain Coqui steps until it has used as many clip-gradient
-     evaluations as the meta branch (an inner or outer gradient on c clips counts c);
-  3. both are evaluated on the held-out speakers by `coqui-meta evaluate`'s code with identical settings (SGD, the
-     same clips and seeds); the plain model gets the best of a learning-rate grid (chosen on its final query loss),
-     the meta model its own inner learning rate, which is chosen before meta-training on training speakers.
+  1. base: a stock multi-speaker small VITS trained by Coqui's Trainer for ``--base-minutes`` on the training speakers
+     (reused from ``--out`` when a base of the same settings is there; resumed from its last checkpoint when it has
+     fewer minutes). Every ``--check-minutes`` its seen-speaker EER is measured (its renditions of training speakers,
+     with their own speaker rows, against their real clips).
+  2. branches from the base, with its weights and optimizer state: the meta branch meta-trains for ``--meta-steps``
+     meta-steps (or half of ``--budget-minutes``); the plain branch goes on with plain Coqui steps for as many
+     clip-gradient evaluations.
+  3. both are evaluated on held-out speakers (from ``--eval-data`` when given, else held out from ``--data``) by
+     `coqui-meta evaluate`'s code with identical settings; each side gets the best of the same learning-rate grid by
+     its final query loss (the meta model's grid multiplies its learned inner rates: grid value / inner_lr).
 
-Prints steps-to-target ratios (query loss and speaker similarity) and the similarity gap at 0, 5, 10 and 100 steps.
+Writes ``OUT/adaptation_speed.json`` (``base``, ``plain``, ``meta``, ``speedup``, the grid, the split) and prints the
+tables for BENCHMARKS.md.
 
-    python benchmarks/adaptation_speed.py --data ../shared/data/speechocean762 --budget-minutes 30
+    python benchmarks/adaptation_speed.py --data ../shared/data/speechocean762 --base-minutes 120 \\
+        --budget-minutes 30 --out runs/adaptation_speed
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import random
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -28,105 +32,184 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "speechocean762"))
-    parser.add_argument("--budget-minutes", type=float, default=30.0, help="training time of both models together")
-    parser.add_argument("--pretrain-share", type=float, default=0.5, help="share of the budget for the shared start")
-    parser.add_argument("--held-out", type=int, default=6, help="speakers kept apart for evaluation")
+    parser.add_argument("--eval-data", default=None, help="corpus of the held-out speakers (default: held out of --data)")
+    parser.add_argument("--base-minutes", type=float, default=60.0, help="training time of the base")
+    parser.add_argument("--budget-minutes", type=float, default=20.0, help="training time of both branches together")
+    parser.add_argument("--meta-steps", type=int, default=None, help="meta-steps of the meta branch (instead of time)")
+    parser.add_argument("--base-only", action="store_true", help="train (or extend) the base, measure it, and stop")
+    parser.add_argument("--check-minutes", type=float, default=15.0, help="base: minutes between checkpoints/checks")
+    parser.add_argument("--held-out", type=int, default=8, help="speakers of --data kept apart (without --eval-data)")
+    parser.add_argument("--eval-speakers", type=int, default=6, help="held-out speakers evaluated")
+    parser.add_argument("--judge-speakers", type=int, default=12, help="training speakers in the seen-speaker EER")
     parser.add_argument("--algorithm", choices=["fomaml", "maml", "reptile"], default="fomaml")
     parser.add_argument("--inner-steps", type=int, default=2)
+    parser.add_argument("--inner-lr", type=float, default=0.01, help="inner rate (start of learned rates); in the grid")
+    parser.add_argument("--inner-lr-mode", default="fixed", choices=["fixed", "per_tensor", "per_tensor_step"])
+    parser.add_argument("--inner-lr-lr", type=float, default=0.01, help="outer learning rate of learned log-rates")
     parser.add_argument("--shots", type=int, default=5)
     parser.add_argument("--queries", type=int, default=3)
     parser.add_argument("--steps", default="0,1,2,5,10,20,50,100")
-    parser.add_argument("--lr-grid", default="0.001,0.003,0.01,0.03", help="SGD learning rates to choose from")
-    parser.add_argument("--max-seconds", type=float, default=4.0, help="longest clip used")
+    parser.add_argument("--lr-grid", default="0.003,0.01,0.03", help="SGD learning rates, the same for both sides")
+    parser.add_argument("--max-seconds", type=float, default=5.0, help="longest clip used")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1, help="evaluations run at a time, one thread each")
     parser.add_argument("--out", type=Path, default=Path("runs/adaptation_speed"))
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    logging.disable(logging.WARNING)
+    return parser.parse_args()
 
-    from coqui_meta import MetaLearningConfig
-    from coqui_meta.compare import compare
+
+def split(args) -> tuple[list[dict], list[dict], list[str]]:
+    """Training clips, held-out clips and the held-out speakers (those with shots + queries short clips)."""
     from coqui_meta.data import load_clips
-    from coqui_meta.evaluation import evaluate
-    from coqui_meta.presets import small_vits_config, speechocean_dataset
-    from coqui_meta.study import compute_matched, probe_inner_lr
 
-    started = time.perf_counter()
-    steps = [int(s) for s in args.steps.split(",")]
-    grid = [float(v) for v in args.lr_grid.split(",")]
     samples = [s for s in load_clips(args.data) if s["seconds"] <= args.max_seconds]
-    counts: dict[str, int] = {}
-    for sample in samples:
+    if args.eval_data:
+        held_samples = [s for s in load_clips(args.eval_data) if s["seconds"] <= args.max_seconds]
+        overlap = {s["speaker_name"] for s in held_samples} & {s["speaker_name"] for s in samples}
+        if overlap:
+            raise SystemExit(f"--eval-data shares speakers with --data: {', '.join(sorted(overlap)[:5])}")
+        train = samples
+    else:
+        counts: dict[str, int] = {}
+        for sample in samples:
+            counts[sample["speaker_name"]] = counts.get(sample["speaker_name"], 0) + 1
+        enough = sorted(name for name, count in counts.items() if count >= args.shots + args.queries)
+        held = set(random.Random(args.seed).sample(enough, args.held_out))
+        train = [s for s in samples if s["speaker_name"] not in held]
+        held_samples = [s for s in samples if s["speaker_name"] in held]
+    counts = {}
+    for sample in held_samples:
         counts[sample["speaker_name"]] = counts.get(sample["speaker_name"], 0) + 1
-    enough = sorted(name for name, count in counts.items() if count >= args.shots + args.queries)
-    held_out = sorted(random.Random(args.seed).sample(enough, args.held_out))
-    train_samples = [s for s in samples if s["speaker_name"] not in held_out]
-    train_speakers = sorted({s["speaker_name"] for s in train_samples})
-    print(f"{len(train_speakers)} training speakers ({len(train_samples)} clips); held out: {', '.join(held_out)}")
+    eligible = sorted(name for name, count in counts.items() if count >= args.shots + args.queries)
+    if len(eligible) < args.eval_speakers:
+        raise SystemExit(f"only {len(eligible)} held-out speakers have {args.shots + args.queries} clips of at most "
+                         f"{args.max_seconds:g} s; lower --eval-speakers or raise --held-out")
+    evaluated = sorted(random.Random(args.seed + 2).sample(eligible, args.eval_speakers))
+    return train, held_samples, evaluated
 
-    budget = args.budget_minutes * 60
-    stock_config = small_vits_config(speechocean_dataset(args.data), max_audio_seconds=args.max_seconds + 0.1,
-                                     speakers=train_speakers)
-    stock_config.run_eval = False
-    stock_config.print_step = 10**9
-    meta = MetaLearningConfig(algorithm=args.algorithm, inner_steps=args.inner_steps, n_way=4, k_shot=args.shots,
-                              q_query=args.queries, meta_batch_size=4, episodes_per_epoch=50, seed=args.seed)
-    candidates = [name for name in enough if name not in held_out]
-    probe_speakers = sorted(random.Random(args.seed + 1).sample(candidates, min(4, len(candidates))))
-    probe = {}
 
-    def choose_inner_lr(start_files):
-        lr, losses = probe_inner_lr(start_files, args.data, probe_speakers, args.shots, args.queries, args.inner_steps,
-                                    grid, args.seed + 1)
-        probe.update(losses)
-        return lr
+def train_base(args, train: list[dict]):
+    from coqui_meta.presets import small_vits_config, speechocean_dataset
+    from coqui_meta.study import seen_speaker_check, train_base as build
 
-    runs = compute_matched(stock_config, train_samples, meta, args.out, start_seconds=budget * args.pretrain_share,
-                           meta_seconds=budget * (1 - args.pretrain_share) / 2, choose_inner_lr=choose_inner_lr)
-    inner_lr = meta.inner_lr
-    print("inner lr probe on training speakers (query loss after inner steps):", probe, "->", inner_lr)
-    print(f"shared start: {runs.start_steps} plain steps ({runs.seconds['start']:.0f} s); meta: {runs.meta_steps} "
-          f"meta-steps ({runs.clip_gradients} clip-gradients, {runs.seconds['meta']:.0f} s); plain: {runs.plain_steps} "
-          f"steps of {stock_config.batch_size} clips ({runs.seconds['plain']:.0f} s)")
-    meta_files, plain_files = runs.meta_files, runs.plain_files
+    speakers = sorted({s["speaker_name"] for s in train})
+    config = small_vits_config(speechocean_dataset(args.data), max_audio_seconds=args.max_seconds + 0.1,
+                               speakers=speakers)
+    config.run_eval, config.print_step = False, 10**9
 
-    # 3. identical evaluation on the held-out speakers
-    common = dict(speakers=held_out, shots=args.shots, queries=args.queries, steps=steps, seed=args.seed)
-    meta_report = evaluate(*meta_files, args.data, out_path=str(args.out / "eval_meta"), lr=inner_lr, **common)
-    plain_reports = {lr: evaluate(*plain_files, args.data, out_path=str(args.out / f"eval_plain_lr{lr:g}"), lr=lr,
-                                  **common) for lr in grid}
-    best_lr = min(plain_reports, key=lambda lr: plain_reports[lr]["query_loss"][steps[-1]])
-    baseline = plain_reports[best_lr]
-    baseline["_path"], meta_report["_path"] = f"plain (lr {best_lr:g})", f"{args.algorithm} (lr {inner_lr:g})"
-    result = compare([baseline, meta_report])
+    check = seen_speaker_check(train, args.judge_speakers, args.seed)
+    return build(config, train, args.out, args.base_minutes, seed=args.seed, check=check,
+                 check_minutes=args.check_minutes)
 
-    print(f"\nadaptation_speed.py: VITS (small), {args.held_out} held-out speakers, {args.shots}-shot, "
-          f"{args.queries} queries, budget {args.budget_minutes:g} min, {torch.get_num_threads()} thread(s)")
-    print("| metric | plain steps to its final value | meta steps to it | speed-up |\n|---|---|---|---|")
+
+def meta_config(args):
+    from coqui_meta import MetaLearningConfig
+
+    return MetaLearningConfig(algorithm=args.algorithm, inner_steps=args.inner_steps, inner_lr=args.inner_lr,
+                              inner_lr_mode=args.inner_lr_mode, inner_lr_lr=args.inner_lr_lr, n_way=4,
+                              k_shot=args.shots, q_query=args.queries, meta_batch_size=4, episodes_per_epoch=50,
+                              seed=args.seed)
+
+
+def curve_row(values: dict, step: int) -> str:
+    value = values.get(step)
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def print_base_table(base) -> None:
+    print("\n| base steps | minutes | seen-speaker EER | same-speaker cosine | other-speaker cosine |")
+    print("|---|---|---|---|---|")
+    for row in base.history:
+        print(f"| {row['steps']} | {row['minutes']:.1f} | {row.get('seen_speaker_eer', float('nan')):.3f} | "
+              f"{row.get('same_speaker_cosine', float('nan')):.3f} | {row.get('other_speaker_cosine', float('nan')):.3f} |")
+
+
+def print_tables(base, plain, meta, result, steps: list[int]) -> None:
+    print_base_table(base)
+    print("\n| metric | plain steps to its final value | meta steps to it | speed-up |\n|---|---|---|---|")
     for metric in ("query_loss", "speaker_similarity"):
         row = result["rows"][1][metric]
         if row:
             speedup = row["speedup"]
             shown = "inf (met at step 0)" if speedup == float("inf") else ("not reached" if speedup is None else f"{speedup:.2f}")
             print(f"| {metric} | {row['baseline_steps_to_target']} | {row['steps_to_target']} | {shown} |")
-    print("\n| step | plain query loss | meta query loss | plain similarity | meta similarity | similarity gap |")
-    print("|---|---|---|---|---|---|")
-    for step in [s for s in (0, 5, 10, 100) if s in steps]:
-        ps, ms = baseline["speaker_similarity"][step], meta_report["speaker_similarity"][step]
-        gap = f"{ms - ps:+.4f}" if ps is not None and ms is not None else "n/a"
-        print(f"| {step} | {baseline['query_loss'][step]:.4f} | {meta_report['query_loss'][step]:.4f} | "
-              f"{ps if ps is None else round(ps, 4)} | {ms if ms is None else round(ms, 4)} | {gap} |")
-    summary = {"held_out": held_out, "inner_lr": inner_lr, "inner_lr_probe": probe, "best_plain_lr": best_lr,
-               "plain_final_loss_by_lr": {lr: r["query_loss"][steps[-1]] for lr, r in plain_reports.items()},
-               "pretrain_steps": runs.start_steps, "meta_steps": runs.meta_steps, "plain_steps": runs.plain_steps,
-               "clip_gradients_each": runs.clip_gradients, "train_seconds": runs.seconds, "comparison": result,
-               "wall_minutes": (time.perf_counter() - started) / 60}
-    (args.out / "adaptation_speed.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    print(f"\nwall {summary['wall_minutes']:.1f} min; details in {args.out}/adaptation_speed.json and eval_*/report.md")
+    print(f"\n| step | plain query loss (lr {plain.lr:g}) | meta query loss ({meta.lr:g}) | plain similarity | "
+          "meta similarity | plain EER | meta EER |\n|---|---|---|---|---|---|---|")
+    for step in steps:
+        print(f"| {step} | " + " | ".join(curve_row(side.report[metric], step) for metric in ("query_loss",)
+                                       for side in (plain, meta)) + " | "
+              + " | ".join(curve_row(side.report[metric], step) for metric in ("speaker_similarity", "eer")
+                           for side in (plain, meta)) + " |")
+    print("\nquery loss of every grid value (final step):")
+    for side in (plain, meta):
+        print(f"  {side.label}: " + ", ".join(f"{value:g} -> " + ("diverged" if curve is None else f"{curve[steps[-1]]:.3f}")
+                                         for value, curve in side.grid.items()))
+
+
+def side_summary(side) -> dict:
+    report = side.report
+    keys = ("query_loss", "speaker_similarity", "eer")
+    gain = report["query_loss"][report["steps"][0]] - report["query_loss"][report["steps"][-1]]
+    return {"lr": side.lr, **{key: report[key] for key in keys}, "adaptation_gain": gain,
+            "grid": {str(value): curve for value, curve in side.grid.items()}, "rates": report.get("rates", {}),
+            "inner_lr_mode": report.get("inner_lr_mode"), "report": str(Path(report["model_path"]).parent)}
+
+
+def main() -> None:
+    args = arguments()
+    torch.set_num_threads(args.threads)
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
+    started = time.perf_counter()
+    train, held_samples, evaluated = split(args)
+    print(f"{len({s['speaker_name'] for s in train})} training speakers ({len(train)} clips of at most "
+          f"{args.max_seconds:g} s); evaluated on {', '.join(evaluated)}")
+    base = train_base(args, train)
+    if args.base_only:
+        print_base_table(base)
+        print(f"wall {(time.perf_counter() - started) / 60:.1f} min; base in {base.folder}")
+        return
+
+    from coqui_meta.compare import compare
+    from coqui_meta.files import write_json
+    from coqui_meta.study import clip_gradients_per_meta_step, evaluate_sides, train_branches
+
+    meta = meta_config(args)
+    meta_seconds = None if args.meta_steps else args.budget_minutes * 60 / 2
+    branches = train_branches(base, train, meta, args.out, meta_steps=args.meta_steps, meta_seconds=meta_seconds)
+    print(f"branches: meta {branches.meta_steps} meta-steps ({branches.seconds['meta'] / 60:.1f} min), plain "
+          f"{branches.plain_steps} steps ({branches.seconds['plain'] / 60:.1f} min), {branches.clip_gradients} "
+          f"clip-gradients each ({clip_gradients_per_meta_step(meta)} a meta-step)")
+    grid = [float(v) for v in args.lr_grid.split(",")]
+    steps = [int(s) for s in args.steps.split(",")]
+    data = args.eval_data or args.data
+    plain, meta_side = evaluate_sides([("plain", branches.plain_files, None),
+                                       ("meta", branches.meta_files, meta.inner_lr)], grid, data, evaluated, args.shots,
+                                      args.queries, steps, args.seed, branches.folder, jobs=args.jobs)
+    baseline, candidate = dict(plain.report), dict(meta_side.report)
+    baseline["_path"], candidate["_path"] = f"plain (lr {plain.lr:g})", f"{args.algorithm} ({meta_side.lr:g})"
+    result = compare([baseline, candidate])
+    print_tables(base, plain, meta_side, result, steps)
+    summary = {
+        "base": {"steps": base.steps, "minutes": base.minutes, "folder": str(base.folder), "history": base.history,
+                 "seen_speaker_eer": base.history[-1].get("seen_speaker_eer") if base.history else None},
+        "plain": side_summary(plain),
+        "meta": {**side_summary(meta_side), "algorithm": args.algorithm, "config": meta.to_dict()},
+        "speedup": {metric: (row or {}).get("speedup") for metric, row in result["rows"][1].items()
+                    if metric in ("query_loss", "speaker_similarity")},
+        "comparison": result,
+        "branches": {"meta_steps": branches.meta_steps, "plain_steps": branches.plain_steps,
+                     "clip_gradients": branches.clip_gradients, "seconds": branches.seconds,
+                     "folder": str(branches.folder)},
+        "held_out": evaluated, "eval_data": data, "train_clips": len(train), "lr_grid": grid,
+        "wall_minutes": (time.perf_counter() - started) / 60, "threads": torch.get_num_threads(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    write_json(args.out / "adaptation_speed.json", summary)
+    print(f"\nwall {summary['wall_minutes']:.1f} min; {args.out / 'adaptation_speed.json'}, reports in {branches.folder}")
 
 
 if __name__ == "__main__":

@@ -114,8 +114,10 @@ def main() -> None:
                                          seed=args.seed + 7)
     ways = min(8, len(held_out))
 
-    common = dict(speakers=held_out, shots=args.shots, queries=args.queries, steps=steps, lr=args.lr, seed=args.seed,
-                  progress=False)
+    from coqui_meta.adaptation import AdaptationSettings
+
+    common = dict(speakers=held_out, shots=args.shots, queries=args.queries, steps=steps, progress=False,
+                  settings=AdaptationSettings(lr=args.lr, seed=args.seed))
     reports = {
         "protonet": evaluate(*proto_files, args.data, out_path=str(args.out / "eval_protonet"), **common),
         "stock": evaluate(*stock_files, args.data, out_path=str(args.out / "eval_stock"), **common),

@@ -22,6 +22,13 @@ from typing import Any
 import torch
 
 STOCK_OF = {"meta_vits": "vits", "meta_tacotron2": "tacotron2", "vits": "vits", "tacotron2": "tacotron2"}
+#: state-dict prefixes a meta checkpoint may hold beside the stock keys: a stock model has no such modules
+META_ONLY_PREFIXES = ("prototype_encoder.", "meta_inner_lrs.")
+
+
+def stock_state_dict(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` without the meta-only entries: what a stock Vits/Tacotron2 loads with ``strict=True``."""
+    return {name: value for name, value in state.items() if not name.startswith(META_ONLY_PREFIXES)}
 FINETUNE = "finetune"  # the algorithm name of a stock checkpoint: plain Coqui fine-tuning
 
 
@@ -33,6 +40,7 @@ class LoadedModel:
     stock_name: str  # vits or tacotron2
     algorithm: str  # the meta algorithm, or "finetune" for a stock checkpoint
     checkpoint: dict
+    dropped_learned_rates: bool = False  # learned inner rates left out: other adapt_modules than they were made for
 
 
 def load_checkpoint(path: str | os.PathLike, trust: bool = False) -> dict:
@@ -98,7 +106,12 @@ def load_model(
     original = load_config_file(config_path)
     model_name = original.model
     algorithm = original.meta.algorithm if "meta" in original else FINETUNE
-    config = as_meta_config(original, meta_overrides)
+    overrides = dict(meta_overrides or {})
+    learned = "meta" in original and original.meta.inner_lr_mode != "fixed"
+    drop_rates = learned and "adapt_modules" in overrides and overrides["adapt_modules"] != original.meta.adapt_modules
+    if drop_rates:
+        overrides["inner_lr_mode"] = "fixed"
+    config = as_meta_config(original, overrides)
     from TTS.config import get_from_config_or_model_args
 
     if get_from_config_or_model_args(config, "use_d_vector_file") and not config.meta.uses_prototypes:
@@ -109,7 +122,10 @@ def load_model(
         )
     checkpoint = load_checkpoint(model_path, trust)
     model = (MetaVits if STOCK_OF[model_name] == "vits" else MetaTacotron2)(config)
-    result = model.load_state_dict(checkpoint["model"], strict=False)
+    state = checkpoint["model"]
+    if drop_rates:
+        state = {name: value for name, value in state.items() if not name.startswith("meta_inner_lrs.")}
+    result = model.load_state_dict(state, strict=False)
     # a released inference checkpoint may lack the discriminator; anything else missing is a mismatch
     missing = [key for key in result.missing_keys if not key.startswith("disc.")]
     if missing or result.unexpected_keys:
@@ -117,4 +133,4 @@ def load_model(
             f"{model_path} does not match {config_path}: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
         )
     model.to(torch.device(device)).eval()
-    return LoadedModel(model, config, model_name, STOCK_OF[model_name], algorithm, checkpoint)
+    return LoadedModel(model, config, model_name, STOCK_OF[model_name], algorithm, checkpoint, drop_rates)

@@ -193,8 +193,12 @@ def _checkpoint_arguments(parser: argparse.ArgumentParser, model_help: str) -> N
 def _model_and_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags `evaluate` and `adapt` share: which checkpoint, and how a new voice is learned."""
     _checkpoint_arguments(parser, "checkpoint (.pth) of a meta or stock vits/tacotron2")
-    parser.add_argument("--lr", type=float, default=None, help="adaptation learning rate (default: the config's meta.inner_lr)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="one adaptation learning rate for every tensor (default: the checkpoint's learned inner "
+                        "rates, or its meta.inner_lr)")
+    parser.add_argument("--lr_scale", type=float, default=1.0, help="multiplies the learning rates (learned or --lr)")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    parser.add_argument("--grad_clip", type=float, default=0.0, help="clip the gradients' total norm (default: off)")
     parser.add_argument("--adapt_modules", default=None,
                         help="comma-separated name patterns (default: the config's); the speaker embedding alone "
                         "(emb_g / speaker_embedding) keeps every old speaker bit-identical")
@@ -202,9 +206,12 @@ def _model_and_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
 
 
-def _adaptation_kwargs(args) -> dict:
-    return dict(lr=args.lr, optimizer=args.optimizer, seed=args.seed, device=args.device, trust=args.trust_checkpoint,
-                adapt_modules=args.adapt_modules.split(",") if args.adapt_modules else None)
+def _adaptation_settings(args):
+    from coqui_meta.adaptation import AdaptationSettings
+
+    return AdaptationSettings(lr=args.lr, lr_scale=args.lr_scale, optimizer=args.optimizer, grad_clip=args.grad_clip,
+                              adapt_modules=args.adapt_modules.split(",") if args.adapt_modules else [],
+                              seed=args.seed, device=args.device, trust=args.trust_checkpoint)
 
 
 def _evaluate(arg_list: list[str]) -> int:
@@ -233,8 +240,8 @@ def _evaluate(arg_list: list[str]) -> int:
             queries=args.queries,
             steps=args.steps,
             out_path=args.out_path,
+            settings=_adaptation_settings(args),
             mcd=args.mcd,
-            **_adaptation_kwargs(args),
         )
     except (FileNotFoundError, ValueError, FloatingPointError) as error:
         raise SystemExit(f"coqui-meta evaluate: {error}") from None
@@ -267,7 +274,7 @@ def _adapt(arg_list: list[str]) -> int:
     try:
         info = adapt(
             args.model_path, args.config_path, args.data, args.speaker, args.shots, args.steps, args.out_path,
-            save_delta=args.save_delta, d_vectors=args.d_vectors, **_adaptation_kwargs(args),
+            settings=_adaptation_settings(args), save_delta=args.save_delta, d_vectors=args.d_vectors,
         )
     except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as error:
         raise SystemExit(f"coqui-meta adapt: {error}") from None
@@ -334,6 +341,8 @@ def _demo(arg_list: list[str]) -> int:
     parser.add_argument("--out_path", default="runs/demo", help="folder for the corpus, models, reports and audio")
     parser.add_argument("--quick", action="store_true", help="a few minutes of training only (a smoke test)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train_base", type=float, default=None, metavar="MINUTES",
+                        help="train the demo's base for MINUTES (resumable) instead of using the shipped one, and stop")
     args = parser.parse_args(arg_list)
     import torch
 
@@ -342,7 +351,7 @@ def _demo(arg_list: list[str]) -> int:
     logging.getLogger("TTS").setLevel(logging.ERROR)
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     try:
-        run(args.out_path, quick=args.quick, seed=args.seed)
+        run(args.out_path, quick=args.quick, seed=args.seed, train_base_minutes=args.train_base)
     except RuntimeError as error:
         raise SystemExit(f"coqui-meta demo: {error}") from None
     return 0

@@ -97,7 +97,7 @@ def compare(reports: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # settings that make two adaptation curves comparable
-PROCEDURE = ("shots", "queries", "speakers", "optimizer", "lr", "adapt_modules", "seed")
+PROCEDURE = ("shots", "queries", "speakers", "optimizer", "lr", "inner_lr_mode", "lr_scale", "adapt_modules", "seed")
 
 
 def differences(reports: list[dict[str, Any]]) -> list[str]:

@@ -24,6 +24,7 @@ ALGORITHMS = ("maml", "fomaml", "reptile", "protonet", "proto_maml")
 PROTOTYPE_ALGORITHMS = ("protonet", "proto_maml")
 DISTANCES = ("euclidean", "cosine")
 BACKENDS = ("torch", "learn2learn")
+INNER_LR_MODES = ("fixed", "per_tensor", "per_tensor_step")
 DEFAULT_PROTOTYPE_DIM = 64
 
 
@@ -37,7 +38,14 @@ class MetaLearningConfig(Coqpit):
             (the prototype, then MAML inner steps on it and on the adapted modules; second order unless
             ``first_order``). The prototype algorithms need ``use_d_vector_file`` (``from_config`` sets it).
         inner_steps: gradient steps on the support clips of a task.
-        inner_lr: learning rate of the inner (task) SGD steps.
+        inner_lr: learning rate of the inner (task) SGD steps; with learned rates, the value they start from.
+        inner_lr_mode: ``fixed`` (``inner_lr`` for every adapted tensor), ``per_tensor`` (one learned rate per adapted
+            tensor: Meta-SGD at tensor granularity) or ``per_tensor_step`` (one per tensor and inner step: MAML++).
+            Learned rates are meta-trained by the outer optimizer (log-parametrised), saved in meta checkpoints as
+            ``meta_inner_lrs.log_lr`` and used by ``coqui-meta adapt`` and ``evaluate`` unless ``--lr`` is given.
+            For ``maml``, ``fomaml`` and ``proto_maml`` on the torch or learn2learn backend.
+        inner_lr_lr: the outer optimizer's learning rate for the learned log-rates (their own param group, no weight
+            decay): a step moves a rate by a factor of about ``exp(inner_lr_lr)``.
         first_order: drop second-order terms of MAML (``fomaml`` implies it).
         adapt_modules: name patterns of the parameters the inner loop adapts (``"emb_g"`` matches every parameter
             under ``emb_g``; shell wildcards work). Empty: the model's default (speaker embedding + decoder side).
@@ -72,6 +80,8 @@ class MetaLearningConfig(Coqpit):
     algorithm: str = "fomaml"
     inner_steps: int = 1
     inner_lr: float = 1e-3
+    inner_lr_mode: str = "fixed"
+    inner_lr_lr: float = 0.01
     first_order: bool = False
     adapt_modules: list[str] = field(default_factory=list)
     n_way: int = 4
@@ -114,6 +124,12 @@ class MetaLearningConfig(Coqpit):
             fail("eval_inner_steps", "must be >= 0 or null")
         if not self.inner_lr > 0:
             fail("inner_lr", "must be > 0")
+        if self.inner_lr_mode not in INNER_LR_MODES:
+            fail("inner_lr_mode", f"must be one of {', '.join(INNER_LR_MODES)}")
+        if self.inner_lr_mode != "fixed" and self.algorithm not in ("maml", "fomaml", "proto_maml"):
+            fail("inner_lr_mode", f"learned rates are for maml, fomaml and proto_maml, not {self.algorithm}")
+        if not self.inner_lr_lr > 0:
+            fail("inner_lr_lr", "must be > 0")
         if not isinstance(self.adapt_modules, list) or not all(isinstance(p, str) and p for p in self.adapt_modules):
             fail("adapt_modules", "must be a list of non-empty name patterns")
         if not 0.0 <= self.max_skipped_share <= 1.0:

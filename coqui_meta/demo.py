@@ -124,15 +124,67 @@ def build_corpus(folder: Path, clips_per_voice: int, seed: int = 0) -> Path:
     return folder
 
 
-def run(out_path: str = "runs/demo", quick: bool = False, seed: int = 0) -> Path:
+ASSET = Path(__file__).resolve().parent / "assets" / "demo_base.safetensors"
+
+
+def demo_config(corpus: Path, voices: list[str]):
+    """The demo's stock model: the small VITS preset over the training voices, clips up to 4 s."""
+    from coqui_meta.presets import small_vits_config, speechocean_dataset
+
+    config = small_vits_config(speechocean_dataset(str(corpus)), max_audio_seconds=4.1, speakers=voices)
+    config.run_eval, config.print_step = False, 10**9
+    return config
+
+
+def export_base(files: tuple[str, str], path: Path = ASSET, note: str = "") -> Path:
+    """The base's weights (generator and discriminator) in half precision as ``path`` (safetensors), with its speakers."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from coqui_meta.checkpoints import load_config_file
+
+    state = torch.load(files[0], map_location="cpu", weights_only=True)["model"]
+    config = load_config_file(files[1])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.half().contiguous() if v.is_floating_point() else v.contiguous() for k, v in state.items()},
+              str(path), metadata={"speakers": json.dumps(list(config.speakers)), "note": note})
+    return path
+
+
+def shipped_base(config, folder: Path, path: Path = ASSET):
+    """The shipped base as a `coqui_meta.study.Base` in ``folder`` (fp32 weights, the demo's config)."""
+    import json
+
+    import torch
+    from safetensors import safe_open
+
+    from coqui_meta.study import Base, save_checkpoint
+    from TTS.tts.models import setup_model
+
+    if not path.is_file():
+        raise RuntimeError(f"the demo's base {path} is missing; train one with coqui-meta demo --train_base MINUTES")
+    with safe_open(str(path), "pt") as handle:
+        speakers, note = json.loads(handle.metadata()["speakers"]), handle.metadata().get("note", "")
+        state = {key: handle.get_tensor(key).float() for key in handle.keys()}
+    if speakers != list(config.speakers):
+        raise RuntimeError(f"{path} was trained on the voices {speakers}, the corpus has {list(config.speakers)}; "
+                           "train a base for it with coqui-meta demo --train_base MINUTES")
+    model = setup_model(config)
+    model.load_state_dict(state)
+    files = save_checkpoint(model, config, folder, step=0)
+    print(f"Base: the shipped {path.name} ({note})")
+    return Base(folder, files, steps=0, minutes=0.0)
+
+
+def run(out_path: str = "runs/demo", quick: bool = False, seed: int = 0, train_base_minutes: float | None = None) -> Path:
     import torch
 
     from coqui_meta import MetaLearningConfig
     from coqui_meta.compare import run as compare, to_markdown
     from coqui_meta.data import load_clips
-    from coqui_meta.evaluation import evaluate
-    from coqui_meta.presets import small_vits_config, speechocean_dataset
-    from coqui_meta.study import compute_matched, probe_inner_lr
+    from coqui_meta.study import evaluate_sides, seen_speaker_check, train_base, train_branches
 
     started = time.perf_counter()
     out = Path(out_path)
@@ -144,38 +196,31 @@ def run(out_path: str = "runs/demo", quick: bool = False, seed: int = 0) -> Path
     train = [s for s in samples if s["speaker_name"] not in HELD_OUT]
     train_voices = sorted({s["speaker_name"] for s in train})
     print(f"Corpus: {len(samples)} clips of {len(VOICES)} voices in {corpus}; held out: {', '.join(HELD_OUT)}")
+    config = demo_config(corpus, train_voices)
+    if train_base_minutes:
+        base = train_base(config, train, out, train_base_minutes, seed=seed, check=seen_speaker_check(train, 10, seed))
+    else:
+        base = shipped_base(config, out / "base")
+    if train_base_minutes and not quick:
+        return base.folder
 
     shots, queries, inner_steps = (4, 2, 1) if quick else (5, 3, 2)
     steps = [0, 1, 2, 5] if quick else [0, 1, 2, 5, 10, 20]
-    start_seconds, meta_seconds = (20, 15) if quick else (150, 70)
-    config = small_vits_config(speechocean_dataset(str(corpus)), output_path=str(out), max_audio_seconds=4.1,
-                               speakers=train_voices)
-    config.run_eval, config.print_step = False, 10**9
     meta = MetaLearningConfig(algorithm="fomaml", inner_steps=inner_steps, n_way=4, k_shot=shots, q_query=queries,
                               meta_batch_size=2 if quick else 4, episodes_per_epoch=50, seed=seed)
-    grid = [0.003, 0.03]
-    probe_voices = train_voices[:2] if quick else train_voices[:4]
-
-    def choose_inner_lr(start_files):
-        lr, losses = probe_inner_lr(start_files, str(corpus), probe_voices, shots, queries, inner_steps, grid, seed + 1)
-        print("Inner learning rate, chosen on training voices:", lr, losses)
-        return lr
-
-    runs = compute_matched(config, train, meta, out / "training", start_seconds, meta_seconds, choose_inner_lr)
-    print(f"Shared start {runs.start_steps} steps; meta {runs.meta_steps} meta-steps and plain {runs.plain_steps} steps, "
-          f"{runs.clip_gradients} clip-gradients each")
-    common = dict(data=str(corpus), speakers=list(HELD_OUT), shots=shots, queries=queries, steps=steps, seed=seed)
-    meta_report = out / "eval_meta"
-    evaluate(*runs.meta_files, out_path=str(meta_report), lr=meta.inner_lr, **common)
-    plain = {lr: evaluate(*runs.plain_files, out_path=str(out / f"eval_plain_lr{lr:g}"), lr=lr, **common) for lr in grid}
-    best = min(plain, key=lambda lr: plain[lr]["query_loss"][steps[-1]])
-    result = compare([str(out / f"eval_plain_lr{best:g}" / "report.json"), str(meta_report / "report.json")],
+    branches = train_branches(base, train, meta, out, meta_seconds=15 if quick else 150)
+    print(f"Branches: meta {branches.meta_steps} meta-steps and plain {branches.plain_steps} steps, "
+          f"{branches.clip_gradients} clip-gradients each")
+    grid = [0.003, 0.03] if quick else [0.001, 0.003, 0.01]
+    evaluate_sides([("plain", branches.plain_files, None), ("meta", branches.meta_files, meta.inner_lr)], grid,
+                   str(corpus), list(HELD_OUT), shots, queries, steps, seed, out, jobs=min(2, os.cpu_count() or 1))
+    result = compare([str(out / "eval_plain" / "report.json"), str(out / "eval_meta" / "report.json")],
                      str(out / "compare"))
     print("\n" + to_markdown(result))
     minutes = (time.perf_counter() - started) / 60
     print(f"Demo done in {minutes:.1f} min on {torch.get_num_threads()} thread(s). Results:")
     print(f"  comparison: {out / 'compare' / 'compare.md'} and compare.png")
-    print(f"  curves:     {meta_report / 'curves.png'}, {out / f'eval_plain_lr{best:g}' / 'curves.png'}")
-    print(f"  audio:      {meta_report / 'samples'} (step {steps[0]} = before, step {steps[-1]} = after adaptation)")
+    print(f"  curves:     {out / 'eval_meta' / 'curves.png'}, {out / 'eval_plain' / 'curves.png'}")
+    print(f"  audio:      {out / 'eval_meta' / 'samples'} (step {steps[0]} = before, step {steps[-1]} = after adaptation)")
     print(f"  corpus:     {corpus / 'metadata.csv'}")
     return out / "compare"

@@ -1,15 +1,16 @@
 """`coqui-meta evaluate`: adaptation curves of a checkpoint on speakers it never saw.
 
 For each of N unseen speakers, K support and Q query clips are drawn by seed. From the checkpoint, the voice is
-learned on the support clips (`coqui_meta.adaptation.VoiceAdaptation`: the same procedure for meta and stock
-checkpoints) and, at every listed step, scored on the query clips: the teacher-forced reconstruction loss, and, with
+learned on the support clips (`coqui_meta.adaptation.VoiceAdaptation`: meta-training's inner loop, the same for meta
+and stock checkpoints, at the checkpoint's learned inner rates unless ``lr`` is given) and, at every listed step, scored on the query clips: the teacher-forced reconstruction loss, and, with
 Resemblyzer installed, the cosine similarity between the real query clip and the model's own rendition of its text,
 the equal error rate of target against impostor trials, and (``mcd=True``) mel-cepstral distortion.
 
 Example::
 
     report = evaluate("runs/maml/best_model.pth", "runs/maml/config.json", "../shared/data/speechocean762",
-                      speakers=4, shots=5, queries=3, steps=[0, 1, 5, 10], out_path="runs/eval_maml")
+                      speakers=4, shots=5, queries=3, steps=[0, 1, 5, 10], out_path="runs/eval_maml",
+                      settings=AdaptationSettings(lr_scale=1.0, seed=0))
     report["query_loss"]   # {0: 3.1, 1: 2.9, 5: 2.6, 10: 2.4}
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from coqui_meta.adaptation import VoiceAdaptation
+from coqui_meta.adaptation import AdaptationSettings, VoiceAdaptation
 from coqui_meta.checkpoints import load_model
 from coqui_meta.data import load_clips, require_sample_rate
 from coqui_meta.files import write_atomic, write_json
@@ -61,6 +62,11 @@ def choose_speakers(samples, known: set[str], wanted: int | list[str], needed: i
     return sorted(random.Random(seed).sample(unseen, wanted))
 
 
+def draw_clips(indices: list[int], speaker: str, count: int, seed: int) -> list[int]:
+    """The ``count`` clips (of ``indices``) that ``evaluate`` takes for ``speaker``: support first, then query."""
+    return random.Random(f"{seed}/{speaker}").sample(indices, count)
+
+
 class SpeakerClips:
     """The support and query batches of one speaker, built with the model's own dataset and collate."""
 
@@ -79,6 +85,92 @@ class SpeakerClips:
         return [by_name[name] for name in raw["audio_unique_names"]]
 
 
+def load_for_adaptation(model_path: str, config_path: str, settings: AdaptationSettings, device: torch.device):
+    """The checkpoint as a model to adapt, with ``settings.adapt_modules`` applied. A checkpoint's learned inner rates
+    are for its own ``adapt_modules``: with other modules, ``settings.lr`` must say the rate."""
+    overrides = {"adapt_modules": list(settings.adapt_modules)} if settings.adapt_modules else {}
+    loaded = load_model(model_path, config_path, device=str(device), trust=settings.trust, meta_overrides=overrides)
+    if loaded.dropped_learned_rates and settings.lr is None:
+        raise ValueError(f"--adapt_modules: {model_path} learned its inner rates for its own adapt_modules "
+                         f"({', '.join(loaded.config.meta.adapt_modules) or 'the default'}); give --lr for these modules")
+    return loaded
+
+
+class Judgement:
+    """The speaker judge's side of an evaluation: renditions of every step, and the real clips they are judged by."""
+
+    def __init__(self, judge, mcd: bool) -> None:
+        self.judge, self.mcd = judge, mcd
+        self.renditions: dict[int, list[tuple[str, np.ndarray]]] = defaultdict(list)  # step -> (speaker, embedding)
+        self.references: list[tuple[str, np.ndarray]] = []
+
+    @property
+    def active(self) -> bool:
+        return self.judge is not None or self.mcd
+
+    def embed(self, wav: np.ndarray, rate: int) -> np.ndarray:
+        return self.judge.embed(wav, rate)
+
+    def eer(self, steps: list[int]) -> dict[int, float | None]:
+        if self.judge is None:
+            return {step: None for step in steps}
+        eers = {}
+        for step in steps:
+            trials = [(cosine(emb, ref), spk == ref_spk) for spk, emb in self.renditions[step]
+                      for ref_spk, ref in self.references]
+            eers[step] = equal_error_rate([s for s, _ in trials], [t for _, t in trials])
+        return eers
+
+
+def score_step(model, voice: VoiceAdaptation, clips: SpeakerClips, name: str, step: int, judgement: Judgement,
+               real_query: list, real_embeddings: list, samples_dir: Path | None, keep_sample: bool) -> dict[str, float]:
+    """The metrics of one speaker's voice at one step: query loss and, with the judge, similarity (and MCD)."""
+    values = {"query_loss": voice.score(clips.query)}
+    if not judgement.active:
+        return values
+    similarity, distortion = [], []
+    for index, real in enumerate(real_query):
+        wav, rate = voice.synthesize(clips.query, index)
+        if judgement.judge is not None:
+            embedding = judgement.embed(wav, rate)
+            similarity.append(cosine(embedding, real_embeddings[index]))
+            judgement.renditions[step].append((name, embedding))
+        if judgement.mcd:
+            distortion.append(mel_cepstral_distortion(real, wav, rate))
+        if samples_dir and index == 0 and keep_sample:
+            _write_wav(samples_dir / f"{name}_step{step}.wav", wav, rate)
+    if similarity:
+        values["speaker_similarity"] = float(np.mean(similarity))
+    if distortion:
+        values["mcd"] = float(np.mean(distortion))
+    return values
+
+
+def speaker_curve(model, clips: SpeakerClips, name: str, steps: list[int], settings: AdaptationSettings,
+                  judgement: Judgement, samples_dir: Path | None, bar) -> tuple[dict[str, dict[int, float]], dict]:
+    """Adapt one speaker's voice on its support clips and score it at every step of ``steps``."""
+    real_query = [model.ap.load_wav(path) for path in clips.query_files] if judgement.active else []
+    real_embeddings = []
+    if judgement.judge is not None:
+        judgement.references += [(name, judgement.embed(model.ap.load_wav(p), model.ap.sample_rate))
+                                 for p in clips.support_files]
+        real_embeddings = [judgement.embed(wav, model.ap.sample_rate) for wav in real_query]
+    voice = VoiceAdaptation(model, settings, support=clips.support)
+    curve: dict[str, dict[int, float]] = defaultdict(dict)
+    for step in range(max(steps) + 1):
+        if step in steps:
+            keep = step in (steps[0], steps[-1])
+            for metric, value in score_step(model, voice, clips, name, step, judgement, real_query, real_embeddings,
+                                            samples_dir, keep).items():
+                curve[metric][step] = value
+            bar.set_postfix(speaker=name, query_loss=f"{curve['query_loss'][step]:.3f}")
+            bar.update(1)
+        if step < max(steps):
+            curve["support_loss"][step] = voice.step(clips.support)
+            bar.update(1)
+    return {key: dict(values) for key, values in curve.items()}, voice.rates()
+
+
 def evaluate(
     model_path: str,
     config_path: str,
@@ -88,29 +180,22 @@ def evaluate(
     queries: int,
     steps: list[int],
     out_path: str | None,
-    lr: float | None = None,
-    optimizer: str = "sgd",
-    adapt_modules: list[str] | None = None,
-    seed: int = 0,
-    device: str | None = None,
+    settings: AdaptationSettings | None = None,
     mcd: bool = False,
     similarity: bool = True,
-    trust: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Adapt to each held-out speaker and score the query clips at every step of ``steps``; write the report."""
     started = time.perf_counter()
+    settings = settings or AdaptationSettings()
     if shots < 1 or queries < 1:
         raise ValueError(f"--shots and --queries must be >= 1 (got {shots}, {queries})")
     if not steps or min(steps) < 0:
         raise ValueError(f"--steps must be a list of steps >= 0 (got {steps})")
     steps = sorted(set(steps))
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    overrides = {"adapt_modules": list(adapt_modules)} if adapt_modules else {}
-    loaded = load_model(model_path, config_path, device=str(device), trust=trust, meta_overrides=overrides)
+    device = settings.torch_device()
+    loaded = load_for_adaptation(model_path, config_path, settings, device)
     model = loaded.model
-    lr = loaded.config.meta.inner_lr if lr is None else lr
-    adapted = model.meta_adapted_names()
 
     clips = load_clips(data)
     require_sample_rate(clips, model.config.audio.sample_rate)
@@ -120,55 +205,20 @@ def evaluate(
         by_speaker[sample["speaker_name"]].append(index)
     known = set(model.speaker_manager.name_to_id) if model.speaker_manager is not None else set()
     known |= set(loaded.config.get("speakers") or [])  # a prototype model's training speakers (coqui-meta train)
-    names = choose_speakers(dataset.samples, known, speakers, shots + queries, seed)
-    seen = sorted(set(names) & known)
+    names = choose_speakers(dataset.samples, known, speakers, shots + queries, settings.seed)
 
     judge = SpeakerJudge.load(str(device)) if similarity else None
-    curves: dict[str, dict[str, dict[int, float]]] = {}
-    renditions: dict[int, list[tuple[str, np.ndarray]]] = defaultdict(list)  # step -> (speaker, embedding)
-    references: list[tuple[str, np.ndarray]] = []
-    clips_used: dict[str, dict[str, list[str]]] = {}
+    judgement = Judgement(judge, mcd)
     samples_dir = Path(out_path, "samples") if out_path else None
     if samples_dir:
         samples_dir.mkdir(parents=True, exist_ok=True)
-
+    curves, clips_used, rates = {}, {}, {}
     bar = tqdm(total=len(names) * (max(steps) + len(steps)), desc="evaluate", unit="step", disable=not progress)
-    for number, name in enumerate(names):
-        indices = random.Random(f"{seed}/{name}").sample(by_speaker[name], shots + queries)
-        clips = SpeakerClips(model, dataset, indices, shots)
-        clips_used[name] = {"support": clips.support_files, "query": clips.query_files}
-        real_query = [model.ap.load_wav(path) for path in clips.query_files] if judge or mcd else []
-        if judge:
-            references += [(name, judge.embed(model.ap.load_wav(p), model.ap.sample_rate)) for p in clips.support_files]
-            real_embeddings = [judge.embed(wav, model.ap.sample_rate) for wav in real_query]
-        voice = VoiceAdaptation(model, optimizer=optimizer, lr=lr, adapted=adapted, support=clips.support)
-        curve: dict[str, dict[int, float]] = defaultdict(dict)
-        for step in range(max(steps) + 1):
-            if step in steps:
-                curve["query_loss"][step] = voice.score(clips.query, seed=seed)
-                if judge or mcd:
-                    similarity, distortion = [], []
-                    for index, real in enumerate(real_query):
-                        wav, rate = voice.synthesize(clips.query, index, seed=seed + index)
-                        if judge:
-                            embedding = judge.embed(wav, rate)
-                            similarity.append(cosine(embedding, real_embeddings[index]))
-                            renditions[step].append((name, embedding))
-                        if mcd:
-                            distortion.append(mel_cepstral_distortion(real, wav, rate))
-                        if samples_dir and index == 0 and step in (steps[0], steps[-1]):
-                            _write_wav(samples_dir / f"{name}_step{step}.wav", wav, rate)
-                    if judge:
-                        curve["speaker_similarity"][step] = float(np.mean(similarity))
-                    if mcd:
-                        curve["mcd"][step] = float(np.mean(distortion))
-                bar.set_postfix(speaker=f"{number + 1}/{len(names)}", query_loss=f"{curve['query_loss'][step]:.3f}")
-                bar.update(1)
-            if step < max(steps):
-                support_loss = voice.step(clips.support, seed=seed + 1 + step)
-                curve["support_loss"][step] = support_loss
-                bar.update(1)
-        curves[name] = {key: dict(values) for key, values in curve.items()}
+    for name in names:
+        indices = draw_clips(by_speaker[name], name, shots + queries, settings.seed)
+        speaker_clips = SpeakerClips(model, dataset, indices, shots)
+        clips_used[name] = {"support": speaker_clips.support_files, "query": speaker_clips.query_files}
+        curves[name], rates = speaker_curve(model, speaker_clips, name, steps, settings, judgement, samples_dir, bar)
     bar.close()
 
     def mean_curve(metric: str) -> dict[int, float | None]:
@@ -176,11 +226,6 @@ def evaluate(
             return {step: None for step in steps}
         return {step: float(np.mean([curves[name][metric][step] for name in names])) for step in steps}
 
-    eer = {step: None for step in steps}
-    if judge:
-        for step in steps:
-            trials = [(cosine(emb, ref), spk == ref_spk) for spk, emb in renditions[step] for ref_spk, ref in references]
-            eer[step] = equal_error_rate([s for s, _ in trials], [t for _, t in trials])
     report: dict[str, Any] = {
         "model": loaded.model_name,
         "stock_model": loaded.stock_name,
@@ -191,15 +236,15 @@ def evaluate(
         "shots": shots,
         "queries": queries,
         "speakers": names,
-        "speakers_seen_in_training": seen,
+        "speakers_seen_in_training": sorted(set(names) & known),
         "steps": steps,
-        "optimizer": optimizer,
-        "lr": lr,
-        "adapt_modules": adapted,
-        "seed": seed,
+        "optimizer": settings.optimizer,
+        **rates,  # lr (or null for learned rates), lr_scale, inner_lr_mode, grad_clip, rates
+        "adapt_modules": model.meta_adapted_names(),
+        "seed": settings.seed,
         "query_loss": mean_curve("query_loss"),
         "speaker_similarity": mean_curve("speaker_similarity"),
-        "eer": eer,
+        "eer": judgement.eer(steps),
         "judge": "resemblyzer VoiceEncoder (GE2E)" if judge else (
             f"unavailable: {SpeakerJudge.unavailable}" if similarity else "not asked for"
         ),

@@ -32,3 +32,14 @@ def register() -> None:
     _alias("TTS.tts.models.meta_vits", MetaVits=MetaVits)
     _alias("TTS.tts.models.meta_tacotron2", MetaTacotron2=MetaTacotron2)
     trainer_checkpoints()
+
+
+def meta_classes(stock_model: str):
+    """(config class, model class) of the meta version of Coqui's ``vits`` or ``tacotron2``."""
+    from coqui_meta.config import MetaTacotron2Config, MetaVitsConfig
+    from coqui_meta.models import MetaTacotron2, MetaVits
+
+    table = {"vits": (MetaVitsConfig, MetaVits), "tacotron2": (MetaTacotron2Config, MetaTacotron2)}
+    if stock_model not in table:
+        raise ValueError(f"model {stock_model!r} has no meta version; use one of {', '.join(table)}")
+    return table[stock_model]

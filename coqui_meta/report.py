@@ -21,14 +21,23 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
+def describe_rates(report: dict[str, Any]) -> str:
+    """The adaptation's learning rates in words: one fixed rate, or the learned ones (their range)."""
+    if report.get("lr") is not None:
+        return f"lr {report['lr']:g}"
+    values = [rate for rates in (report.get("rates") or {}).values() for rate in rates]
+    spread = f", {min(values):.3g} to {max(values):.3g}" if values else ""
+    return f"learned {report.get('inner_lr_mode', '')} rates x {report.get('lr_scale', 1.0):g}{spread}"
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     metrics = [m for m in METRICS if m in report]
     lines = [
         f"# Adaptation of {report['model']} ({report['algorithm']}) to {len(report['speakers'])} unseen speakers",
         "",
         f"- checkpoint: `{report['model_path']}`; data: `{report['data']}`",
-        f"- {report['shots']} support and {report['queries']} query clips a speaker; {report['optimizer']} at lr "
-        f"{report['lr']:g} on {len(report['adapt_modules'])} tensors; seed {report['seed']}",
+        f"- {report['shots']} support and {report['queries']} query clips a speaker; {report['optimizer']} at "
+        f"{describe_rates(report)} on {len(report['adapt_modules'])} tensors; seed {report['seed']}",
         f"- speakers: {', '.join(report['speakers'])}",
         f"- judge: {report['judge']}",
         f"- {report['wall_seconds']:.1f} s on {report['device']}, {report['date']}",

@@ -35,9 +35,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from coqui_meta.adaptation import VoiceAdaptation
+from coqui_meta.adaptation import AdaptationSettings, VoiceAdaptation
 from coqui_meta.algorithms.inner_loop import D_VECTOR
-from coqui_meta.checkpoints import load_model
+from coqui_meta.checkpoints import stock_state_dict
 from coqui_meta.config import speaker_holders
 from coqui_meta.data import load_clips, unknown_characters
 
@@ -108,8 +108,8 @@ def support_batch(model, samples: list[dict[str, Any]]) -> dict:
 
 
 def voice_state(base: dict[str, torch.Tensor], voice: VoiceAdaptation, speaker_key: str, row: int) -> dict[str, torch.Tensor]:
-    """The base state dict with the adapted tensors, and the speaker table grown by the new voice's row."""
-    state = dict(base)
+    """The base's stock state dict with the adapted tensors, and the speaker table grown by the new voice's row."""
+    state = stock_state_dict(base)
     for name, tensor in voice.tensors().items():
         if name != speaker_key:
             state[name] = tensor.detach().cpu().to(base[name].dtype).clone()
@@ -132,8 +132,9 @@ def stock_config_with(config, speakers: list[str]):
 
 
 def d_vector_state(base: dict[str, torch.Tensor], voice: VoiceAdaptation) -> dict[str, torch.Tensor]:
-    """A prototype model's base state dict with the adapted tensors, and without the encoder stock Coqui lacks."""
-    state = {name: tensor for name, tensor in base.items() if not name.startswith("prototype_encoder.")}
+    """A prototype model's base state dict with the adapted tensors, without the encoder (and the learned rates) that
+    stock Coqui lacks."""
+    state = stock_state_dict(base)
     for name, tensor in voice.tensors().items():
         if name != D_VECTOR:
             state[name] = tensor.detach().cpu().to(base[name].dtype).clone()
@@ -215,25 +216,22 @@ def adapt(
     shots: int,
     steps: int,
     out_path: str,
-    lr: float | None = None,
-    optimizer: str = "sgd",
-    adapt_modules: list[str] | None = None,
-    device: str | None = None,
-    seed: int = 0,
+    settings: AdaptationSettings | None = None,
     save_delta: bool = False,
-    trust: bool = False,
     progress: bool = True,
     d_vectors: list[str] | None = None,
 ) -> dict[str, Any]:
     """Learn ``speaker`` from ``shots`` clips of ``data`` in ``steps`` steps; write the voice folder ``out_path``.
     For a prototype model, ``d_vectors`` names d-vector files whose voices are kept beside the new one."""
+    from coqui_meta.evaluation import load_for_adaptation
+
     started = time.perf_counter()
+    settings = settings or AdaptationSettings()
     if shots < 1 or steps < 0:
         raise ValueError(f"--shots must be >= 1 and --steps >= 0 (got {shots}, {steps})")
     require_new_folder(out_path)  # before any work, and again when the folder is put in place
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    overrides = {"adapt_modules": list(adapt_modules)} if adapt_modules else {}
-    loaded = load_model(model_path, config_path, device=str(device), trust=trust, meta_overrides=overrides)
+    device = settings.torch_device()
+    loaded = load_for_adaptation(model_path, config_path, settings, device)
     model, config = loaded.model, loaded.config
     prototypes = model.meta_uses_prototypes
     speaker_key = D_VECTOR if prototypes else model.meta_speaker_embedding
@@ -250,21 +248,21 @@ def adapt(
     clips = load_clips(data, speaker=speaker)
     if len(clips) < shots:
         raise ValueError(f"--shots {shots} but {data} has {len(clips)} clip(s) of {speaker!r}")
-    chosen = sorted(random.Random(seed).sample(sorted(clips, key=lambda s: s["audio_file"]), shots), key=lambda s: s["audio_file"])
-    lr = config.meta.inner_lr if lr is None else lr
+    ordered = sorted(clips, key=lambda s: s["audio_file"])
+    chosen = sorted(random.Random(settings.seed).sample(ordered, shots), key=lambda s: s["audio_file"])
     others = other_voices(model, config, list(d_vectors or []), shots, speaker) if prototypes else {}
 
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_clips(chosen, model, Path(work))
         batch = support_batch(model, prepared)
-        voice = VoiceAdaptation(model, optimizer=optimizer, lr=lr, support=batch)
+        voice = VoiceAdaptation(model, settings, support=batch)
         losses = []
         bar = tqdm(range(steps), desc=f"adapt {speaker}", unit="step", disable=not progress)
-        for step in bar:
-            losses.append(voice.step(batch, seed=seed + step))
+        for _ in bar:
+            losses.append(voice.step(batch))
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
-        final_loss = voice.score(batch, seed=seed)
-        sample, rate = voice.synthesize(batch, 0, seed=seed)
+        final_loss = voice.score(batch)
+        sample, rate = voice.synthesize(batch, 0)
 
     if prototypes:
         state = d_vector_state(loaded.checkpoint["model"], voice)
@@ -272,7 +270,7 @@ def adapt(
     else:
         state = voice_state(loaded.checkpoint["model"], voice, speaker_key, int(batch["speaker_ids"][0]))
         stock_config = stock_config_with(config, old_speakers + [speaker])
-    adapted = list(voice.leaves)
+    adapted = list(voice.task.adapted)
     info = {
         "speaker": speaker,
         "base_model": str(model_path),
@@ -282,8 +280,7 @@ def adapt(
         "shots": shots,
         "clips": [c["source_file"] for c in prepared],
         "steps": steps,
-        "optimizer": optimizer,
-        "lr": lr,
+        **voice.rates(),  # optimizer, lr (null for learned rates), lr_scale, inner_lr_mode, grad_clip, rates
         "adapt_modules": adapted,
         "old_speakers_unchanged": steps == 0 or adapted == [speaker_key],
         "d_vectors": "d_vectors.json" if prototypes else None,
@@ -291,6 +288,7 @@ def adapt(
         "support_loss": losses,
         "final_support_loss": final_loss,
         "seconds": round(time.perf_counter() - started, 2),
+        "seed": settings.seed,
         "device": str(device),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }

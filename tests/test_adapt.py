@@ -11,6 +11,9 @@ from conftest import run_cli
 
 from coqui_meta.voices import adapt
 from coqui_meta.delta import apply_delta
+from coqui_meta.adaptation import AdaptationSettings
+
+CPU = AdaptationSettings(device="cpu")
 
 TEXT = "it was good for me"
 
@@ -49,7 +52,7 @@ def test_a_meta_checkpoint_adapts_to_a_voice_that_stock_coqui_speaks(tiny_vits, 
     folder, known = tiny_vits
     out = tmp_path / "anna"
     info = adapt(str(folder / "model.pth"), str(folder / "meta_config.json"), str(new_voice), "anna", shots=3, steps=3,
-                 out_path=str(out), save_delta=True, progress=False, device="cpu")
+                 out_path=str(out), save_delta=True, progress=False, settings=CPU)
     assert sorted(p.name for p in out.iterdir()) == ["adapt.json", "config.json", "model.pth", "sample.wav",
                                                       "speakers.json", "voice.safetensors"]
     assert json.loads((out / "config.json").read_text())["model"] == "vits"
@@ -77,7 +80,8 @@ def test_a_stock_checkpoint_adapts_its_speaker_embedding_and_old_speakers_stay_a
     folder, known = tiny_vits
     out = tmp_path / "bob"
     info = adapt(str(folder / "model.pth"), str(folder / "stock_config.json"), str(new_voice), "bob", shots=4, steps=2,
-                 out_path=str(out), adapt_modules=["emb_g"], optimizer="adam", lr=0.01, progress=False, device="cpu")
+                 out_path=str(out), progress=False,
+                 settings=AdaptationSettings(adapt_modules=["emb_g"], optimizer="adam", lr=0.01, device="cpu"))
     assert info["algorithm"] == "finetune" and info["old_speakers_unchanged"]
     (tmp_path / "base").mkdir()
     os.link(folder / "model.pth", tmp_path / "base" / "model.pth")
@@ -90,7 +94,7 @@ def test_a_stock_checkpoint_adapts_its_speaker_embedding_and_old_speakers_stay_a
 def test_a_delta_refuses_another_base(tiny_vits, new_voice, tmp_path):
     folder, known = tiny_vits
     adapt(str(folder / "model.pth"), str(folder / "meta_config.json"), str(new_voice), "cleo", shots=2, steps=1,
-          out_path=str(tmp_path / "cleo"), save_delta=True, progress=False, device="cpu")
+          out_path=str(tmp_path / "cleo"), save_delta=True, progress=False, settings=CPU)
     other = tmp_path / "other"
     other.mkdir()
     torch.manual_seed(1)
@@ -112,7 +116,7 @@ def test_bad_input_is_refused_before_training_and_leaves_no_folder(tiny_vits, ne
     def refused(data, match, speaker="dana", shots=2, model=str(folder / "model.pth")):
         out = tmp_path / "out"
         with pytest.raises((ValueError, FileNotFoundError, FileExistsError), match=match):
-            adapt(model, config, str(data), speaker, shots=shots, steps=1, out_path=str(out), progress=False, device="cpu")
+            adapt(model, config, str(data), speaker, shots=shots, steps=1, out_path=str(out), progress=False, settings=CPU)
         assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
 
     def clips(name, broken):

@@ -135,9 +135,14 @@ def test_torchrun_with_two_cpu_ranks_trains_like_one_process(corpus, corpus_samp
     assert [len(found) for found in checkpoints] == [1, 1], "one checkpoint per run (rank 0 saves)"
     single, split = (torch.load(found[0], weights_only=True)["model"] for found in checkpoints)
     # The attention's key bias gets a gradient that is zero but for rounding (softmax ignores a shift that all keys
-    # share); summed in another order over the ranks, that noise differs, and AdamW makes lr-sized steps of it.
+    # share); summed in another order over the ranks, that noise differs, and AdamW makes lr-sized steps of it. The
+    # discriminator's weight-norm directions have such near-zero gradient elements too (a few elements 4e-5 apart
+    # after 3 steps, measured): it is compared tensor by tensor, the generator element by element.
     for key in (key for key in single if not key.endswith("conv_k.bias")):
-        torch.testing.assert_close(split[key], single[key], rtol=1e-5, atol=1e-5, msg=key)
+        if key.startswith("disc."):
+            assert float((split[key] - single[key]).norm() / single[key].norm()) < 1e-4, key
+        else:
+            torch.testing.assert_close(split[key], single[key], rtol=1e-5, atol=1e-5, msg=key)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="with GPUs the Trainer distributes")

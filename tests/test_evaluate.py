@@ -8,7 +8,10 @@ import torch
 
 from coqui_meta import MetaLearningConfig
 from coqui_meta.evaluation import evaluate
+from coqui_meta.adaptation import AdaptationSettings
 from conftest import build_meta_model, run_cli
+
+CPU = AdaptationSettings(device="cpu")
 
 DESIGN_KEYS = {"model", "algorithm", "shots", "queries", "speakers", "steps", "query_loss", "speaker_similarity", "eer",
                "wall_seconds", "device"}
@@ -42,8 +45,8 @@ def test_evaluate_writes_the_report_and_is_deterministic(tiny_vits, corpus, tmp_
 
 def test_a_stock_checkpoint_goes_through_the_identical_procedure(tiny_vits, corpus):
     folder, _ = tiny_vits
-    common = dict(data=str(corpus), speakers=2, shots=2, queries=2, steps=[0, 2], out_path=None, lr=0.01,
-                  progress=False, similarity=False, device="cpu")
+    common = dict(data=str(corpus), speakers=2, shots=2, queries=2, steps=[0, 2], out_path=None,
+                  settings=AdaptationSettings(lr=0.01, device="cpu"), progress=False, similarity=False)
     meta = evaluate(str(folder / "model.pth"), str(folder / "meta_config.json"), **common)
     stock = evaluate(str(folder / "model.pth"), str(folder / "stock_config.json"), **common)
     assert stock["model"] == "vits" and stock["algorithm"] == "finetune"
@@ -59,8 +62,8 @@ def test_evaluate_adapts_a_stock_tacotron2(corpus, corpus_samples, tmp_path):
     torch.save({"model": model.state_dict(), "step": 0, "epoch": 0}, tmp_path / "model.pth")
     model.config.to_stock().save_json(str(tmp_path / "config.json"))
     report = evaluate(str(tmp_path / "model.pth"), str(tmp_path / "config.json"), str(corpus), speakers=2, shots=2,
-                      queries=1, steps=[0, 2], out_path=str(tmp_path / "out"), lr=0.002, optimizer="adam",
-                      progress=False, device="cpu")
+                      queries=1, steps=[0, 2], out_path=str(tmp_path / "out"),
+                      settings=AdaptationSettings(lr=0.002, optimizer="adam", device="cpu"), progress=False)
     assert report["model"] == "tacotron2" and report["optimizer"] == "adam"
     assert report["query_loss"][2] < report["query_loss"][0]
     assert all(0 < report["speaker_similarity"][s] <= 1 for s in (0, 2))  # Griffin-Lim renditions were judged
@@ -99,4 +102,16 @@ def test_a_corpus_at_another_sample_rate_is_refused_naming_a_clip(tiny_vits, cor
     (data / "metadata.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(ValueError, match=r"c2\.wav is at 22050 Hz but the model at 16000 Hz"):
         evaluate(str(folder / "model.pth"), str(folder / "meta_config.json"), str(data), speakers=1, shots=2,
-                 queries=1, steps=[0], out_path=None, progress=False, similarity=False, device="cpu")
+                 queries=1, steps=[0], out_path=None, progress=False, similarity=False, settings=CPU)
+
+
+def test_without_the_judge_the_report_says_it_is_unavailable_even_with_mcd(tiny_vits, corpus, monkeypatch):
+    from coqui_meta.judge import SpeakerJudge
+
+    folder, _ = tiny_vits
+    monkeypatch.setattr(SpeakerJudge, "load", classmethod(lambda cls, device="cpu": None))
+    monkeypatch.setattr(SpeakerJudge, "unavailable", "resemblyzer is not installed (test)")
+    report = evaluate(str(folder / "model.pth"), str(folder / "meta_config.json"), str(corpus), speakers=1, shots=2,
+                      queries=1, steps=[0, 1], out_path=None, settings=CPU, mcd=True, progress=False)
+    assert report["judge"] == "unavailable: resemblyzer is not installed (test)"
+    assert report["speaker_similarity"] == {0: None, 1: None} and all(v is not None for v in report["mcd"].values())

@@ -10,6 +10,7 @@ from conftest import build_meta_model, corpus_subset, first_meta_batch, pick, ru
 
 from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
 from coqui_meta.algorithms.inner_loop import D_VECTOR, adapt
+from coqui_meta.algorithms.inner_rules import InnerOptimizer, TaskSeeds, seeded
 from coqui_meta.algorithms.protonet import prototypical_loss, prototypes
 from coqui_meta.presets import small_vits_config
 
@@ -42,10 +43,10 @@ def naive_outer_gradient(model, tasks, seeds, steps: int, second_order: bool, re
     query_embeddings = [model.meta_embed(query) for _, query in tasks]
     total = 0.0
     for (support, query), embeddings, seed in zip(tasks, support_embeddings, seeds):
-        with algorithm.seeded(seed):
-            voice = embeddings.mean(0) if reconstruction_grad else embeddings.mean(0).detach().requires_grad_(True)
-            task = algorithm.task_model(voice=voice)
-            adapt(task, support, steps, model.config.meta.inner_lr, create_graph=second_order)
+        voice = embeddings.mean(0) if reconstruction_grad else embeddings.mean(0).detach().requires_grad_(True)
+        task = algorithm.task_model(voice=voice)
+        adapt(task, support, steps, InnerOptimizer(model.meta_inner_lrs), second_order, TaskSeeds(seed))
+        with seeded(TaskSeeds(seed).query()):
             total = total + task.loss(query, outer=True)[0] / len(tasks)
     labels = torch.arange(len(tasks), device=support_embeddings[0].device)
     support_labels = torch.cat([labels[i].repeat(len(e)) for i, e in enumerate(support_embeddings)])

@@ -13,6 +13,9 @@ from conftest import corpus_subset, run_cli, save_tiny_checkpoint
 from coqui_meta import MetaLearningConfig
 from coqui_meta.embed import embed
 from coqui_meta.voices import adapt
+from coqui_meta.adaptation import AdaptationSettings
+
+CPU = AdaptationSettings(device="cpu")
 
 TEXT = "it was good for me"
 
@@ -137,13 +140,13 @@ def test_steps_move_the_prototype_and_the_adapted_modules(tiny_protonet, two_spe
     others = tmp_path / "others.json"
     embed(str(tiny_protonet / "model.pth"), str(tiny_protonet / "meta_config.json"), str(corpus), str(others), progress=False)
     info = adapt(str(tiny_protonet / "model.pth"), str(tiny_protonet / "meta_config.json"), str(clips), "zoe", shots=3,
-                 steps=2, out_path=str(tmp_path / "zoe"), d_vectors=[str(others)], progress=False, device="cpu")
+                 steps=2, out_path=str(tmp_path / "zoe"), d_vectors=[str(others)], progress=False, settings=CPU)
     assert info["adapt_modules"][0] == "d_vector" and len(info["support_loss"]) == 2
     state = torch.load(tmp_path / "zoe" / "model.pth", weights_only=True)["model"]
     base = torch.load(tiny_protonet / "model.pth", weights_only=True)["model"]
     assert not torch.equal(state["waveform_decoder.cond_layer.weight"], base["waveform_decoder.cond_layer.weight"])
     zero = adapt(str(tiny_protonet / "model.pth"), str(tiny_protonet / "meta_config.json"), str(clips), "zoe", shots=3,
-                 steps=0, out_path=str(tmp_path / "zoe0"), d_vectors=[str(others)], progress=False, device="cpu")
+                 steps=0, out_path=str(tmp_path / "zoe0"), d_vectors=[str(others)], progress=False, settings=CPU)
     moved = json.loads((tmp_path / "zoe" / "d_vectors.json").read_text())["zoe"]["embedding"]
     prototype = json.loads((tmp_path / "zoe0" / "d_vectors.json").read_text())["zoe"]["embedding"]
     assert zero["clips"] == info["clips"] and not np.allclose(moved, prototype)
@@ -153,7 +156,7 @@ def test_a_voice_alone_is_refused_with_what_to_do(tiny_protonet, two_speakers, t
     _, clips, _ = two_speakers
     with pytest.raises(ValueError, match="--d_vectors"):
         adapt(str(tiny_protonet / "model.pth"), str(tiny_protonet / "meta_config.json"), str(clips), "zoe", shots=2,
-              steps=0, out_path=str(tmp_path / "zoe"), progress=False, device="cpu")
+              steps=0, out_path=str(tmp_path / "zoe"), progress=False, settings=CPU)
     with pytest.raises(FileNotFoundError, match="nope.json"):
         adapt(str(tiny_protonet / "model.pth"), str(tiny_protonet / "meta_config.json"), str(clips), "zoe", shots=2,
               steps=0, out_path=str(tmp_path / "zoe"), d_vectors=[str(tmp_path / "nope.json")], progress=False)
@@ -174,7 +177,7 @@ def test_evaluate_starts_a_tacotron2_proto_maml_voice_from_its_prototype(corpus,
 
     save_tiny_checkpoint(tmp_path, "tacotron2", [], meta=MetaLearningConfig(algorithm="proto_maml", first_order=True, inner_lr=0.01))
     report = evaluate(str(tmp_path / "model.pth"), str(tmp_path / "meta_config.json"), str(corpus), speakers=1, shots=2,
-                      queries=1, steps=[0, 1], out_path=str(tmp_path / "eval"), progress=False, device="cpu")
+                      queries=1, steps=[0, 1], out_path=str(tmp_path / "eval"), progress=False, settings=CPU)
     assert report["algorithm"] == "proto_maml" and report["adapt_modules"][0] == "d_vector"
     assert report["query_loss"][0] != report["query_loss"][1]
     if report["speaker_similarity"][0] is not None:  # rendered through the prototype d-vector (Griffin-Lim)

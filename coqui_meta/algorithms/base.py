@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from coqui_meta.algorithms.inner_loop import adapt, make_task_model
+from coqui_meta.algorithms.inner_loop import TorchTaskModel, adapt, make_task_model, score
+from coqui_meta.algorithms.inner_rules import InnerOptimizer, TaskSeeds, diverged, seeded
 
 
 @dataclass
@@ -21,7 +20,7 @@ class TaskResult:
     loss_dict: dict[str, Any]
     outputs: dict[str, Any]
     support_losses: list[float] = field(default_factory=list)
-    skipped: bool = False  # a non-finite support or query loss: nothing was backpropagated
+    skipped: bool = False  # a non-finite or diverged support or query loss: nothing was backpropagated
 
     def __post_init__(self) -> None:
         # keep the values, not the graphs: outputs of every task of a meta-batch live until the step ends
@@ -49,6 +48,10 @@ class GradientMetaAlgorithm:
         """Inner steps of a task in training (and meta-validation's default)."""
         return self.meta.inner_steps
 
+    def inner_optimizer(self) -> InnerOptimizer:
+        """Meta-training's inner steps: plain SGD at the model's inner rates (fixed or learned)."""
+        return InnerOptimizer(self.model.meta_inner_lrs)
+
     def task_model(self, backend: str | None = None, voice: torch.Tensor | None = None):
         return make_task_model(
             self.model, backend or self.meta.backend, self.adapted, self.second_order, self._backend_cache, voice
@@ -58,7 +61,7 @@ class GradientMetaAlgorithm:
         """The voice a task starts from, if the algorithm makes one from the support clips (prototypes)."""
         return None
 
-    def task_backward(self, support: dict, query: dict, weight: float, scale: Callable) -> TaskResult:
+    def task_backward(self, support: dict, query: dict, weight: float, scale: Callable, seeds: TaskSeeds) -> TaskResult:
         raise NotImplementedError
 
     def outer_backward(
@@ -68,49 +71,38 @@ class GradientMetaAlgorithm:
 
         Each task is backpropagated on its own, so memory holds one task's graph at a time. ``scale`` wraps the loss
         before ``backward`` (the AMP grad scaler). With ``seeds``, each task's random draws (VITS's segments and
-        noise, dropout) come from its own seed, so a task gives the same gradient on whichever rank runs it. A task
-        whose support or query loss is not finite is skipped (``TaskResult.skipped``): it adds nothing to ``.grad``.
+        noise, dropout) come from its own seed (`TaskSeeds`), so a task gives the same gradient on whichever rank
+        runs it. A task whose support or query loss is not finite, or diverged, is skipped (``TaskResult.skipped``):
+        it adds nothing to ``.grad``.
         """
         weight = 1.0 / len(tasks)
-        results = []
-        for index, (support, query) in enumerate(tasks):
-            with self.seeded(None if seeds is None else seeds[index]):
-                results.append(self.task_backward(support, query, weight, scale))
-        return results
+        return [self.task_backward(support, query, weight, scale, TaskSeeds(None if seeds is None else seeds[index]))
+                for index, (support, query) in enumerate(tasks)]
 
-    @contextlib.contextmanager
-    def seeded(self, seed: int | None):
-        """Every torch random draw inside comes from ``seed`` (no change when None); the global state is kept."""
-        if seed is None:
-            yield
-            return
-        devices = [self._device()] if self._device().type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
+    def query_loss(self, task, query: dict, seeds: TaskSeeds):
+        """The outer loss of an adapted task, with the task's query seed."""
+        with seeded(seeds.query(), self._device()):
+            return task.loss(query, outer=True)
 
     @staticmethod
-    def finite(loss: torch.Tensor, support_losses: list[float]) -> bool:
-        return bool(torch.isfinite(loss.detach()).all()) and all(math.isfinite(value) for value in support_losses)
+    def healthy(loss: torch.Tensor, support_losses: list[float]) -> bool:
+        return bool(torch.isfinite(loss.detach()).all()) and not diverged([*support_losses, float(loss.detach())])
 
     @staticmethod
     def skipped_result(loss: torch.Tensor, support_losses: list[float]) -> TaskResult:
         return TaskResult(float(loss.detach()), {}, {}, support_losses, skipped=True)
 
     def evaluate_task(self, support: dict, query: dict, steps: int, seed: int) -> tuple[float, float, dict]:
-        """Query loss before and after ``steps`` inner steps, with the same random draws for both."""
+        """Query loss before and after ``steps`` inner steps, measured as `coqui-meta evaluate` measures them: the
+        same task view, steps and seeds (`TaskSeeds(seed)`), scored in eval mode with the task's query seed."""
         with torch.no_grad():
             voice = self.task_voice(support)
-        if voice is not None:
-            voice.requires_grad_(True)  # adapted by the steps
-        task = self.task_model(voice=voice)
-        with self.seeded(seed), torch.no_grad():
-            before, _, _ = task.loss(query)
-        with self.seeded(seed + 1):  # the steps' own draws too, so that the result does not depend on earlier work
-            adapt(task, support, steps, self.meta.inner_lr, create_graph=False)
-        with self.seeded(seed), torch.no_grad():
-            after, loss_dict, outputs = task.loss(query)
-        return float(before), float(after), outputs
+        task = TorchTaskModel(self.model, self.adapted, voice=voice, differentiable=False)
+        seeds = TaskSeeds(seed)
+        before, _, _ = score(task, query, seeds)
+        adapt(task, support, steps, self.inner_optimizer(), create_graph=False, seeds=seeds)
+        after, _, outputs = score(task, query, seeds)
+        return before, after, outputs
 
     def _device(self) -> torch.device:
         return next(self.model.parameters()).device

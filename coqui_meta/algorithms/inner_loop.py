@@ -1,18 +1,23 @@
-"""The inner loop: a task's view of the model, updated by SGD steps on its support clips.
+"""The inner loop: a task's view of the model, moved by steps on its support clips. One loop serves meta-training,
+meta-validation, `coqui-meta evaluate` and `coqui-meta adapt`; ``create_graph`` decides whether second-order terms
+are kept, ``differentiable`` whether the result stays connected to the model's parameters (and learned rates) at all.
 
 Two backends give the same view. ``torch`` keeps the adapted tensors in a dict and runs the model through
 ``torch.func.functional_call``; the user's module is never copied or changed. ``learn2learn`` clones the model with
 learn2learn's MAML wrapper and updates the clone with its ``maml_update``; it is the oracle the tests compare against.
 
 A task starts as a new voice: the model's ``meta_task_init`` replaces the speaker embedding by the mean of the trained
-rows (as Coqui initialises an added speaker), then ``adapt`` takes SGD steps on the adapted tensors only.
+rows (as Coqui initialises an added speaker), or, for a prototype model, sets the d-vector to the prototype; then
+`adapt` takes steps on the adapted tensors only (`coqui_meta.algorithms.inner_rules`: the rates, the optimizer, the
+seeds).
 
 Example::
 
     task = TorchTaskModel(model, adapted_names)
-    adapt(task, support_batch, steps=3, lr=1e-3, create_graph=True)   # MAML: keep second-order terms
+    losses = adapt(task, support_batch, steps=3, optimizer=InnerOptimizer(model.meta_inner_lrs), create_graph=True,
+                   seeds=TaskSeeds(7))
     query_loss, loss_dict, outputs = task.loss(query_batch)
-    query_loss.backward()   # meta-gradient in model.parameters()
+    query_loss.backward()   # meta-gradient in model.parameters() (and the learned rates)
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import torch.utils.checkpoint
 from torch import nn
 from torch.func import functional_call
 
+from coqui_meta.algorithms.inner_rules import InnerOptimizer, TaskSeeds, diverged, seeded
 
 #: the voice of a prototype model in a task's tensors: not a parameter but the d-vector input of every clip
 D_VECTOR = "d_vector"
@@ -60,7 +66,10 @@ def _no_cudnn_if(second_order: bool, model: nn.Module):
 
 class TorchTaskModel:
     """The model seen through ``functional_call`` with a dict of task tensors. A prototype model's task also holds
-    its voice (``D_VECTOR``, the prototype at first), given to every clip as Coqui's ``d_vectors`` input."""
+    its voice (``D_VECTOR``, the prototype at first), given to every clip as Coqui's ``d_vectors`` input.
+
+    With ``differentiable=False`` (adaptation only) the task starts from detached copies and every step gives new
+    leaves: nothing reaches the model's parameters, and no graph grows over the steps."""
 
     def __init__(
         self,
@@ -69,14 +78,22 @@ class TorchTaskModel:
         second_order: bool = False,
         checkpointing: bool = False,
         voice: torch.Tensor | None = None,
+        differentiable: bool = True,
     ) -> None:
         self.model = model
         self.adapted = list(adapted)
         self.second_order = second_order
         self.checkpointing = checkpointing
+        self.differentiable = differentiable
         self.initial = model.meta_task_init(dict(model.named_parameters()), self.adapted, voice)
+        if not differentiable:
+            self.initial = {name: self._leaf(tensor) for name, tensor in self.initial.items()}
         self.tensors = dict(self.initial)
         self._call = _CallMethod(model, "meta_task_loss")
+
+    @staticmethod
+    def _leaf(tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.detach().clone().requires_grad_(True)
 
     def loss(self, batch: dict, outer: bool = False, tensors: dict[str, torch.Tensor] | None = None):
         prefixed, voice = split_voice(self.tensors if tensors is None else tensors)
@@ -85,18 +102,19 @@ class TorchTaskModel:
         with _no_cudnn_if(self.second_order, self.model):
             return functional_call(self._call, prefixed, (batch,), {"outer": outer}, strict=False)
 
-    def checkpointed_step(self, batch: dict, lr: float) -> float:
+    def checkpointed_step(self, batch: dict, optimizer: InnerOptimizer, step: int) -> float:
         """A second-order SGD step whose graph is not kept: only the adapted tensors before it are, and the outer
         backward recomputes the step (its forward and its gradient) when it reaches it. Returns the loss before it."""
         names = list(self.adapted)
 
-        def step(*adapted):
+        def run(*adapted):
             loss = self.loss(batch, tensors={**self.tensors, **dict(zip(names, adapted))})[0]
             grads = torch.autograd.grad(loss, adapted, create_graph=True, allow_unused=True)
-            return (loss.detach(), *(t if g is None else t - lr * g for t, g in zip(adapted, grads)))
+            updates = optimizer.updates(dict(zip(names, grads)), step)
+            return (loss.detach(), *(t - updates[n] if n in updates else t for n, t in zip(names, adapted)))
 
         loss, *updated = torch.utils.checkpoint.checkpoint(
-            step, *(self.tensors[name] for name in names), use_reentrant=False
+            run, *(self.tensors[name] for name in names), use_reentrant=False
         )
         self.tensors.update(zip(names, updated))
         return float(loss)
@@ -104,10 +122,11 @@ class TorchTaskModel:
     def adapted_tensors(self) -> dict[str, torch.Tensor]:
         return {name: self.tensors[name] for name in self.adapted}
 
-    def step(self, grads: dict[str, torch.Tensor | None], lr: float) -> None:
-        for name, grad in grads.items():
-            if grad is not None:
-                self.tensors[name] = self.tensors[name] - lr * grad
+    def apply(self, updates: dict[str, torch.Tensor]) -> None:
+        """``tensor <- tensor - update`` for each adapted tensor that has an update."""
+        for name, update in updates.items():
+            moved = self.tensors[name] - update
+            self.tensors[name] = moved if self.differentiable else self._leaf(moved)
 
     def detach_adapted(self) -> None:
         for name in self.adapted:
@@ -116,6 +135,8 @@ class TorchTaskModel:
 
 class LearnToLearnTaskModel:
     """The same view through learn2learn: a ``MAML.clone()`` of the model, updated with ``maml_update``."""
+
+    checkpointing = False
 
     def __init__(self, maml, adapted: Iterable[str], second_order: bool = False) -> None:
         self.maml = maml
@@ -139,11 +160,12 @@ class LearnToLearnTaskModel:
         params = dict(self.learner.module.named_parameters())
         return {name: params[name] for name in self.adapted}
 
-    def step(self, grads: dict[str, torch.Tensor | None], lr: float) -> None:
+    def apply(self, updates: dict[str, torch.Tensor]) -> None:
         from learn2learn.algorithms.maml import maml_update
 
-        aligned = [grads.get(name) for name, _ in self.learner.module.named_parameters()]
-        maml_update(self.learner.module, lr, aligned)
+        # maml_update moves each parameter by -lr * grad: with lr 1 and the updates as "gradients", by -update
+        aligned = [updates.get(name) for name, _ in self.learner.module.named_parameters()]
+        maml_update(self.learner.module, 1.0, aligned)
 
     def detach_adapted(self) -> None:
         for name, tensor in self.adapted_tensors().items():
@@ -163,24 +185,54 @@ def make_task_model(model: nn.Module, backend: str, adapted: list[str], second_o
                 raise ImportError(
                     "meta.backend = 'learn2learn' needs learn2learn 0.2.0; run scripts/setup.sh, which builds it"
                 ) from error
-            # lr is given to every maml_update call; the wrapper's own lr is unused.
+            # the updates are given to every maml_update call; the wrapper's own lr is unused.
             cache["maml"] = MAML(model, lr=0.0, first_order=not second_order, allow_unused=True)
         return LearnToLearnTaskModel(cache["maml"], adapted, second_order)
     raise ValueError(f"meta.backend must be 'torch' or 'learn2learn', got {backend!r}")
 
 
-def adapt(task, support: dict, steps: int, lr: float, create_graph: bool) -> list[float]:
-    """``steps`` SGD steps of ``task`` on the support batch; returns the support loss before each step."""
-    losses = []
-    for _ in range(steps):
-        if create_graph and getattr(task, "checkpointing", False):
-            losses.append(task.checkpointed_step(support, lr))
-            continue
-        loss, _, _ = task.loss(support)
-        tensors = task.adapted_tensors()
-        grads = torch.autograd.grad(
-            loss, list(tensors.values()), create_graph=create_graph, retain_graph=create_graph, allow_unused=True
-        )
-        task.step(dict(zip(tensors, grads)), lr)
-        losses.append(float(loss.detach()))
+def inner_step(task, support: dict, step: int, optimizer: InnerOptimizer, create_graph: bool) -> float:
+    """Inner step ``step`` (0-based) of ``task`` on the support batch; returns the support loss before it."""
+    if create_graph and task.checkpointing:
+        return task.checkpointed_step(support, optimizer, step)
+    loss, _, _ = task.loss(support)
+    tensors = task.adapted_tensors()
+    grads = torch.autograd.grad(
+        loss, list(tensors.values()), create_graph=create_graph, retain_graph=create_graph, allow_unused=True
+    )
+    task.apply(optimizer.updates(dict(zip(tensors, grads)), step))
+    return float(loss.detach())
+
+
+def adapt(task, support: dict, steps: int, optimizer: InnerOptimizer, create_graph: bool,
+          seeds: TaskSeeds = TaskSeeds(), first: int = 0) -> list[float]:
+    """Inner steps ``first .. first + steps - 1`` of ``task`` on the support batch, each with its own seed; returns
+    the support loss before each step. Stops at the first diverged loss (`diverged`): the caller decides what a
+    diverged task means (skipped in training, an error in adaptation)."""
+    model = task.model
+    device, was_training = next(model.parameters()).device, model.training
+    model.train()  # a task's steps run as in training, wherever they run (meta-validation runs in eval mode)
+    losses: list[float] = []
+    try:
+        for step in range(first, first + steps):
+            with seeded(seeds.support(step), device):
+                losses.append(inner_step(task, support, step, optimizer, create_graph))
+            if diverged(losses):
+                break
+    finally:
+        model.train(was_training)
     return losses
+
+
+@torch.no_grad()
+def score(task, batch: dict, seeds: TaskSeeds = TaskSeeds()) -> tuple[float, dict, dict]:
+    """The task's loss on ``batch`` as a measurement: eval mode, no graph, the task's query seed."""
+    model = task.model
+    was_training = model.training
+    model.eval()
+    try:
+        with seeded(seeds.query(), next(model.parameters()).device):
+            loss, loss_dict, outputs = task.loss(batch)
+    finally:
+        model.train(was_training)
+    return float(loss), loss_dict, outputs

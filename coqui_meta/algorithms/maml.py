@@ -24,11 +24,11 @@ class MAML(GradientMetaAlgorithm):
         super().__init__(model, meta)
         self.second_order = not meta.first_order
 
-    def task_backward(self, support, query, weight, scale, voice=None) -> TaskResult:
+    def task_backward(self, support, query, weight, scale, seeds, voice=None) -> TaskResult:
         task = self.task_model(voice=voice)
-        support_losses = adapt(task, support, self.inner_steps, self.meta.inner_lr, self.second_order)
-        loss, loss_dict, outputs = task.loss(query, outer=True)
-        if not self.finite(loss, support_losses):
+        support_losses = adapt(task, support, self.inner_steps, self.inner_optimizer(), self.second_order, seeds)
+        loss, loss_dict, outputs = self.query_loss(task, query, seeds)
+        if not self.healthy(loss, support_losses):
             return self.skipped_result(loss, support_losses)
         scale(loss * weight).backward()
         return TaskResult(float(loss.detach()), loss_dict, outputs, support_losses)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from coqui_meta.algorithms.base import TaskResult
+from coqui_meta.algorithms.inner_rules import TaskSeeds
 from coqui_meta.algorithms.maml import MAML
 
 DISTANCES = ("euclidean", "cosine")
@@ -65,8 +66,8 @@ class ProtoNet(MAML):
         leaves = [voice.detach().requires_grad_(True) for voice in voices]
         results = []
         for index, ((support, query), leaf) in enumerate(zip(tasks, leaves)):
-            with self.seeded(None if seeds is None else seeds[index]):
-                results.append(self.task_backward(support, query, 1.0 / len(tasks), scale, voice=leaf))
+            task_seeds = TaskSeeds(None if seeds is None else seeds[index])
+            results.append(self.task_backward(support, query, 1.0 / len(tasks), scale, task_seeds, voice=leaf))
         terms = []
         if self.meta.prototype_reconstruction_grad:
             terms = [(voice * leaf.grad).sum() for voice, leaf, result in zip(voices, leaves, results)

@@ -20,13 +20,13 @@ from coqui_meta.algorithms.inner_loop import adapt
 class Reptile(GradientMetaAlgorithm):
     name = "reptile"
 
-    def task_backward(self, support, query, weight, scale) -> TaskResult:
+    def task_backward(self, support, query, weight, scale, seeds) -> TaskResult:
         task = self.task_model()
-        support_losses = adapt(task, support, self.meta.inner_steps, self.meta.inner_lr, create_graph=False)
+        support_losses = adapt(task, support, self.meta.inner_steps, self.inner_optimizer(), False, seeds)
         phi = {name: tensor.detach() for name, tensor in task.adapted_tensors().items()}
         task.detach_adapted()
-        loss, loss_dict, outputs = task.loss(query, outer=True)
-        if not self.finite(loss, support_losses):
+        loss, loss_dict, outputs = self.query_loss(task, query, seeds)
+        if not self.healthy(loss, support_losses):
             return self.skipped_result(loss, support_losses)
         # d/dtheta of <(init - phi) / (lr * steps), init> is the Reptile direction, mapped through init(theta)
         # (the identity, or the mean over speaker rows for the speaker embedding).

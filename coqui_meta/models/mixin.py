@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from coqui_meta.algorithms import build_algorithm
 from coqui_meta.algorithms.inner_loop import D_VECTOR
+from coqui_meta.algorithms.inner_rules import InnerRates
 from coqui_meta.config import prototype_problem
 from coqui_meta.episodes import EpisodeCollate, MetaBatchSampler, SpeakerEpisodeSampler, task_position
 
@@ -71,6 +72,10 @@ class MetaLearningMixin:
                            "graph to recompute", meta.algorithm, " with first_order" if meta.first_order else "")
         if self.meta_uses_prototypes:
             self._meta_init_prototype_encoder()
+        # the inner learning rates; learned ones are parameters (meta_inner_lrs.log_lr) that the outer optimizer trains
+        self._meta_groups = self.meta_adapted_groups()
+        names = [name for group in self._meta_groups.values() for name in group]
+        self.meta_inner_lrs = InnerRates(names, meta.inner_lr_mode, meta.inner_lr, meta.inner_steps)
         self.meta_algorithm = build_algorithm(self, meta)
         # tasks seen and skipped (non-finite loss) in this run, meta-batches the Trainer did not count as a step
         # because every task was skipped, meta-batches run (the run's position: which meta-batch and seeds come
@@ -131,11 +136,17 @@ class MetaLearningMixin:
     def meta_adapted_names(self) -> list[str]:
         """Parameter names matched by ``meta.adapt_modules`` (or the model's default patterns); ``d_vector`` stands
         for the voice of a prototype model."""
+        return [name for names in self.meta_adapted_groups().values() for name in names]
+
+    def meta_adapted_groups(self) -> dict[str, list[str]]:
+        """Each ``adapt_modules`` pattern (or default pattern) and the parameter names it adds, in order."""
         patterns = list(self.config.meta.adapt_modules) or self.meta_default_patterns()
-        names = [name for name, param in self.named_parameters() if param.requires_grad]
+        names = [name for name, param in self.named_parameters()
+                 if param.requires_grad and not name.startswith("meta_inner_lrs.")]
         if self.meta_uses_prototypes:
             names.append(D_VECTOR)
-        chosen = []
+        chosen: list[str] = []
+        groups: dict[str, list[str]] = {}
         for pattern in patterns:
             matched = [n for n in names if n == pattern or n.startswith(pattern + ".") or fnmatch.fnmatchcase(n, pattern)]
             if not matched:
@@ -143,8 +154,9 @@ class MetaLearningMixin:
                     f"meta.adapt_modules: pattern {pattern!r} matches no trainable parameter of {type(self).__name__}"
                     f" (top-level modules: {sorted({n.split('.')[0] for n in names})})"
                 )
-            chosen += [n for n in matched if n not in chosen]
-        return chosen
+            groups[pattern] = [n for n in matched if n not in chosen]
+            chosen += groups[pattern]
+        return groups
 
     def meta_task_init(
         self, params: dict[str, torch.Tensor], adapted: list[str], voice: torch.Tensor | None = None
@@ -262,6 +274,28 @@ class MetaLearningMixin:
         return {"tasks": [tuple(stock(part) for part in pair) for pair in batch["tasks"]]}
 
     # ------------------------------------------------------------------ training
+    def get_optimizer(self):
+        """Coqui's optimizers, with the learned inner rates (if any) in a param group of their own in the outer
+        optimizer: their own learning rate (``meta.inner_lr_lr``) and no weight decay (which would pull every rate
+        towards 1)."""
+        optimizers = super().get_optimizer()
+        rates = list(self.meta_inner_lrs.parameters())
+        if rates:
+            outer = optimizers[self.meta_optimizer_index] if isinstance(optimizers, list) else optimizers
+            ids = {id(rate) for rate in rates}
+            for group in outer.param_groups:
+                group["params"] = [param for param in group["params"] if id(param) not in ids]
+            outer.add_param_group({"params": rates, "lr": self.config.meta.inner_lr_lr, "weight_decay": 0.0,
+                                   "meta_inner_lrs": True})
+        return optimizers
+
+    def _meta_reset_rate_group(self, trainer) -> None:
+        """The Trainer sets every group to the model's learning rate when it restores weights (not when it continues
+        a run): give the learned rates their own back."""
+        for group in trainer.optimizer[self.meta_optimizer_index].param_groups:
+            if group.get("meta_inner_lrs"):
+                group["lr"] = self.config.meta.inner_lr_lr
+
     def optimize(self, batch: dict, trainer) -> tuple[dict, dict]:
         """One outer step inside Coqui's Trainer: meta-gradient of the configured algorithm, then the Coqui
         optimizer, grad scaler, gradient clipping and scheduler of this model's config.
@@ -306,6 +340,7 @@ class MetaLearningMixin:
         for key in terms:
             loss_dict[f"query_{key}"] = sum(float(r.loss_dict[key]) for r in kept) / len(kept)
         loss_dict.update(getattr(self.meta_algorithm, "step_logs", {}))
+        loss_dict.update(self.meta_inner_lrs.summary(self._meta_groups))
         loss_dict.update(self.meta_after_outer_step(trainer, kept))
         outputs = kept[-1].outputs if kept else {}
         if len(trainer.optimizer) > 1:  # name them as the Trainer names multi-optimizer outputs, for train_log
@@ -347,6 +382,8 @@ class MetaLearningMixin:
         ``meta.max_skipped_share`` judges the whole run, not the part since the last restart, and continue at the
         checkpoint's meta-batch and epoch."""
         super().on_init_end(trainer)
+        if not trainer.args.continue_path:
+            self._meta_reset_rate_group(trainer)
         if not (trainer.args.continue_path and trainer.args.restore_path):
             return
         self._meta_batches = trainer.total_steps_done  # an older checkpoint holds no count: the Trainer's step
