@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def identification(by_speaker: dict[str, list[torch.Tensor]], n_way: int, k_shot: int, q_query: int, episodes: int,
                    seed: int) -> float:
     """Mean N-way accuracy of prototypes over fixed episodes of precomputed clip embeddings."""
-    from coqui_meta.algorithms.protonet import accuracy, prototypes, sample_episode
+    from coqui_meta.algorithms.prototypes import accuracy, prototypes, sample_episode
 
     rng, scores = random.Random(seed), []
     for _ in range(episodes):

@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from coqui_meta.algorithms.protonet import identification_accuracy, train_encoder
+    from coqui_meta.algorithms.prototypes import identification_accuracy, train_encoder
     from coqui_meta.data import load_clips
     from coqui_meta.models.prototype_encoder import PrototypeEncoder, log_mel
 

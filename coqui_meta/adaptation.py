@@ -123,17 +123,9 @@ class VoiceAdaptation:
 
 
 @contextlib.contextmanager
-def _length_limit(model, batch: dict, index: int):
+def _inference_limit(model, batch: dict, index: int):
     """An untrained model may never stop (Tacotron2) or stretch every sound (VITS): allow twice the real length."""
-    if "mel_lengths" in batch and hasattr(model, "decoder"):  # Tacotron2: decoder steps of r frames
-        owner, attribute = model.decoder, "max_decoder_steps"
-        limit = 2 * int(batch["mel_lengths"][index]) // max(1, model.decoder.r) + 10
-    elif "spec_lens" in batch and hasattr(model, "max_inference_len"):  # VITS: latent frames
-        owner, attribute = model, "max_inference_len"
-        limit = 2 * int(batch["spec_lens"][index]) + 10
-    else:
-        yield
-        return
+    owner, attribute, limit = model.meta_inference_limit(batch, index)
     original = getattr(owner, attribute)
     setattr(owner, attribute, limit if original is None else min(original, limit))
     try:
@@ -146,23 +138,16 @@ def _length_limit(model, batch: dict, index: int):
 def render(model, batch: dict, index: int, seed: int, tensors: dict | None = None, voice: torch.Tensor | None = None):
     """``model`` saying the text of clip ``index`` of ``batch`` (free-running, no teacher forcing), with ``tensors``
     (``functional_call`` names, ``model.``-prefixed) in place of its own and ``voice`` as the d-vector, or else the
-    clip's own speaker row: a waveform and its sample rate. VITS returns its own waveform; Tacotron2 its mel through
-    Griffin-Lim."""
+    clip's own speaker row: a waveform and its sample rate."""
     model.eval()
-    tokens_key, lengths_key = ("tokens", "token_lens") if "tokens" in batch else ("text_input", "text_lengths")
-    length = int(batch[lengths_key][index])
-    tokens = batch[tokens_key][index : index + 1, :length]
+    tokens, lengths = model.meta_text(batch)
+    tokens = tokens[index : index + 1, : int(lengths[index])]
     if voice is not None:
         aux_input = {"speaker_ids": None, "d_vectors": voice.detach()[None], "language_ids": None}
     else:
         aux_input = {"speaker_ids": batch["speaker_ids"][index : index + 1], "d_vectors": None, "language_ids": None}
     device = next(model.parameters()).device
-    with seeded(seed, device), _length_limit(model, batch, index):
+    with seeded(seed, device), _inference_limit(model, batch, index):
         outputs = functional_call(_CallMethod(model, "inference"), tensors or {}, (tokens,), {"aux_input": aux_input},
                                   strict=False)
-    sample_rate = model.config.audio.sample_rate
-    audio = outputs["model_outputs"].float().cpu()
-    if "tokens" in batch:  # VITS: [1, 1, samples]
-        return audio.reshape(-1).numpy(), sample_rate
-    mel = audio[0].numpy().T  # Tacotron2: [1, frames, mels] normalised mel
-    return model.ap.inv_melspectrogram(mel).astype(np.float32), sample_rate
+    return model.meta_waveform(outputs), model.config.audio.sample_rate

@@ -79,8 +79,6 @@ class SpeakerClips:
     @staticmethod
     def _files(dataset, indices: list[int], raw: dict) -> list[str]:
         """The audio file of each row (collate may reorder rows: Tacotron2's sorts them by text length)."""
-        if "item_idxs" in raw:
-            return list(raw["item_idxs"])
         by_name = {dataset.samples[i]["audio_unique_name"]: dataset.samples[i]["audio_file"] for i in indices}
         return [by_name[name] for name in raw["audio_unique_names"]]
 

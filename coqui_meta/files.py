@@ -40,28 +40,3 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(item) for item in value]
     return value
-
-
-def trainer_checkpoints() -> None:
-    """Make the Coqui Trainer write local checkpoints atomically (temporary file, then rename), so a crash while it
-    saves never leaves a truncated ``checkpoint_N.pth`` for ``--continue_path`` to pick, and store beside the state
-    dict what the model returns from ``meta_checkpoint_extras()`` (its meta-training counters, which are not weights
-    and so stay out of the stock state dict). Idempotent; run by ``import coqui_meta``."""
-    import torch
-    import trainer.io
-
-    if getattr(trainer.io.save_fsspec, "atomic", False):
-        return
-    original_save_fsspec, original_save_model = trainer.io.save_fsspec, trainer.io.save_model
-
-    def save_fsspec(state, path, **kwargs):
-        if "://" in str(path):  # remote storage: fsspec's own semantics
-            return original_save_fsspec(state, path, **kwargs)
-        write_atomic(path, lambda temporary: torch.save(state, temporary, **kwargs))
-
-    def save_model(config, model, output_path, **kwargs):
-        extras = getattr(model, "meta_checkpoint_extras", None)
-        return original_save_model(config, model, output_path, **{**(extras() if extras else {}), **kwargs})
-
-    save_fsspec.atomic = True
-    trainer.io.save_fsspec, trainer.io.save_model = save_fsspec, save_model

@@ -1,8 +1,8 @@
 """Makes Coqui's own `load_config()` and `setup_model()` know ``meta_vits`` and ``meta_tacotron2``.
 
 Coqui finds a model named ``X`` by importing ``TTS.tts.models.X`` (class ``to_camel(X)``) and its config by importing
-``TTS.tts.configs.X_config``. `register()` puts our modules under those names in ``sys.modules`` and wraps the
-Trainer's checkpoint writers in memory (`coqui_meta.files.trainer_checkpoints`); no installed file is changed.
+``TTS.tts.configs.X_config``. `register()` puts our modules under those names in ``sys.modules`` and installs the Trainer's checkpoint wrappers
+(`coqui_meta.trainer_bridge`); no installed file is changed.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ def _alias(name: str, **attributes) -> None:
 
 def register() -> None:
     """Register the meta models and configs with Coqui, and make its Trainer's checkpoints atomic and able to carry
-    the meta-training counters (`coqui_meta.files.trainer_checkpoints`). Idempotent; run by ``import coqui_meta``."""
+    the run's position (`coqui_meta.trainer_bridge`). Idempotent; run by ``import coqui_meta``."""
+    from coqui_meta import trainer_bridge
     from coqui_meta.config import MetaTacotron2Config, MetaVitsConfig
-    from coqui_meta.files import trainer_checkpoints
     from coqui_meta.models import MetaTacotron2, MetaVits
 
     _alias("TTS.tts.configs.meta_vits_config", MetaVitsConfig=MetaVitsConfig)
     _alias("TTS.tts.configs.meta_tacotron2_config", MetaTacotron2Config=MetaTacotron2Config)
     _alias("TTS.tts.models.meta_vits", MetaVits=MetaVits)
     _alias("TTS.tts.models.meta_tacotron2", MetaTacotron2=MetaTacotron2)
-    trainer_checkpoints()
+    trainer_bridge.install()
 
 
 def meta_classes(stock_model: str):

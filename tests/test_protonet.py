@@ -8,7 +8,7 @@ import pytest
 import soundfile
 import torch
 
-from coqui_meta.algorithms.protonet import (accuracy, identification_accuracy, logits, prototypes, prototypical_loss,
+from coqui_meta.algorithms.prototypes import (accuracy, identification_accuracy, logits, prototypes, prototypical_loss,
                                             train_encoder)
 from coqui_meta.models.prototype_encoder import PrototypeEncoder, log_mel
 

@@ -11,7 +11,7 @@ from conftest import build_meta_model, corpus_subset, first_meta_batch, pick, ru
 from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
 from coqui_meta.algorithms.inner_loop import D_VECTOR, adapt
 from coqui_meta.algorithms.inner_rules import InnerOptimizer, TaskSeeds, seeded
-from coqui_meta.algorithms.protonet import prototypical_loss, prototypes
+from coqui_meta.algorithms.prototypes import prototypical_loss, prototypes
 from coqui_meta.presets import small_vits_config
 
 

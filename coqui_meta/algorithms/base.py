@@ -29,24 +29,22 @@ class TaskResult:
 
 
 class GradientMetaAlgorithm:
-    """Base of MAML, first-order MAML and Reptile.
+    """Base of MAML (first and second order), Reptile and the prototype algorithms.
 
     Subclasses implement `task_backward`: adapt one task and put its share of the meta-gradient in ``.grad``.
+    ``inner_steps`` (a task's steps in training, and meta-validation's default) and ``second_order`` come from the
+    config (`MetaLearningConfig.second_order` decides it once).
     """
 
     name = "base"
-    second_order = False
 
-    def __init__(self, model: nn.Module, meta) -> None:
+    def __init__(self, model: nn.Module, meta, inner_steps: int | None = None) -> None:
         self.model = model
         self.meta = meta
+        self.inner_steps = meta.inner_steps if inner_steps is None else inner_steps
+        self.second_order = meta.second_order
         self.adapted = model.meta_adapted_names()
         self._backend_cache: dict[str, Any] = {}
-
-    @property
-    def inner_steps(self) -> int:
-        """Inner steps of a task in training (and meta-validation's default)."""
-        return self.meta.inner_steps
 
     def inner_optimizer(self) -> InnerOptimizer:
         """Meta-training's inner steps: plain SGD at the model's inner rates (fixed or learned)."""

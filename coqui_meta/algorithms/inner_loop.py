@@ -36,10 +36,6 @@ from coqui_meta.algorithms.inner_rules import InnerOptimizer, TaskSeeds, diverge
 D_VECTOR = "d_vector"
 
 
-def batch_size(batch: dict) -> int:
-    return int((batch["tokens"] if "tokens" in batch else batch["text_input"]).shape[0])
-
-
 def split_voice(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
     """A task's tensors as ``functional_call`` takes them (``model.``-prefixed parameters) and its d-vector, if any."""
     return {f"model.{name}": tensor for name, tensor in tensors.items() if name != D_VECTOR}, tensors.get(D_VECTOR)
@@ -98,7 +94,7 @@ class TorchTaskModel:
     def loss(self, batch: dict, outer: bool = False, tensors: dict[str, torch.Tensor] | None = None):
         prefixed, voice = split_voice(self.tensors if tensors is None else tensors)
         if voice is not None:
-            batch = {**batch, "d_vectors": voice.unsqueeze(0).expand(batch_size(batch), -1)}
+            batch = {**batch, "d_vectors": voice.unsqueeze(0).expand(self.model.meta_text(batch)[0].shape[0], -1)}
         with _no_cudnn_if(self.second_order, self.model):
             return functional_call(self._call, prefixed, (batch,), {"outer": outer}, strict=False)
 

@@ -1,7 +1,10 @@
-"""MAML (Finn et al., 2017): learn an initialisation from which a few SGD steps fit any task.
+"""MAML (Finn et al., 2017): learn an initialisation from which a few SGD steps fit any task. First-order MAML
+(``algorithm="fomaml"``, or ``first_order=True``) is the same algorithm with the inner steps' gradients treated as
+constants: the meta-gradient is the query gradient at the adapted point, cheaper in time and memory.
 
-For each task, the adapted tensors take ``inner_steps`` SGD steps on the support clips; the query loss at the adapted
-point is backpropagated through those steps (second order) into every parameter of the model.
+For each task, the adapted tensors take ``inner_steps`` SGD steps on the support clips, at the model's inner rates
+(fixed, or learned per tensor and step); the query loss at the adapted point is backpropagated through those steps
+(second order unless first order) into every parameter of the model and the learned rates.
 
 Example::
 
@@ -19,10 +22,6 @@ from coqui_meta.algorithms.inner_loop import adapt
 
 class MAML(GradientMetaAlgorithm):
     name = "maml"
-
-    def __init__(self, model, meta) -> None:
-        super().__init__(model, meta)
-        self.second_order = not meta.first_order
 
     def task_backward(self, support, query, weight, scale, seeds, voice=None) -> TaskResult:
         task = self.task_model(voice=voice)

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import numpy as np
 from TTS.tts.layers.losses import TacotronLoss
 from TTS.tts.models.tacotron2 import Tacotron2
 
@@ -40,6 +41,16 @@ class MetaTacotron2(MetaLearningMixin, Tacotron2):
         # not from a d-vector file, so its speaker manager is empty
         count = super().num_speakers
         return max(count, 2) if self.meta_uses_prototypes else count
+
+    def meta_text(self, batch: dict):
+        return batch["text_input"], batch["text_lengths"]
+
+    def meta_inference_limit(self, batch: dict, index: int):
+        return self.decoder, "max_decoder_steps", 2 * int(batch["mel_lengths"][index]) // max(1, self.decoder.r) + 10
+
+    def meta_waveform(self, outputs: dict) -> np.ndarray:
+        mel = outputs["model_outputs"].float().cpu()[0].numpy().T  # [1, frames, mels], normalised
+        return self.ap.inv_melspectrogram(mel).astype(np.float32)  # Griffin-Lim
 
     def meta_clip_mels(self, batch: dict):
         return batch["mel_input"], batch["mel_lengths"]  # [B, T, num_mels], normalised log mel

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from TTS.tts.layers.losses import VitsDiscriminatorLoss, VitsGeneratorLoss
 from TTS.tts.models.vits import Vits
@@ -21,6 +22,7 @@ from TTS.tts.utils.helpers import segment
 from TTS.utils.audio.torch_transforms import wav_to_mel
 
 from coqui_meta.models.mixin import MetaLearningMixin
+from coqui_meta.models.outer_step import clip_and_step
 
 
 class MetaVits(MetaLearningMixin, Vits):
@@ -55,6 +57,15 @@ class MetaVits(MetaLearningMixin, Vits):
                 center=False,
             )
         return mel_slice, mel_slice_hat
+
+    def meta_text(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        return batch["tokens"], batch["token_lens"]
+
+    def meta_inference_limit(self, batch: dict, index: int):
+        return self, "max_inference_len", 2 * int(batch["spec_lens"][index]) + 10  # latent frames
+
+    def meta_waveform(self, outputs: dict) -> np.ndarray:
+        return outputs["model_outputs"].float().cpu().reshape(-1).numpy()  # [1, 1, samples]
 
     def meta_clip_mels(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         mel = batch["mel"]  # [B, num_mels, T], log mel computed by format_batch_on_device
@@ -122,5 +133,5 @@ class MetaVits(MetaLearningMixin, Vits):
                 loss = self._meta_losses["discriminator"](scores_real, scores_fake)["loss"] / len(results)
             (scaler.scale(loss) if scaler else loss).backward()
             total += float(loss.detach())
-        grad_norm = self._meta_clip_and_step(trainer, optimizer, scaler, 0)
+        grad_norm = clip_and_step(trainer, 0)
         return {"loss_disc": total, "grad_norm_disc": grad_norm}

@@ -1,0 +1,107 @@
+"""The Trainer's batches as episodes: one batch a meta-batch of tasks, each a support and a query set collated by
+the model's own dataset and collate, and formatted per task as the Trainer formats a stock batch."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from coqui_meta.episodes import EpisodeCollate, MetaBatchSampler, SpeakerEpisodeSampler
+from coqui_meta.models.outer_step import world
+
+logger = logging.getLogger(__name__)
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    if torch.is_tensor(value):
+        return value.to(device, non_blocking=True)
+    return value
+
+
+class EpisodicDataMixin:
+    """Episodic loaders and per-task formatting for a Coqui ``BaseTTS`` model."""
+
+    def get_data_loader(self, config, *, is_eval: bool = False, samples=None, verbose: bool = True) -> DataLoader:
+        """Episodes of the model's own dataset and collate: one batch a meta-batch of tasks."""
+        stock = super().get_data_loader(config, is_eval=is_eval, samples=samples, verbose=verbose)
+        dataset = self._meta_without_d_vector_file(stock.dataset)
+        meta = config.meta
+        replicas, rank = world()
+        if meta.meta_batch_size % replicas:
+            raise ValueError(
+                f"meta.meta_batch_size ({meta.meta_batch_size}) must be divisible by the number of ranks ({replicas})"
+            )
+        steps = meta.eval_episodes if is_eval else meta.episodes_per_epoch
+        tasks_per_step = meta.meta_batch_size // replicas
+        tasks_per_episode = max(1, meta.n_way // replicas)  # the sampler checks that n_way splits over the ranks
+        episodes = SpeakerEpisodeSampler(
+            dataset.samples,
+            n_way=meta.n_way,
+            k_shot=meta.k_shot,
+            q_query=meta.q_query,
+            task_key=meta.task_key,
+            seed=meta.seed + (1_000_003 if is_eval else 0),
+            num_replicas=replicas,
+            rank=rank,
+            episodes=max(1, -(-steps * tasks_per_step // tasks_per_episode)),
+            fixed=is_eval,
+        )
+        if verbose:
+            logger.info(
+                "%s episodes: %d %s values, %d meta-batches of %d tasks (%d support + %d query clips each)",
+                "Eval" if is_eval else "Train",
+                len(episodes.tasks),
+                meta.task_key,
+                steps,
+                tasks_per_step,
+                meta.k_shot,
+                meta.q_query,
+            )
+        return DataLoader(
+            dataset,
+            batch_sampler=MetaBatchSampler(episodes, tasks_per_step, steps),
+            collate_fn=self.meta_episode_collate(dataset, meta.k_shot, meta.q_query),
+            num_workers=config.num_eval_loader_workers if is_eval else config.num_loader_workers,
+            pin_memory=False,
+        )
+
+    def meta_episode_collate(self, dataset, k_shot: int, q_query: int) -> EpisodeCollate:
+        """The dataset's own collate, cut into tasks, with unknown speakers standing in for a known one."""
+        known = self.speaker_manager.name_to_id if self.speaker_manager is not None else {}
+        return EpisodeCollate(dataset.collate_fn, k_shot, q_query, known_speakers=list(known))
+
+    def meta_stock_dataset(self, samples: list):
+        """The stock dataset over ``samples``: the model's own dataset class, length filters, order and collate."""
+        return self._meta_without_d_vector_file(super().get_data_loader(self.config, is_eval=True, samples=samples, verbose=False).dataset)
+
+    def _meta_without_d_vector_file(self, dataset):
+        if self.meta_uses_prototypes:  # the d-vectors are the encoder's prototypes, not looked up in a file
+            dataset.d_vector_mapping = None
+        return dataset
+
+    def meta_prepare(self, raw: dict) -> dict:
+        """One collated support or query set, formatted and on the model's device as the Trainer prepares a task."""
+        return self.format_batch_on_device(self.format_batch({"tasks": [(raw,)]}))["tasks"][0][0]
+
+    def format_batch(self, batch: dict) -> dict:
+        if "tasks" not in batch:
+            return super().format_batch(batch)
+        device = next(self.parameters()).device
+        tasks = []
+        for pair in batch["tasks"]:
+            formatted = []
+            for part in pair:
+                part = super().format_batch(part)
+                formatted.append({key: _to_device(value, device) for key, value in part.items()})
+            tasks.append(tuple(formatted))
+        return {"tasks": tasks}
+
+    def format_batch_on_device(self, batch: dict) -> dict:
+        if "tasks" not in batch:
+            return super().format_batch_on_device(batch)
+        stock = super().format_batch_on_device
+        return {"tasks": [tuple(stock(part) for part in pair) for pair in batch["tasks"]]}
+
