@@ -13,6 +13,7 @@ demo: setup
 	.venv/bin/coqui-meta demo $(DEMO_ARGS)
 
 test: setup
+	.venv/bin/ruff check .
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -35,7 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "speechocean762"))
-    parser.add_argument("--eval-data", default=None, help="corpus of the held-out speakers (default: held out of --data)")
+    parser.add_argument(
+        "--eval-data", default=None, help="corpus of the held-out speakers (default: held out of --data)"
+    )
     parser.add_argument("--base-minutes", type=float, default=60.0, help="training time of the base")
     parser.add_argument("--budget-minutes", type=float, default=20.0, help="training time of both branches together")
     parser.add_argument("--meta-steps", type=int, default=None, help="meta-steps of the meta branch (instead of time)")
@@ -63,7 +65,7 @@ def arguments() -> argparse.Namespace:
 
 def split(args) -> tuple[list[dict], list[dict], list[str]]:
     """Training clips, held-out clips and the held-out speakers (those with shots + queries short clips)."""
-    from coqui_meta.data import load_clips
+    from coqui_meta.voices.data import load_clips
 
     samples = [s for s in load_clips(args.data) if s["seconds"] <= args.max_seconds]
     if args.eval_data:
@@ -92,8 +94,9 @@ def split(args) -> tuple[list[dict], list[dict], list[str]]:
 
 
 def train_base(args, train: list[dict]):
-    from coqui_meta.presets import small_vits_config, speechocean_dataset
-    from coqui_meta.study import seen_speaker_check, train_base as build
+    from coqui_meta.experiments.base_training import seen_speaker_check
+    from coqui_meta.experiments.base_training import train_base as build
+    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
 
     speakers = sorted({s["speaker_name"] for s in train})
     config = small_vits_config(speechocean_dataset(args.data), max_audio_seconds=args.max_seconds + 0.1,
@@ -123,8 +126,11 @@ def print_base_table(base) -> None:
     print("\n| base steps | minutes | seen-speaker EER | same-speaker cosine | other-speaker cosine |")
     print("|---|---|---|---|---|")
     for row in base.history:
-        print(f"| {row['steps']} | {row['minutes']:.1f} | {row.get('seen_speaker_eer', float('nan')):.3f} | "
-              f"{row.get('same_speaker_cosine', float('nan')):.3f} | {row.get('other_speaker_cosine', float('nan')):.3f} |")
+        print(
+            f"| {row['steps']} | {row['minutes']:.1f} | {row.get('seen_speaker_eer', float('nan')):.3f} | "
+            f"{row.get('same_speaker_cosine', float('nan')):.3f} | "
+            f"{row.get('other_speaker_cosine', float('nan')):.3f} |"
+        )
 
 
 def print_tables(base, plain, meta, result, steps: list[int]) -> None:
@@ -134,7 +140,11 @@ def print_tables(base, plain, meta, result, steps: list[int]) -> None:
         row = result["rows"][1][metric]
         if row:
             speedup = row["speedup"]
-            shown = "inf (met at step 0)" if speedup == float("inf") else ("not reached" if speedup is None else f"{speedup:.2f}")
+            shown = (
+                "inf (met at step 0)"
+                if speedup == float("inf")
+                else ("not reached" if speedup is None else f"{speedup:.2f}")
+            )
             print(f"| {metric} | {row['baseline_steps_to_target']} | {row['steps_to_target']} | {shown} |")
     print(f"\n| step | plain query loss (lr {plain.lr:g}) | meta query loss ({meta.lr:g}) | plain similarity | "
           "meta similarity | plain EER | meta EER |\n|---|---|---|---|---|---|---|")
@@ -145,8 +155,13 @@ def print_tables(base, plain, meta, result, steps: list[int]) -> None:
                            for side in (plain, meta)) + " |")
     print("\nquery loss of every grid value (final step):")
     for side in (plain, meta):
-        print(f"  {side.label}: " + ", ".join(f"{value:g} -> " + ("diverged" if curve is None else f"{curve[steps[-1]]:.3f}")
-                                         for value, curve in side.grid.items()))
+        print(
+            f"  {side.label}: "
+            + ", ".join(
+                f"{value:g} -> " + ("diverged" if curve is None else f"{curve[steps[-1]]:.3f}")
+                for value, curve in side.grid.items()
+            )
+        )
 
 
 def side_summary(side) -> dict:
@@ -173,9 +188,9 @@ def main() -> None:
         print(f"wall {(time.perf_counter() - started) / 60:.1f} min; base in {base.folder}")
         return
 
-    from coqui_meta.compare import compare
+    from coqui_meta.experiments.study import clip_gradients_per_meta_step, evaluate_sides, train_branches
     from coqui_meta.files import write_json
-    from coqui_meta.study import clip_gradients_per_meta_step, evaluate_sides, train_branches
+    from coqui_meta.voices.compare import compare
 
     meta = meta_config(args)
     meta_seconds = None if args.meta_steps else args.budget_minutes * 60 / 2
@@ -209,7 +224,9 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     write_json(args.out / "adaptation_speed.json", summary)
-    print(f"\nwall {summary['wall_minutes']:.1f} min; {args.out / 'adaptation_speed.json'}, reports in {branches.folder}")
+    print(
+        f"\nwall {summary['wall_minutes']:.1f} min; {args.out / 'adaptation_speed.json'}, reports in {branches.folder}"
+    )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from coqui_meta.data import load_clips
-    from coqui_meta.judge import SpeakerJudge, cosine, equal_error_rate
+    from coqui_meta.voices.data import load_clips
+    from coqui_meta.voices.judge import SpeakerJudge, cosine, equal_error_rate
 
     judge = SpeakerJudge.load()
     if judge is None:

@@ -45,7 +45,9 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "speechocean762"))
     parser.add_argument("--minutes", type=float, default=10.0, help="training time of each model")
     parser.add_argument("--stock-steps", type=int, default=None, help="train the stock model this many steps instead")
-    parser.add_argument("--protonet-steps", type=int, default=None, help="train the protonet this many meta-steps instead")
+    parser.add_argument(
+        "--protonet-steps", type=int, default=None, help="train the protonet this many meta-steps instead"
+    )
     parser.add_argument("--reconstruction-grad", action="store_true", help="meta.prototype_reconstruction_grad")
     parser.add_argument("--prototype-loss-weight", type=float, default=1.0)
     parser.add_argument("--held-out", type=int, default=8, help="speakers kept apart for evaluation")
@@ -61,13 +63,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     logging.disable(logging.WARNING)
 
-    from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
-    from coqui_meta.data import load_clips
-    from coqui_meta.embed import embed_samples
-    from coqui_meta.evaluation import evaluate
-    from coqui_meta.presets import small_vits_config, speechocean_dataset
-    from coqui_meta.study import make_trainer, save_checkpoint, train_steps
     from TTS.tts.models import setup_model
+
+    from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
+    from coqui_meta.experiments.base_training import make_trainer, save_checkpoint, train_steps
+    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
+    from coqui_meta.voices.data import load_clips
+    from coqui_meta.voices.embed import embed_samples
+    from coqui_meta.voices.evaluation import evaluate
 
     started = time.perf_counter()
     steps = [int(s) for s in args.steps.split(",")]
@@ -114,7 +117,7 @@ def main() -> None:
                                          seed=args.seed + 7)
     ways = min(8, len(held_out))
 
-    from coqui_meta.adaptation import AdaptationSettings
+    from coqui_meta.voices.adaptation import AdaptationSettings
 
     common = dict(speakers=held_out, shots=args.shots, queries=args.queries, steps=steps, progress=False,
                   settings=AdaptationSettings(lr=args.lr, seed=args.seed))
@@ -123,11 +126,13 @@ def main() -> None:
         "stock": evaluate(*stock_files, args.data, out_path=str(args.out / "eval_stock"), **common),
     }
     minutes = (time.perf_counter() - started) / 60
-    print(f"\nprotonet_step0.py: {len(train_speakers)} training / {len(held_out)} held-out speakers; stock {stock_steps} "
-          f"steps in {stock_seconds / 60:.1f} min, protonet {proto_steps} meta-steps in {proto_seconds / 60:.1f} min "
-          f"(reconstruction grad into the encoder: {args.reconstruction_grad}, prototype loss weight "
-          f"{args.prototype_loss_weight}); SGD lr {args.lr}, {args.shots} shots, {args.queries} queries; "
-          f"{minutes:.1f} min in all")
+    print(
+        f"\nprotonet_step0.py: {len(train_speakers)} training / {len(held_out)} held-out speakers; stock {stock_steps} "
+        f"steps in {stock_seconds / 60:.1f} min, protonet {proto_steps} meta-steps in {proto_seconds / 60:.1f} min "
+        f"(reconstruction grad into the encoder: {args.reconstruction_grad}, prototype loss weight "
+        f"{args.prototype_loss_weight}); SGD lr {args.lr}, {args.shots} shots, {args.queries} queries; "
+        f"{minutes:.1f} min in all"
+    )
     print(f"\n| prototypes from | held-out {ways}-way 5-shot accuracy (100 episodes) |\n|---|---|")
     print(f"| chance | {1 / ways:.3f} |")
     for label, value in accuracy.items():
@@ -140,11 +145,20 @@ def main() -> None:
     print("\n| model | step | query loss | speaker similarity | EER |\n|---|---|---|---|---|")
     for name, report in reports.items():
         for step in steps:
-            print(f"| {name} | {step} | {cell(report, 'query_loss', step)} | {cell(report, 'speaker_similarity', step)} "
-                  f"| {cell(report, 'eer', step)} |")
-    summary = {"accuracy": accuracy, "ways": ways, "stock_steps": stock_steps, "protonet_steps": proto_steps,
-               "args": {k: str(v) for k, v in vars(args).items()},
-               "reports": {name: {k: r[k] for k in ("query_loss", "speaker_similarity", "eer")} for name, r in reports.items()}}
+            print(
+                f"| {name} | {step} | {cell(report, 'query_loss', step)} | {cell(report, 'speaker_similarity', step)} "
+                f"| {cell(report, 'eer', step)} |"
+            )
+    summary = {
+        "accuracy": accuracy,
+        "ways": ways,
+        "stock_steps": stock_steps,
+        "protonet_steps": proto_steps,
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "reports": {
+            name: {k: r[k] for k in ("query_loss", "speaker_similarity", "eer")} for name, r in reports.items()
+        },
+    }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
 

@@ -32,8 +32,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from coqui_meta.algorithms.prototypes import identification_accuracy, train_encoder
-    from coqui_meta.data import load_clips
     from coqui_meta.models.prototype_encoder import PrototypeEncoder, log_mel
+    from coqui_meta.voices.data import load_clips
 
     started = time.perf_counter()
     by_speaker: dict[str, list[torch.Tensor]] = {}
@@ -57,7 +57,9 @@ def main() -> None:
     print(f"| chance | {1 / args.n_way:.3f} |")
     print(f"| untrained encoder | {untrained:.3f} |")
     print(f"| trained encoder | {trained:.3f} |")
-    print(f"\nprototypical loss, first and last 20 episodes: {sum(losses[:20]) / 20:.3f} -> {sum(losses[-20:]) / 20:.3f}")
+    print(
+        f"\nprototypical loss, first and last 20 episodes: {sum(losses[:20]) / 20:.3f} -> {sum(losses[-20:]) / 20:.3f}"
+    )
 
 
 if __name__ == "__main__":

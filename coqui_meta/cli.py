@@ -1,17 +1,17 @@
 """The ``coqui-meta`` command line.
 
 ``coqui-meta evaluate --model_path CKPT --config_path CONFIG --data CORPUS --speakers 4 --shots 5 --queries 5
---steps 0,1,2,5,10 --out_path DIR``: adaptation curves on unseen speakers (see `coqui_meta.evaluation`).
+--steps 0,1,2,5,10 --out_path DIR``: adaptation curves on unseen speakers (see `coqui_meta.voices.evaluation`).
 
 ``coqui-meta adapt --model_path CKPT --config_path CONFIG --data CLIPS --speaker NAME --shots K --steps N
---out_path DIR [--save_delta]``: a new voice that stock Coqui loads (see `coqui_meta.voices`);
-``coqui-meta apply-delta`` puts a saved delta back on its base (see `coqui_meta.delta`).
+--out_path DIR [--save_delta]``: a new voice that stock Coqui loads (see `coqui_meta.voices.new_voice`);
+``coqui-meta apply-delta`` puts a saved delta back on its base (see `coqui_meta.voices.delta`).
 
 ``coqui-meta embed --model_path CKPT --config_path CONFIG --data CORPUS --out_path d_vectors.json``: a prototype
-model's embedding of every clip and speaker, in the d-vector format Coqui reads (see `coqui_meta.embed`).
+model's embedding of every clip and speaker, in the d-vector format Coqui reads (see `coqui_meta.voices.embed`).
 
 ``coqui-meta compare A/report.json B/report.json ... --out_path DIR``: adaptation curves side by side, the first report
-being the baseline (see `coqui_meta.compare`).
+being the baseline (see `coqui_meta.voices.compare`).
 
 ``coqui-meta train --config_path config.json [--continue_path DIR] [--restore_path CKPT] [--coqpit.meta.inner_steps 3]``
 mirrors Coqui's ``TTS/bin/train_tts.py``: the same trainer arguments and config overrides. On several GPUs:
@@ -26,137 +26,18 @@ import argparse
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
 
 logger = logging.getLogger("coqui_meta")
 
 
-def _train(arg_list: list[str]) -> int:
-    from trainer import Trainer, TrainerArgs
-    from TTS.config import load_config
-    from TTS.tts.datasets import load_tts_samples
-    from TTS.tts.models import setup_model
-    from TTS.utils.generic_utils import ConsoleFormatter, setup_logger
+def _train_command(arg_list: list[str]) -> int:
+    from coqui_meta.train_command import train
 
-    import coqui_meta  # noqa: F401  (registers meta_vits and meta_tacotron2)
-    from coqui_meta.episodes import split_by_task
-
-    @dataclass
-    class TrainMetaArgs(TrainerArgs):
-        config_path: str | None = field(default=None, metadata={"help": "Path to the config file."})
-
-    setup_logger("TTS", level=logging.INFO, stream=sys.stdout, formatter=ConsoleFormatter())
-    setup_logger("coqui_meta", level=logging.INFO, stream=sys.stdout, formatter=ConsoleFormatter())
-    train_args = TrainMetaArgs()
-    parser = train_args.init_argparse(arg_prefix="")
-    args, config_overrides = parser.parse_known_args(arg_list)
-    train_args.parse_args(args)
-    cpu_group = _launched_ranks(train_args, arg_list)
-    if args.config_path:
-        config_path = args.config_path
-    elif args.continue_path:
-        config_path = os.path.join(args.continue_path, "config.json")
-    else:
-        raise SystemExit("coqui-meta train: give --config_path CONFIG or --continue_path DIR")
-    if not os.path.isfile(config_path):
-        raise SystemExit(f"coqui-meta train: config file not found: {config_path}")
-    config = load_config(config_path)
-    if "meta" not in config:
-        raise SystemExit(
-            f"coqui-meta train: {config_path} has model {config.model!r} and no 'meta' block; "
-            "use model 'meta_vits' or 'meta_tacotron2' (see MetaVitsConfig.from_config)"
-        )
-    if config_overrides:
-        config.parse_known_args(config_overrides, relaxed_parser=True)
-    config.meta.check_values()
-
-    declared_speakers = list(config.speakers)
-    samples, _ = load_tts_samples(config, eval_split=False)  # it sets config.speakers to every speaker in the data
-    meta = config.meta
-    train_samples, eval_samples = split_by_task(samples, meta.task_key, meta.eval_tasks, meta.n_way, meta.seed)
-    held_out = sorted({str(s[meta.task_key]) for s in eval_samples})
-    logger.info("Meta-validation on held-out %s values: %s", meta.task_key, ", ".join(held_out))
-    trained = sorted({s["speaker_name"] for s in train_samples})
-    if config.get("use_speaker_embedding"):
-        # the speaker table holds the declared speakers (those of a checkpoint to restore), else the training ones
-        config.speakers = declared_speakers or trained
-    elif meta.uses_prototypes:  # no table to fill; recorded so that evaluate knows the speakers the encoder saw
-        config.speakers = trained
-
-    import torch
-
-    torch.manual_seed(meta.seed)  # the initial weights too: two runs of one config are the same run
-    model = setup_model(config)
-    train_samples, eval_samples = _screen(model, train_samples, "training"), _screen(model, eval_samples, "meta-validation")
-    trainer = Trainer(
-        train_args,
-        model.config,
-        config.output_path,
-        model=model,
-        train_samples=train_samples,
-        eval_samples=eval_samples,
-        parse_command_line_args=False,
-    )
-    if args.continue_path and config_overrides:
-        # the Trainer reloads config.json in place when it continues a run: apply the overrides again
-        trainer.config.parse_known_args(config_overrides, relaxed_parser=True)
-    try:
-        trainer.fit()
-    finally:
-        if cpu_group:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
-    return 0
-
-
-def _launched_ranks(train_args, arg_list: list[str]) -> bool:
-    """Set up the ranks that torchrun started (it sets RANK and WORLD_SIZE; trainer.distribute passes --rank and
-    --use_ddp itself). On GPUs, Coqui's Trainer forms the process group; without CUDA it cannot, so torchrun's ranks
-    join a gloo group here and the meta-batches are split and averaged just the same. Returns whether it made that
-    group."""
-    import torch
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world < 2:
-        if train_args.use_ddp and not torch.cuda.is_available():
-            raise SystemExit("coqui-meta train: --use_ddp (python -m trainer.distribute) needs GPUs, and none is "
-                             "visible; Coqui's Trainer distributes on CUDA only. Without GPUs, start the ranks with "
-                             "torchrun --nproc_per_node N $(which coqui-meta) train ...")
-        return False
-    if "--rank" not in " ".join(arg_list):
-        train_args.rank = int(os.environ["RANK"])
-    if torch.cuda.is_available():
-        if int(os.environ.get("LOCAL_WORLD_SIZE", world)) != world:
-            raise SystemExit(f"coqui-meta train: torchrun started {world} ranks over several machines; Coqui's "
-                             "Trainer trains on the GPUs of one machine (its process group is at localhost)")
-        if torch.cuda.device_count() != world:
-            raise SystemExit(f"coqui-meta train: torchrun started {world} ranks but {torch.cuda.device_count()} GPUs "
-                             f"are visible; Coqui's Trainer uses one rank per visible GPU: set CUDA_VISIBLE_DEVICES "
-                             f"to {world} GPUs")
-        train_args.use_ddp = True  # else the Trainer refuses to start on several GPUs
-        return False
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", rank=train_args.rank, world_size=world)
-    logger.info("Rank %d of %d (gloo, CPU): this rank runs its share of every meta-batch", train_args.rank, world)
-    return True
-
-
-def _screen(model, samples: list, which: str) -> list:
-    """Leave out the clips the model cannot train on, counted and named in the log; stop when none are left."""
-    from coqui_meta.data import describe_problems, screen_samples
-
-    kept, problems = screen_samples(samples, model)
-    if problems:
-        logger.warning("%s data: %s", which.capitalize(), describe_problems(problems, len(samples)))
-    if not kept:
-        raise SystemExit(f"coqui-meta train: no usable {which} clip is left ({describe_problems(problems, len(samples))})")
-    return kept
+    return train(arg_list)
 
 
 def _compare(arg_list: list[str]) -> int:
-    from coqui_meta.compare import run, to_markdown
+    from coqui_meta.voices.compare import run, to_markdown
 
     parser = argparse.ArgumentParser(
         prog="coqui-meta compare", description="Adaptation curves side by side; the first report is the baseline."
@@ -207,7 +88,7 @@ def _model_and_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _adaptation_settings(args):
-    from coqui_meta.adaptation import AdaptationSettings
+    from coqui_meta.voices.adaptation import AdaptationSettings
 
     return AdaptationSettings(lr=args.lr, lr_scale=args.lr_scale, optimizer=args.optimizer, grad_clip=args.grad_clip,
                               adapt_modules=args.adapt_modules.split(",") if args.adapt_modules else [],
@@ -215,7 +96,7 @@ def _adaptation_settings(args):
 
 
 def _evaluate(arg_list: list[str]) -> int:
-    from coqui_meta.evaluation import DEFAULT_STEPS, evaluate
+    from coqui_meta.voices.evaluation import DEFAULT_STEPS, evaluate
 
     parser = argparse.ArgumentParser(
         prog="coqui-meta evaluate",
@@ -223,7 +104,9 @@ def _evaluate(arg_list: list[str]) -> int:
     )
     _model_and_adaptation_arguments(parser)
     parser.add_argument("--data", required=True, help="corpus folder with a Coqui coqui-format metadata.csv")
-    parser.add_argument("--speakers", type=_speakers, default=4, help="how many unseen speakers (by seed), or names a,b,c")
+    parser.add_argument(
+        "--speakers", type=_speakers, default=4, help="how many unseen speakers (by seed), or names a,b,c"
+    )
     parser.add_argument("--shots", type=int, default=5, help="support clips a speaker")
     parser.add_argument("--queries", type=int, default=5, help="query clips a speaker")
     parser.add_argument("--steps", type=_int_list, default=list(DEFAULT_STEPS), help="steps to score at, e.g. 0,1,5,10")
@@ -245,7 +128,7 @@ def _evaluate(arg_list: list[str]) -> int:
         )
     except (FileNotFoundError, ValueError, FloatingPointError) as error:
         raise SystemExit(f"coqui-meta evaluate: {error}") from None
-    from coqui_meta.report import to_markdown
+    from coqui_meta.voices.report import to_markdown
 
     print(to_markdown(report))
     print(f"Written: {os.path.join(args.out_path, 'report.json')}, report.md, curves.png, samples/")
@@ -253,14 +136,17 @@ def _evaluate(arg_list: list[str]) -> int:
 
 
 def _adapt(arg_list: list[str]) -> int:
-    from coqui_meta.voices import adapt
+    from coqui_meta.voices.new_voice import adapt
 
     parser = argparse.ArgumentParser(
         prog="coqui-meta adapt",
-        description="Learn a new voice from a few clips; write a model, config and speakers file that stock Coqui loads.",
+        description="Learn a new voice from a few clips; write a model, config and speakers file that stock Coqui "
+        "loads.",
     )
     _model_and_adaptation_arguments(parser)
-    parser.add_argument("--data", required=True, help="a folder with a coqui-format metadata.csv, or of name.wav + name.txt")
+    parser.add_argument(
+        "--data", required=True, help="a folder with a coqui-format metadata.csv, or of name.wav + name.txt"
+    )
     parser.add_argument("--speaker", required=True, help="the new voice's name (for metadata.csv: the speaker to take)")
     parser.add_argument("--shots", type=int, default=10, help="clips to learn from")
     parser.add_argument("--steps", type=int, default=20, help="adaptation steps (0: a prototype model's voice is the "
@@ -280,8 +166,10 @@ def _adapt(arg_list: list[str]) -> int:
         raise SystemExit(f"coqui-meta adapt: {error}") from None
     out = args.out_path
     voice_file = "d_vectors.json" if info.get("d_vectors") else "speakers.json"
-    print(f"Voice {info['speaker']!r}: support loss {info['support_loss'][0] if info['support_loss'] else info['final_support_loss']:.4f}"
-          f" -> {info['final_support_loss']:.4f} in {info['steps']} steps ({info['seconds']:.1f} s on {info['device']})")
+    print(
+        f"Voice {info['speaker']!r}: support loss {(info['support_loss'] or [info['final_support_loss']])[0]:.4f}"
+        f" -> {info['final_support_loss']:.4f} in {info['steps']} steps ({info['seconds']:.1f} s on {info['device']})"
+    )
     print(f"Written: {out}/model.pth, config.json, {voice_file}, sample.wav, adapt.json")
     print(f'Try: tts --model_path {out}/model.pth --config_path {out}/config.json --speaker_idx {info["speaker"]} '
           f'--text "Hello there." --out_path {out}/hello.wav')
@@ -289,7 +177,7 @@ def _adapt(arg_list: list[str]) -> int:
 
 
 def _embed(arg_list: list[str]) -> int:
-    from coqui_meta.embed import embed
+    from coqui_meta.voices.embed import embed
 
     parser = argparse.ArgumentParser(
         prog="coqui-meta embed",
@@ -317,7 +205,7 @@ def _embed(arg_list: list[str]) -> int:
 
 
 def _apply_delta(arg_list: list[str]) -> int:
-    from coqui_meta.delta import apply_delta
+    from coqui_meta.voices.delta import apply_delta
 
     parser = argparse.ArgumentParser(prog="coqui-meta apply-delta",
                                      description="Put a voice delta (voice.safetensors) back on its base checkpoint.")
@@ -346,7 +234,7 @@ def _demo(arg_list: list[str]) -> int:
     args = parser.parse_args(arg_list)
     import torch
 
-    from coqui_meta.demo import run
+    from coqui_meta.experiments.demo import run
 
     logging.getLogger("TTS").setLevel(logging.ERROR)
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -359,7 +247,7 @@ def _demo(arg_list: list[str]) -> int:
 
 COMMANDS = {
     "demo": _demo,
-    "train": _train,
+    "train": _train_command,
     "evaluate": _evaluate,
     "compare": _compare,
     "adapt": _adapt,
@@ -376,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(COMMANDS),
         help="train: meta-train a meta_vits or meta_tacotron2 config; evaluate: adaptation curves of a checkpoint on "
         "unseen speakers; compare: evaluate reports side by side; adapt: a new voice that stock Coqui loads; "
-        "apply-delta: a saved voice delta back on its base; embed: a prototype model's d-vectors of a corpus; demo: the whole idea on Debian voices",
+        "apply-delta: a saved voice delta back on its base; embed: a prototype model's d-vectors of a corpus; "
+        "demo: the whole idea on Debian voices",
     )
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()

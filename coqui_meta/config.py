@@ -64,17 +64,17 @@ class MetaLearningConfig(Coqpit):
             it holds out ``n_way`` values chosen with ``seed``.
         seed: seed of the episode sampler and of each task's random draws.
         max_skipped_share: training stops with an error once more than this share of tasks (after the first 20) had
-            a non-finite support or query loss; such tasks are skipped and counted (``skipped_tasks`` in the logs).
+            a non-finite or diverging support or query loss; such tasks are skipped and counted (``skipped_tasks``).
         gradient_checkpointing: torch backend, second order (maml, proto_maml): keep only the adapted tensors between
             inner steps; the outer backward recomputes each step, so memory no longer grows with ``inner_steps``
-            (more time; see BENCHMARKS.md). First-order inner steps keep no graph: nothing to checkpoint.
+            (more time). First-order inner steps keep no graph: nothing to checkpoint.
         prototype_distance: ``euclidean`` (squared) or ``cosine``: the metric of the prototypical classification loss.
         prototype_loss_weight: weight of that loss beside the query reconstruction loss (0 turns it off).
         prototype_channels: width of the prototype encoder's convolutions (its output size is ``d_vector_dim``).
         prototype_reconstruction_grad: let the reconstruction loss train the encoder too, through the prototypes. Off:
             the encoder learns to tell speakers apart (classification loss) and the TTS model learns to speak with
-            its prototypes; on, at weight 1, VITS's reconstruction gradient drowned the speaker information (held-out
-            identification 0.923 -> 0.666 in 4 minutes, BENCHMARKS.md).
+            its prototypes; on, VITS's reconstruction loss (tens of times the classification loss) can teach the
+            encoder what the decoder wants from a clip rather than who speaks.
     """
 
     algorithm: str = "fomaml"
@@ -117,7 +117,16 @@ class MetaLearningConfig(Coqpit):
             fail("prototype_distance", f"must be one of {', '.join(DISTANCES)}")
         if not self.prototype_loss_weight >= 0:
             fail("prototype_loss_weight", "must be >= 0")
-        for name in ("prototype_channels", "inner_steps", "k_shot", "q_query", "n_way", "meta_batch_size", "episodes_per_epoch", "eval_episodes"):
+        for name in (
+            "prototype_channels",
+            "inner_steps",
+            "k_shot",
+            "q_query",
+            "n_way",
+            "meta_batch_size",
+            "episodes_per_epoch",
+            "eval_episodes",
+        ):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 fail(name, "must be an integer >= 1")
         if self.eval_inner_steps is not None and self.eval_inner_steps < 0:
@@ -155,10 +164,17 @@ def use_prototypes(config: Coqpit, dim: int | None = None) -> None:
     """Switch ``config`` to Coqui's d-vector input of ``dim`` (default: its ``d_vector_dim`` or 64) and off the
     speaker embedding table: what the prototype algorithms condition the model with."""
     holders = speaker_holders(config)
-    current = next((h.get("d_vector_dim") for h in holders if h.get("use_d_vector_file") and h.get("d_vector_dim")), None)
+    current = next(
+        (h.get("d_vector_dim") for h in holders if h.get("use_d_vector_file") and h.get("d_vector_dim")), None
+    )
     dim = dim or current or DEFAULT_PROTOTYPE_DIM
     for holder in holders:
-        for key, value in (("use_speaker_embedding", False), ("use_d_vector_file", True), ("d_vector_dim", dim), ("d_vector_file", None)):
+        for key, value in (
+            ("use_speaker_embedding", False),
+            ("use_d_vector_file", True),
+            ("d_vector_dim", dim),
+            ("d_vector_file", None),
+        ):
             if key in holder:
                 setattr(holder, key, value)
 

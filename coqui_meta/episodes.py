@@ -210,7 +210,9 @@ def split_by_task(
         held = set(eval_tasks)
     else:
         if count >= len(values):
-            raise ValueError(f"cannot hold out {count} {task_key} values for meta-validation: the data has {len(values)}")
+            raise ValueError(
+                f"cannot hold out {count} {task_key} values for meta-validation: the data has {len(values)}"
+            )
         held = set(random.Random(seed).sample(values, count))
     train = [s for s in samples if str(s[task_key]) not in held]
     evaluation = [s for s in samples if str(s[task_key]) in held]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
@@ -40,3 +42,29 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(item) for item in value]
     return value
+
+
+def require_new_folder(out_path: str | os.PathLike) -> Path:
+    """``out_path`` as a Path; `FileExistsError` if something is there (an output folder is never overwritten)."""
+    out = Path(out_path)
+    if out.exists():
+        raise FileExistsError(f"--out_path {out} exists already; give a new folder (nothing is overwritten)")
+    return out
+
+
+@contextlib.contextmanager
+def staged_folder(out_path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary folder beside ``out_path`` that becomes ``out_path`` in one rename when the block succeeds."""
+    out = require_new_folder(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    try:
+        yield staging
+        umask = os.umask(0)
+        os.umask(umask)
+        for path in [staging, *staging.rglob("*")]:  # mkdtemp's 0700 would make the folder private
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+        os.rename(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)

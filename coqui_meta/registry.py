@@ -1,8 +1,8 @@
 """Makes Coqui's own `load_config()` and `setup_model()` know ``meta_vits`` and ``meta_tacotron2``.
 
 Coqui finds a model named ``X`` by importing ``TTS.tts.models.X`` (class ``to_camel(X)``) and its config by importing
-``TTS.tts.configs.X_config``. `register()` puts our modules under those names in ``sys.modules`` and installs the Trainer's checkpoint wrappers
-(`coqui_meta.trainer_bridge`); no installed file is changed.
+``TTS.tts.configs.X_config``. `register()` puts our modules under those names in ``sys.modules`` and installs the
+Trainer's checkpoint wrappers (`coqui_meta.trainer_bridge`); no installed file is changed.
 """
 
 from __future__ import annotations

@@ -32,9 +32,9 @@ def main() -> None:
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
 
-    from coqui_meta.data import load_clips
-    from coqui_meta.demo import ASSET, HELD_OUT, build_corpus, demo_config, export_base, install_voices
-    from coqui_meta.study import seen_speaker_check, train_base
+    from coqui_meta.experiments.base_training import seen_speaker_check, train_base
+    from coqui_meta.experiments.demo import ASSET, HELD_OUT, build_corpus, demo_config, export_base, install_voices
+    from coqui_meta.voices.data import load_clips
 
     install_voices()
     corpus = args.out / "corpus"

@@ -10,7 +10,9 @@ import torch
 torch.set_num_threads(1)
 
 CORPUS = Path(
-    os.environ.get("COQUI_META_CORPUS", Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speechocean762")
+    os.environ.get(
+        "COQUI_META_CORPUS", Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speechocean762"
+    )
 )
 
 
@@ -25,9 +27,9 @@ def corpus() -> Path:
 def corpus_samples(corpus):
     """Every clip of the shared corpus as Coqui samples, with its duration."""
     import soundfile
-
-    from coqui_meta.presets import small_vits_config, speechocean_dataset
     from TTS.tts.datasets import load_tts_samples
+
+    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
 
     samples, _ = load_tts_samples(small_vits_config(speechocean_dataset(str(corpus))), eval_split=False)
     for sample in samples:
@@ -55,7 +57,7 @@ def tmp_out(tmp_path):
 def build_meta_model(kind: str, meta, speakers, output_path: str = "runs", max_audio_seconds: float = 5.0, **overrides):
     """A small MetaVits or MetaTacotron2 whose speaker table holds ``speakers``."""
     from coqui_meta import MetaTacotron2, MetaTacotron2Config, MetaVits, MetaVitsConfig
-    from coqui_meta.presets import small_tacotron2_config, small_vits_config
+    from coqui_meta.experiments.presets import small_tacotron2_config, small_vits_config
 
     if kind == "vits":
         stock = small_vits_config(output_path=output_path, max_audio_seconds=max_audio_seconds, speakers=speakers)

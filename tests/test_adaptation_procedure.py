@@ -4,10 +4,10 @@ adaptation stops with a clear error instead of writing a broken voice."""
 import pytest
 from conftest import run_cli
 
-from coqui_meta.adaptation import AdaptationSettings
-from coqui_meta.checkpoints import load_model
-from coqui_meta.data import load_clips
-from coqui_meta.evaluation import SpeakerClips, draw_clips, evaluate
+from coqui_meta.voices.adaptation import AdaptationSettings
+from coqui_meta.voices.checkpoints import load_model
+from coqui_meta.voices.data import load_clips
+from coqui_meta.voices.evaluation import SpeakerClips, draw_clips, evaluate
 
 
 def test_meta_validation_and_evaluate_give_the_same_losses_for_the_same_speaker_and_clips(tiny_vits, corpus):
@@ -61,9 +61,27 @@ def new_speaker_clips(corpus_samples, tiny_vits, tmp_path):
 def test_adapt_refuses_to_write_a_voice_whose_loss_diverged(tiny_vits, new_speaker_clips, tmp_path):
     folder, _ = tiny_vits
     out = tmp_path / "voice"
-    result = run_cli("adapt", "--model_path", str(folder / "model.pth"), "--config_path", str(folder / "stock_config.json"),
-                     "--data", str(new_speaker_clips), "--speaker", "nova", "--shots", "2", "--steps", "2",
-                     "--lr", "1e8", "--out_path", str(out), "--device", "cpu")
+    result = run_cli(
+        "adapt",
+        "--model_path",
+        str(folder / "model.pth"),
+        "--config_path",
+        str(folder / "stock_config.json"),
+        "--data",
+        str(new_speaker_clips),
+        "--speaker",
+        "nova",
+        "--shots",
+        "2",
+        "--steps",
+        "2",
+        "--lr",
+        "1e8",
+        "--out_path",
+        str(out),
+        "--device",
+        "cpu",
+    )
     assert result.returncode != 0, result.stdout[-2000:]
     assert "the adaptation diverged" in result.stderr and "lower --lr" in result.stderr, result.stderr[-2000:]
     assert not out.exists() and not list(tmp_path.glob(".voice.partial-*"))

@@ -1,12 +1,11 @@
 """Checkpoints are read with weights_only=True; one that needs pickled code is refused with a clear message."""
 
 import collections
-import pickle
 
 import pytest
 import torch
 
-from coqui_meta.checkpoints import load_checkpoint
+from coqui_meta.voices.checkpoints import load_checkpoint
 
 
 class Custom:  # a pickled object, as old or hand-made checkpoints carry

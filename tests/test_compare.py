@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from coqui_meta.compare import compare, load_report, run, steps_to_target
+from coqui_meta.voices.compare import compare, load_report, run, steps_to_target
 
 STEPS = [0, 1, 2, 5, 10, 20, 50, 100]
 
@@ -31,8 +31,16 @@ def test_steps_to_target_is_the_first_step_that_reaches_it():
 
 
 def test_compare_counts_steps_against_the_baselines_last_value(tmp_path):
-    stock = write_report(tmp_path / "stock.json", "vits", [9, 8.5, 8, 7, 6, 5, 4.5, 4.0], [0.1, 0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6])
-    meta = write_report(tmp_path / "meta.json", "meta_vits", [8, 7, 6, 3.9, 3.5, 3, 2.8, 2.5], [0.2, 0.3, 0.4, 0.6, 0.7, 0.7, 0.8, 0.8], "maml")
+    stock = write_report(
+        tmp_path / "stock.json", "vits", [9, 8.5, 8, 7, 6, 5, 4.5, 4.0], [0.1, 0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6]
+    )
+    meta = write_report(
+        tmp_path / "meta.json",
+        "meta_vits",
+        [8, 7, 6, 3.9, 3.5, 3, 2.8, 2.5],
+        [0.2, 0.3, 0.4, 0.6, 0.7, 0.7, 0.8, 0.8],
+        "maml",
+    )
     slow = write_report(tmp_path / "slow.json", "meta_vits", [9, 9, 9, 9, 9, 9, 9, 9], None, "reptile")
     result = compare([load_report(p) for p in (stock, meta, slow)])
     base, fast, never = result["rows"]
@@ -66,10 +74,24 @@ def test_bad_reports_get_errors_that_name_the_file(tmp_path):
     good = write_report(tmp_path / "good.json", "vits", [1] * 8)
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "other.json").write_text(json.dumps({"model": "vits"}))
-    for name, message in (("missing.json", "report not found"), ("broken.json", "not valid JSON"), ("other.json", "lacks steps, query_loss")):
+    for name, message in (
+        ("missing.json", "report not found"),
+        ("broken.json", "not valid JSON"),
+        ("other.json", "lacks steps, query_loss"),
+    ):
         result = subprocess.run(
-            [sys.executable, "-m", "coqui_meta.cli", "compare", str(good), str(tmp_path / name), "--out_path", str(tmp_path / "o")],
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "coqui_meta.cli",
+                "compare",
+                str(good),
+                str(tmp_path / name),
+                "--out_path",
+                str(tmp_path / "o"),
+            ],
+            capture_output=True,
+            text=True,
         )
         assert result.returncode != 0
         assert message in result.stderr and name in result.stderr

@@ -12,7 +12,7 @@ from TTS.tts.models.vits import Vits
 
 import coqui_meta
 from coqui_meta import MetaLearningConfig, MetaTacotron2, MetaTacotron2Config, MetaVits, MetaVitsConfig
-from coqui_meta.presets import small_tacotron2_config, small_vits_config
+from coqui_meta.experiments.presets import small_tacotron2_config, small_vits_config
 
 
 def test_register_is_idempotent_and_coqui_finds_the_models(tmp_path):
@@ -30,8 +30,17 @@ def test_register_is_idempotent_and_coqui_finds_the_models(tmp_path):
 
 def test_config_json_round_trip_keeps_every_field(tmp_path):
     meta = MetaLearningConfig(
-        algorithm="reptile", inner_steps=4, inner_lr=0.01, adapt_modules=["speaker_embedding", "postnet.convolutions.0"], n_way=3,
-        k_shot=7, q_query=2, meta_batch_size=6, task_key="emotion_name", backend="learn2learn", seed=9,
+        algorithm="reptile",
+        inner_steps=4,
+        inner_lr=0.01,
+        adapt_modules=["speaker_embedding", "postnet.convolutions.0"],
+        n_way=3,
+        k_shot=7,
+        q_query=2,
+        meta_batch_size=6,
+        task_key="emotion_name",
+        backend="learn2learn",
+        seed=9,
     )
     config = MetaTacotron2Config.from_config(small_tacotron2_config(speakers=["a", "b"]), meta=meta)
     path = tmp_path / "config.json"

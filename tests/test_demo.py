@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import run_cli
 
-from coqui_meta.demo import sentences
+from coqui_meta.experiments.demo import sentences
 
 
 def test_the_project_writes_enough_distinct_sentences():

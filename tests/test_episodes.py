@@ -53,7 +53,9 @@ def test_epochs_differ_but_a_fixed_sampler_repeats():
 
 def test_ranks_split_each_episode_without_overlap():
     whole = episodes(SpeakerEpisodeSampler(SAMPLES, 4, 2, 2, seed=3, episodes=6))
-    ranks = [episodes(SpeakerEpisodeSampler(SAMPLES, 4, 2, 2, seed=3, episodes=6, num_replicas=2, rank=r)) for r in (0, 1)]
+    ranks = [
+        episodes(SpeakerEpisodeSampler(SAMPLES, 4, 2, 2, seed=3, episodes=6, num_replicas=2, rank=r)) for r in (0, 1)
+    ]
     for step, episode in enumerate(whole):
         shard0, shard1 = ranks[0][step], ranks[1][step]
         assert len(shard0) == len(shard1) == 2

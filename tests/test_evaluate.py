@@ -5,11 +5,11 @@ import json
 
 import pytest
 import torch
+from conftest import build_meta_model, run_cli
 
 from coqui_meta import MetaLearningConfig
-from coqui_meta.evaluation import evaluate
-from coqui_meta.adaptation import AdaptationSettings
-from conftest import build_meta_model, run_cli
+from coqui_meta.voices.adaptation import AdaptationSettings
+from coqui_meta.voices.evaluation import evaluate
 
 CPU = AdaptationSettings(device="cpu")
 
@@ -75,7 +75,9 @@ def test_bad_input_gets_a_clear_error(tiny_vits, corpus, tmp_path):
     base = ["--config_path", str(folder / "meta_config.json"), "--data", str(corpus), "--out_path", str(tmp_path / "x")]
     missing = run_cli("evaluate", "--model_path", str(tmp_path / "nope.pth"), *base)
     assert missing.returncode != 0 and "checkpoint not found" in missing.stderr and "nope.pth" in missing.stderr
-    too_many = run_cli("evaluate", "--model_path", str(folder / "model.pth"), *base, "--speakers", "500", "--steps", "0")
+    too_many = run_cli(
+        "evaluate", "--model_path", str(folder / "model.pth"), *base, "--speakers", "500", "--steps", "0"
+    )
     assert too_many.returncode != 0 and "--speakers 500" in too_many.stderr
     bad_steps = run_cli("evaluate", "--model_path", str(folder / "model.pth"), *base, "--steps", "0,a")
     assert bad_steps.returncode != 0 and "comma-separated integers" in bad_steps.stderr
@@ -106,7 +108,7 @@ def test_a_corpus_at_another_sample_rate_is_refused_naming_a_clip(tiny_vits, cor
 
 
 def test_without_the_judge_the_report_says_it_is_unavailable_even_with_mcd(tiny_vits, corpus, monkeypatch):
-    from coqui_meta.judge import SpeakerJudge
+    from coqui_meta.voices.judge import SpeakerJudge
 
     folder, _ = tiny_vits
     monkeypatch.setattr(SpeakerJudge, "load", classmethod(lambda cls, device="cpu": None))

@@ -52,9 +52,12 @@ def test_meta_gradient_on_cuda_matches_learn2learn(corpus_samples, exact_cuda_ma
     assert all(torch.isfinite(g).all() for g in ours.values())
 
 
-@pytest.mark.parametrize(("kind", "algorithm"), [("vits", "protonet"), ("vits", "proto_maml"), ("tacotron2", "proto_maml")])
-def test_prototype_meta_gradient_on_cuda_equals_one_backward_of_the_whole_loss(corpus_samples, exact_cuda_math, kind,
-                                                                             algorithm):
+@pytest.mark.parametrize(
+    ("kind", "algorithm"), [("vits", "protonet"), ("vits", "proto_maml"), ("tacotron2", "proto_maml")]
+)
+def test_prototype_meta_gradient_on_cuda_equals_one_backward_of_the_whole_loss(
+    corpus_samples, exact_cuda_math, kind, algorithm
+):
     mine, expected = task_by_task_and_whole_loss_gradients(corpus_samples, kind, algorithm, first_order=False,
                                                           reconstruction_grad=True, device="cuda")
     assert relative_difference(mine, expected) < 1e-3
@@ -70,7 +73,9 @@ def test_meta_training_steps_in_mixed_precision(corpus_samples, tmp_out, precisi
     from trainer import Trainer, TrainerArgs
 
     train = pick(corpus_samples, speakers=4, clips=6, max_seconds=4.0, seed=2)
-    held = pick(corpus_samples, speakers=2, clips=6, max_seconds=4.0, seed=3, exclude={s["speaker_name"] for s in train})
+    held = pick(
+        corpus_samples, speakers=2, clips=6, max_seconds=4.0, seed=3, exclude={s["speaker_name"] for s in train}
+    )
     meta = MetaLearningConfig(algorithm=algorithm, inner_steps=2, n_way=2, k_shot=2, q_query=2, meta_batch_size=2,
                               episodes_per_epoch=4, eval_episodes=1, gradient_checkpointing=checkpointing)
     model = build_meta_model("vits", meta, sorted({s["speaker_name"] for s in train}), output_path=str(tmp_out),

@@ -9,7 +9,7 @@ from conftest import build_meta_model, first_meta_batch, pick
 
 from coqui_meta import MetaLearningConfig
 from coqui_meta.algorithms.inner_rules import InnerOptimizer, InnerRates
-from coqui_meta.checkpoints import stock_state_dict
+from coqui_meta.voices.checkpoints import stock_state_dict
 
 
 def query_loss_and_rate_gradient(model, tasks, seeds):
@@ -106,9 +106,9 @@ def test_learned_rates_are_trained_logged_saved_and_used_by_evaluate_and_adapt(c
     from trainer import Trainer, TrainerArgs
     from TTS.tts.models.vits import Vits
 
-    from coqui_meta.adaptation import AdaptationSettings
-    from coqui_meta.evaluation import evaluate
-    from coqui_meta.voices import adapt
+    from coqui_meta.voices.adaptation import AdaptationSettings
+    from coqui_meta.voices.evaluation import evaluate
+    from coqui_meta.voices.new_voice import adapt
 
     train = pick(corpus_samples, speakers=4, clips=5, max_seconds=3.0, seed=2)
     seen = sorted({s["speaker_name"] for s in train})

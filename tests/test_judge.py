@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from coqui_meta.judge import SpeakerJudge, cosine, equal_error_rate, mel_cepstral_distortion
+from coqui_meta.voices.judge import SpeakerJudge, cosine, equal_error_rate, mel_cepstral_distortion
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,10 @@ def test_two_clips_of_one_speaker_score_higher_than_clips_of_two_speakers(judge,
         by_speaker.setdefault(sample["speaker_name"], []).append(sample)
     names = sorted(random.Random(0).sample(sorted(by_speaker), 12))
     embeddings = {
-        name: [judge.embed(*soundfile.read(s["audio_file"])) for s in sorted(by_speaker[name], key=lambda s: -s["seconds"])[:2]]
+        name: [
+            judge.embed(*soundfile.read(s["audio_file"]))
+            for s in sorted(by_speaker[name], key=lambda s: -s["seconds"])[:2]
+        ]
         for name in names
     }
     same = [cosine(*embeddings[name]) for name in names]

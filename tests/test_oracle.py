@@ -1,12 +1,11 @@
 """learn2learn is the oracle: both backends give the same meta-gradient on real clips and real Coqui models."""
 
+import learn2learn  # noqa: E402,F401  (the oracle must be there: scripts/setup.sh builds it)
 import pytest
 import torch
 from conftest import build_meta_model, first_meta_batch, pick
 
 from coqui_meta import MetaLearningConfig
-
-import learn2learn  # noqa: E402,F401  (the oracle must be there: scripts/setup.sh builds it)
 
 
 def meta_gradient(model, tasks, backend: str, seed: int = 0) -> dict[str, torch.Tensor]:

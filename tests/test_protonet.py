@@ -8,8 +8,14 @@ import pytest
 import soundfile
 import torch
 
-from coqui_meta.algorithms.prototypes import (accuracy, identification_accuracy, logits, prototypes, prototypical_loss,
-                                            train_encoder)
+from coqui_meta.algorithms.prototypes import (
+    accuracy,
+    identification_accuracy,
+    logits,
+    prototypes,
+    prototypical_loss,
+    train_encoder,
+)
 from coqui_meta.models.prototype_encoder import PrototypeEncoder, log_mel
 
 
@@ -26,8 +32,12 @@ def test_the_classification_loss_matches_a_hand_computation():
     query = torch.tensor([[0.5, 0.0]])
     # squared distances 0.25 and 0.25 + 1 = 1.25; softmax over (-0.25, -1.25): loss of class 0 = log(1 + e^-1)
     assert torch.allclose(logits(query, protos), torch.tensor([[-0.25, -1.25]]))
-    assert prototypical_loss(query, protos, torch.tensor([0])).item() == pytest.approx(math.log(1 + math.exp(-1)), rel=1e-6)
-    assert prototypical_loss(query, protos, torch.tensor([1])).item() == pytest.approx(math.log(1 + math.exp(1)), rel=1e-6)
+    assert prototypical_loss(query, protos, torch.tensor([0])).item() == pytest.approx(
+        math.log(1 + math.exp(-1)), rel=1e-6
+    )
+    assert prototypical_loss(query, protos, torch.tensor([1])).item() == pytest.approx(
+        math.log(1 + math.exp(1)), rel=1e-6
+    )
     # cosine: 10 * cos; (0, 1) is orthogonal to (1, 0) and at cos 0.8 to (3, 4)
     cosine = logits(torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0], [3.0, 4.0]]), "cosine")
     assert torch.allclose(cosine, torch.tensor([[0.0, 8.0]]))

@@ -1,4 +1,5 @@
-"""`protonet` and `proto_maml` on MetaVits and MetaTacotron2: config, meta-gradients, and training with Coqui's Trainer."""
+"""`protonet` and `proto_maml` on MetaVits and MetaTacotron2: config, meta-gradients, and training with Coqui's
+Trainer."""
 
 import glob
 import json
@@ -11,12 +12,14 @@ from conftest import build_meta_model, corpus_subset, first_meta_batch, pick, ru
 from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
 from coqui_meta.algorithms.inner_loop import D_VECTOR, adapt
 from coqui_meta.algorithms.inner_rules import InnerOptimizer, TaskSeeds, seeded
-from coqui_meta.algorithms.prototypes import prototypical_loss, prototypes
-from coqui_meta.presets import small_vits_config
+from coqui_meta.algorithms.prototypes import prototypes, prototypical_loss
+from coqui_meta.experiments.presets import small_vits_config
 
 
 def test_from_config_switches_to_the_d_vector_input_and_bad_configs_name_the_field():
-    config = MetaVitsConfig.from_config(small_vits_config(speakers=["a", "b"]), meta=MetaLearningConfig(algorithm="protonet"))
+    config = MetaVitsConfig.from_config(
+        small_vits_config(speakers=["a", "b"]), meta=MetaLearningConfig(algorithm="protonet")
+    )
     assert config.model_args.use_d_vector_file and not config.model_args.use_speaker_embedding
     assert config.model_args.d_vector_dim == 64
     model = MetaVits(config)
@@ -52,7 +55,9 @@ def naive_outer_gradient(model, tasks, seeds, steps: int, second_order: bool, re
     support_labels = torch.cat([labels[i].repeat(len(e)) for i, e in enumerate(support_embeddings)])
     query_labels = torch.cat([labels[i].repeat(len(e)) for i, e in enumerate(query_embeddings)])
     protos = prototypes(torch.cat(support_embeddings), support_labels, len(tasks))
-    total = total + model.config.meta.prototype_loss_weight * prototypical_loss(torch.cat(query_embeddings), protos, query_labels)
+    total = total + model.config.meta.prototype_loss_weight * prototypical_loss(
+        torch.cat(query_embeddings), protos, query_labels
+    )
     total.backward()
     return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
@@ -87,7 +92,9 @@ def task_by_task_and_whole_loss_gradients(corpus_samples, kind, algorithm, first
     assert not any(r.skipped for r in results)
     mine = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
     assert 0 < model.meta_algorithm.step_logs["prototype_accuracy"] <= 1
-    expected = naive_outer_gradient(model, tasks, seeds, model.meta_algorithm.inner_steps, not first_order, reconstruction_grad)
+    expected = naive_outer_gradient(
+        model, tasks, seeds, model.meta_algorithm.inner_steps, not first_order, reconstruction_grad
+    )
     assert mine.keys() == expected.keys()
     assert any(name.startswith("prototype_encoder.") for name in mine), "the encoder learns through the prototypes"
     assert all(g.device.type == torch.device(device).type for g in mine.values())
@@ -95,12 +102,14 @@ def task_by_task_and_whole_loss_gradients(corpus_samples, kind, algorithm, first
 
 
 @pytest.mark.slow
-def test_cli_trains_protonet_then_evaluates_and_makes_a_zero_step_voice_from_the_checkpoint(corpus, corpus_samples, tmp_out):
+def test_cli_trains_protonet_then_evaluates_and_makes_a_zero_step_voice_from_the_checkpoint(
+    corpus, corpus_samples, tmp_out
+):
     from TTS.api import TTS
 
     speakers = sorted({s["speaker_name"] for s in pick(corpus_samples, 6, 6, 4.0, seed=6)})
     stock_config = small_vits_config(output_path=str(tmp_out / "run"), speakers=speakers)
-    from coqui_meta.presets import speechocean_dataset
+    from coqui_meta.experiments.presets import speechocean_dataset
 
     stock_config.datasets = [speechocean_dataset(str(corpus_subset(corpus, speakers, tmp_out / "data")))]
     config = MetaVitsConfig.from_config(
@@ -118,9 +127,26 @@ def test_cli_trains_protonet_then_evaluates_and_makes_a_zero_step_voice_from_the
     assert "prototype_accuracy" in result.stdout + result.stderr
 
     # evaluate: step 0 is the prototype voice; only speakers the encoder never saw
-    result = run_cli("evaluate", "--model_path", str(run_dir / "best_model.pth"), "--config_path", str(run_dir / "config.json"),
-                     "--data", str(tmp_out / "data"), "--speakers", "1", "--shots", "2", "--queries", "1", "--steps", "0,1",
-                     "--out_path", str(tmp_out / "eval"), cwd=tmp_out)
+    result = run_cli(
+        "evaluate",
+        "--model_path",
+        str(run_dir / "best_model.pth"),
+        "--config_path",
+        str(run_dir / "config.json"),
+        "--data",
+        str(tmp_out / "data"),
+        "--speakers",
+        "1",
+        "--shots",
+        "2",
+        "--queries",
+        "1",
+        "--steps",
+        "0,1",
+        "--out_path",
+        str(tmp_out / "eval"),
+        cwd=tmp_out,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_out / "eval" / "report.json").read_text())
     assert report["algorithm"] == "protonet" and report["speakers"][0] in speakers[4:]
@@ -135,9 +161,24 @@ def test_cli_trains_protonet_then_evaluates_and_makes_a_zero_step_voice_from_the
     for index, sample in enumerate(s for s in corpus_samples if s["speaker_name"] == new and s["seconds"] < 4.0):
         soundfile.write(str(clips / f"{index}.wav"), soundfile.read(sample["audio_file"])[0], 16000)
         (clips / f"{index}.txt").write_text(sample["text"])
-    result = run_cli("adapt", "--model_path", str(run_dir / "best_model.pth"), "--config_path", str(run_dir / "config.json"),
-                     "--data", str(clips), "--speaker", new, "--shots", "3", "--steps", "0",
-                     "--out_path", str(tmp_out / "voice"), cwd=tmp_out)
+    result = run_cli(
+        "adapt",
+        "--model_path",
+        str(run_dir / "best_model.pth"),
+        "--config_path",
+        str(run_dir / "config.json"),
+        "--data",
+        str(clips),
+        "--speaker",
+        new,
+        "--shots",
+        "3",
+        "--steps",
+        "0",
+        "--out_path",
+        str(tmp_out / "voice"),
+        cwd=tmp_out,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "d_vectors.json" in result.stdout
     tts = TTS(model_path=str(tmp_out / "voice" / "model.pth"), config_path=str(tmp_out / "voice" / "config.json"),

@@ -1,4 +1,5 @@
-"""Zero-step voices and `coqui-meta embed`: a prototype model's voices as Coqui d-vector files that stock Coqui reads."""
+"""Zero-step voices and `coqui-meta embed`: a prototype model's voices as Coqui d-vector files that stock Coqui
+reads."""
 
 import json
 import os
@@ -11,9 +12,9 @@ import torch
 from conftest import corpus_subset, run_cli, save_tiny_checkpoint
 
 from coqui_meta import MetaLearningConfig
-from coqui_meta.embed import embed
-from coqui_meta.voices import adapt
-from coqui_meta.adaptation import AdaptationSettings
+from coqui_meta.voices.adaptation import AdaptationSettings
+from coqui_meta.voices.embed import embed
+from coqui_meta.voices.new_voice import adapt
 
 CPU = AdaptationSettings(device="cpu")
 
@@ -35,7 +36,10 @@ def two_speakers(corpus, corpus_samples, tmp_path_factory):
     subset = corpus_subset(corpus, names[10:12], root / "corpus")
     clips = root / "clips"
     clips.mkdir()
-    short = sorted((s for s in corpus_samples if s["speaker_name"] == names[13] and s["seconds"] < 4.0), key=lambda s: s["audio_file"])
+    short = sorted(
+        (s for s in corpus_samples if s["speaker_name"] == names[13] and s["seconds"] < 4.0),
+        key=lambda s: s["audio_file"],
+    )
     for index, sample in enumerate(short[:4]):
         soundfile.write(str(clips / f"{index}.wav"), soundfile.read(sample["audio_file"])[0], 16000)
         (clips / f"{index}.txt").write_text(sample["text"])
@@ -66,7 +70,7 @@ def test_embed_writes_d_vectors_that_a_stock_coqui_vits_reads_for_its_batches(ti
     stock = VitsConfig()
     stock.load_json(str(tiny_protonet / "stock_config.json"))
     stock.d_vector_file = stock.model_args.d_vector_file = str(out)
-    from coqui_meta.presets import speechocean_dataset
+    from coqui_meta.experiments.presets import speechocean_dataset
 
     stock.datasets = [speechocean_dataset(str(corpus))]
     model = Vits(stock)
@@ -81,9 +85,20 @@ def test_embed_refuses_a_model_without_prototypes_and_a_non_json_file(tiny_vits,
     folder, _ = tiny_vits
     corpus, _, _ = two_speakers
     with pytest.raises(ValueError, match="protonet or proto_maml"):
-        embed(str(folder / "model.pth"), str(folder / "meta_config.json"), str(corpus), str(tmp_path / "d.json"), progress=False)
+        embed(
+            str(folder / "model.pth"),
+            str(folder / "meta_config.json"),
+            str(corpus),
+            str(tmp_path / "d.json"),
+            progress=False,
+        )
     with pytest.raises(ValueError, match=r"\.json"):
-        embed(str(tiny_protonet / "model.pth"), str(tiny_protonet / "meta_config.json"), str(corpus), str(tmp_path / "d.pt"))
+        embed(
+            str(tiny_protonet / "model.pth"),
+            str(tiny_protonet / "meta_config.json"),
+            str(corpus),
+            str(tmp_path / "d.pt"),
+        )
 
 
 def test_a_zero_step_voice_from_real_clips_speaks_in_stock_coqui(tiny_protonet, two_speakers, tmp_path):
@@ -96,7 +111,13 @@ def test_a_zero_step_voice_from_real_clips_speaks_in_stock_coqui(tiny_protonet, 
                      "--steps", "0", "--d_vectors", str(others), "--out_path", str(tmp_path / "zoe"), "--device", "cpu")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     voice = tmp_path / "zoe"
-    assert sorted(p.name for p in voice.iterdir()) == ["adapt.json", "config.json", "d_vectors.json", "model.pth", "sample.wav"]
+    assert sorted(p.name for p in voice.iterdir()) == [
+        "adapt.json",
+        "config.json",
+        "d_vectors.json",
+        "model.pth",
+        "sample.wav",
+    ]
     config = json.loads((voice / "config.json").read_text())
     assert config["model"] == "vits" and config["model_args"]["use_d_vector_file"]
     assert config["model_args"]["d_vector_file"] == str((voice / "d_vectors.json").resolve())
@@ -127,7 +148,9 @@ def test_a_zero_step_voice_from_real_clips_speaks_in_stock_coqui(tiny_protonet, 
 def subprocess_tts(folder, speaker, out):
     import subprocess
 
-    code = ("import sys, torch; torch.manual_seed(0); from TTS.bin.synthesize import main; sys.argv = sys.argv[1:]; main()")
+    code = (
+        "import sys, torch; torch.manual_seed(0); from TTS.bin.synthesize import main; sys.argv = sys.argv[1:]; main()"
+    )
     return subprocess.run(
         [sys.executable, "-c", code, "tts", "--model_path", str(folder / "model.pth"), "--config_path",
          str(folder / "config.json"), "--speaker_idx", speaker, "--text", TEXT, "--out_path", str(out)],
@@ -138,7 +161,13 @@ def subprocess_tts(folder, speaker, out):
 def test_steps_move_the_prototype_and_the_adapted_modules(tiny_protonet, two_speakers, tmp_path):
     corpus, clips, _ = two_speakers
     others = tmp_path / "others.json"
-    embed(str(tiny_protonet / "model.pth"), str(tiny_protonet / "meta_config.json"), str(corpus), str(others), progress=False)
+    embed(
+        str(tiny_protonet / "model.pth"),
+        str(tiny_protonet / "meta_config.json"),
+        str(corpus),
+        str(others),
+        progress=False,
+    )
     info = adapt(str(tiny_protonet / "model.pth"), str(tiny_protonet / "meta_config.json"), str(clips), "zoe", shots=3,
                  steps=2, out_path=str(tmp_path / "zoe"), d_vectors=[str(others)], progress=False, settings=CPU)
     assert info["adapt_modules"][0] == "d_vector" and len(info["support_loss"]) == 2
@@ -164,7 +193,7 @@ def test_a_voice_alone_is_refused_with_what_to_do(tiny_protonet, two_speakers, t
 
 
 def test_a_d_vector_model_without_the_encoder_is_refused_by_name(tiny_protonet, two_speakers, tmp_path):
-    from coqui_meta.evaluation import evaluate
+    from coqui_meta.voices.evaluation import evaluate
 
     corpus, _, _ = two_speakers
     with pytest.raises(ValueError, match="stock_config.json: a d-vector model without a prototype encoder"):
@@ -173,9 +202,11 @@ def test_a_d_vector_model_without_the_encoder_is_refused_by_name(tiny_protonet, 
 
 
 def test_evaluate_starts_a_tacotron2_proto_maml_voice_from_its_prototype(corpus, tmp_path):
-    from coqui_meta.evaluation import evaluate
+    from coqui_meta.voices.evaluation import evaluate
 
-    save_tiny_checkpoint(tmp_path, "tacotron2", [], meta=MetaLearningConfig(algorithm="proto_maml", first_order=True, inner_lr=0.01))
+    save_tiny_checkpoint(
+        tmp_path, "tacotron2", [], meta=MetaLearningConfig(algorithm="proto_maml", first_order=True, inner_lr=0.01)
+    )
     report = evaluate(str(tmp_path / "model.pth"), str(tmp_path / "meta_config.json"), str(corpus), speakers=1, shots=2,
                       queries=1, steps=[0, 1], out_path=str(tmp_path / "eval"), progress=False, settings=CPU)
     assert report["algorithm"] == "proto_maml" and report["adapt_modules"][0] == "d_vector"

@@ -15,7 +15,7 @@ import torch
 from conftest import corpus_subset, metadata_of, pick, run_cli
 
 from coqui_meta import MetaLearningConfig, MetaVitsConfig
-from coqui_meta.presets import small_vits_config, speechocean_dataset
+from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
 
 
 def step_losses(output: str) -> dict[int, float]:
@@ -29,8 +29,18 @@ def step_losses(output: str) -> dict[int, float]:
     return losses
 
 
-def write_config(data: Path, speakers, folder: Path, output: Path, episodes: int = 5, epochs: int = 2, save_step: int = 3,
-                 keep: int = 10, run_eval: bool = False, **meta) -> Path:
+def write_config(
+    data: Path,
+    speakers,
+    folder: Path,
+    output: Path,
+    episodes: int = 5,
+    epochs: int = 2,
+    save_step: int = 3,
+    keep: int = 10,
+    run_eval: bool = False,
+    **meta,
+) -> Path:
     """A small meta_vits config; with ``run_eval`` the last 2 speakers are held out for meta-validation, else 1."""
     stock = small_vits_config(speechocean_dataset(str(data)),
                               output_path=str(output), max_audio_seconds=4.0)
@@ -176,6 +186,8 @@ def test_skipped_tasks_are_counted_across_a_restart(corpus, corpus_samples, tmp_
     stopped = run_cli("train", "--continue_path", str(tmp_out / "judged"), "--coqpit.epochs", "2",
                       "--coqpit.meta.max_skipped_share", "0", cwd=tmp_out)
     assert stopped.returncode != 0
-    message = re.search(r"(\d+) of (\d+) tasks had a non-finite or diverging support or query loss", stopped.stdout + stopped.stderr)
+    message = re.search(
+        r"(\d+) of (\d+) tasks had a non-finite or diverging support or query loss", stopped.stdout + stopped.stderr
+    )
     assert message, stopped.stdout[-3000:] + stopped.stderr[-3000:]
     assert int(message.group(1)) > counts["skipped"] and int(message.group(2)) > counts["seen"]

@@ -15,7 +15,7 @@ def test_the_trainer_writes_checkpoints_whole_with_the_task_counts_beside_stock_
     from trainer.io import save_checkpoint
     from TTS.tts.models.vits import Vits
 
-    from coqui_meta.checkpoints import load_model
+    from coqui_meta.voices.checkpoints import load_model
 
     folder, speakers = tiny_vits
     model = load_model(folder / "model.pth", folder / "meta_config.json").model
@@ -39,7 +39,7 @@ def test_a_continued_trainer_hands_the_model_its_checkpoints_run_state_without_r
     from trainer.io import save_checkpoint
 
     from coqui_meta import trainer_bridge
-    from coqui_meta.checkpoints import load_model
+    from coqui_meta.voices.checkpoints import load_model
 
     folder, _ = tiny_vits
     model = load_model(folder / "model.pth", folder / "meta_config.json").model

@@ -47,7 +47,9 @@ def test_meta_training_lowers_the_adapted_query_loss_on_unseen_speakers(corpus_s
     assert glob.glob(str(tmp_out / "*" / "events.out.tfevents.*"))
 
     # the checkpoint the Trainer wrote loads into a STOCK Vits, strictly, with Coqui's own loader
-    checkpoint = sorted(glob.glob(str(tmp_out / "*" / "checkpoint_*.pth")) + glob.glob(str(tmp_out / "*" / "best_model*.pth")))[-1]
+    checkpoint = sorted(
+        glob.glob(str(tmp_out / "*" / "checkpoint_*.pth")) + glob.glob(str(tmp_out / "*" / "best_model*.pth"))
+    )[-1]
     stock = Vits(model.config.to_stock())
     stock.load_checkpoint(model.config.to_stock(), checkpoint, strict=True)
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -58,7 +60,7 @@ def test_meta_training_lowers_the_adapted_query_loss_on_unseen_speakers(corpus_s
 @pytest.mark.slow
 def test_cli_train_with_overrides_and_restore_from_a_stock_checkpoint(corpus, corpus_samples, tmp_out):
     from coqui_meta import MetaVitsConfig
-    from coqui_meta.presets import small_vits_config, speechocean_dataset
+    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
 
     speakers = sorted({s["speaker_name"] for s in pick(corpus_samples, 5, 6, 4.0, seed=4)})
     stock_config = small_vits_config(speechocean_dataset(str(corpus)), output_path=str(tmp_out / "run"))
@@ -73,7 +75,9 @@ def test_cli_train_with_overrides_and_restore_from_a_stock_checkpoint(corpus, co
 
     config = MetaVitsConfig.from_config(
         stock_config,
-        meta=MetaLearningConfig(n_way=2, k_shot=2, q_query=1, meta_batch_size=2, eval_tasks=speakers[3:], episodes_per_epoch=50),
+        meta=MetaLearningConfig(
+            n_way=2, k_shot=2, q_query=1, meta_batch_size=2, eval_tasks=speakers[3:], episodes_per_epoch=50
+        ),
     )
     config.datasets[0].meta_file_train = "metadata.csv"
     config.datasets[0].path = str(corpus_subset(corpus, speakers, tmp_out / "data"))
@@ -96,17 +100,23 @@ def test_cli_train_with_overrides_and_restore_from_a_stock_checkpoint(corpus, co
         assert torch.equal(state[name], tensor), name
 
     # --continue_path picks the run up where it stopped, with its own config
-    result = run_cli("train", "--continue_path", str(run_dir), "--coqpit.epochs", "2", "--coqpit.save_step", "1", cwd=tmp_out)
+    result = run_cli(
+        "train", "--continue_path", str(run_dir), "--coqpit.epochs", "2", "--coqpit.save_step", "1", cwd=tmp_out
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Continuing from" in result.stdout + result.stderr
-    steps = [torch.load(p, map_location="cpu", weights_only=True)["step"] for p in run_dir.glob("*.pth") if "speakers" not in p.name]
+    steps = [
+        torch.load(p, map_location="cpu", weights_only=True)["step"]
+        for p in run_dir.glob("*.pth")
+        if "speakers" not in p.name
+    ]
     assert max(steps) >= 3
 
 
 def test_cli_names_a_missing_config_and_a_stock_config(tmp_out):
     result = run_cli("train", "--config_path", str(tmp_out / "nope.json"), cwd=tmp_out)
     assert result.returncode != 0 and "nope.json" in result.stderr
-    from coqui_meta.presets import small_vits_config
+    from coqui_meta.experiments.presets import small_vits_config
 
     small_vits_config().save_json(str(tmp_out / "stock.json"))
     result = run_cli("train", "--config_path", str(tmp_out / "stock.json"), cwd=tmp_out)

@@ -25,7 +25,9 @@ class TaskResult:
     def __post_init__(self) -> None:
         # keep the values, not the graphs: outputs of every task of a meta-batch live until the step ends
         self.outputs = {k: v.detach() if torch.is_tensor(v) else v for k, v in self.outputs.items()}
-        self.loss_dict = {k: float(v.detach()) if torch.is_tensor(v) and v.numel() == 1 else v for k, v in self.loss_dict.items()}
+        self.loss_dict = {
+            k: float(v.detach()) if torch.is_tensor(v) and v.numel() == 1 else v for k, v in self.loss_dict.items()
+        }
 
 
 class GradientMetaAlgorithm:

@@ -80,8 +80,12 @@ class PrototypeStart(GradientMetaAlgorithm):
             return None
         labels = [classes[key] for key in keys]
         device = support_embeddings[0].device
-        support_labels = torch.tensor([labels[i] for i, e in enumerate(support_embeddings) for _ in range(len(e))], device=device)
-        query_labels = torch.tensor([labels[i] for i, e in enumerate(query_embeddings) for _ in range(len(e))], device=device)
+        support_labels = torch.tensor(
+            [labels[i] for i, e in enumerate(support_embeddings) for _ in range(len(e))], device=device
+        )
+        query_labels = torch.tensor(
+            [labels[i] for i, e in enumerate(query_embeddings) for _ in range(len(e))], device=device
+        )
         protos = prototypes(torch.cat(support_embeddings), support_labels, len(classes))
         queries = torch.cat(query_embeddings)
         distance = self.meta.prototype_distance

@@ -75,7 +75,9 @@ class EpisodicDataMixin:
 
     def meta_stock_dataset(self, samples: list):
         """The stock dataset over ``samples``: the model's own dataset class, length filters, order and collate."""
-        return self._meta_without_d_vector_file(super().get_data_loader(self.config, is_eval=True, samples=samples, verbose=False).dataset)
+        return self._meta_without_d_vector_file(
+            super().get_data_loader(self.config, is_eval=True, samples=samples, verbose=False).dataset
+        )
 
     def _meta_without_d_vector_file(self, dataset):
         if self.meta_uses_prototypes:  # the d-vectors are the encoder's prototypes, not looked up in a file

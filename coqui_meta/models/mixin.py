@@ -158,7 +158,9 @@ class MetaLearningMixin(TaskStartMixin, EpisodicDataMixin):
         # The Trainer restores step + 1 and the saved epoch: right for checkpoint_N (written after step N), one step
         # ahead and one epoch behind for best_model_N (written after N steps, at its epoch's end). Continue where the
         # run was, so the next meta-batch, its seeds and the epochs are an uninterrupted run's.
-        trainer_bridge.set_position(trainer, self.meta_run.trainer_steps, max(trainer.epochs_done, self.meta_run.epochs))
+        trainer_bridge.set_position(
+            trainer, self.meta_run.trainer_steps, max(trainer.epochs_done, self.meta_run.epochs)
+        )
 
     def on_train_epoch_start(self, trainer) -> None:
         """Start the epoch's meta-batches where the run is (after ``--continue_path`` too)."""

@@ -31,7 +31,9 @@ class PrototypeEncoder(nn.Module):
         super().__init__()
         self.num_mels, self.dim = num_mels, dim
         self.convs = nn.Sequential(
-            _ConvBlock(num_mels, channels, kernel), _ConvBlock(channels, channels, kernel), _ConvBlock(channels, channels, kernel)
+            _ConvBlock(num_mels, channels, kernel),
+            _ConvBlock(channels, channels, kernel),
+            _ConvBlock(channels, channels, kernel),
         )
         self.attention = nn.Conv1d(channels, 1, 1)
         self.projection = nn.Linear(2 * channels, dim)

@@ -67,7 +67,8 @@ class TaskStartMixin:
         return self.prototype_encoder(mels.float(), lengths)
 
     def meta_prototype(self, support: dict) -> torch.Tensor:
-        """A new voice from its support clips, with no gradient step: the mean of their embeddings, ``[d_vector_dim]``."""
+        """A new voice from its support clips, with no gradient step: the mean of their embeddings,
+        ``[d_vector_dim]``."""
         return self.meta_embed(support).mean(0)
 
     def meta_default_patterns(self) -> list[str]:
@@ -92,7 +93,9 @@ class TaskStartMixin:
         chosen: list[str] = []
         groups: dict[str, list[str]] = {}
         for pattern in patterns:
-            matched = [n for n in names if n == pattern or n.startswith(pattern + ".") or fnmatch.fnmatchcase(n, pattern)]
+            matched = [
+                n for n in names if n == pattern or n.startswith(pattern + ".") or fnmatch.fnmatchcase(n, pattern)
+            ]
             if not matched:
                 raise ValueError(
                     f"meta.adapt_modules: pattern {pattern!r} matches no trainable parameter of {type(self).__name__}"
@@ -111,7 +114,9 @@ class TaskStartMixin:
         tensors = {name: params[name] for name in adapted if name != D_VECTOR}
         if self.meta_uses_prototypes:
             if voice is None:
-                raise ValueError("a task of a prototype model starts from the prototype of its support clips: pass voice")
+                raise ValueError(
+                    "a task of a prototype model starts from the prototype of its support clips: pass voice"
+                )
             tensors[D_VECTOR] = voice
             return tensors
         name = self.meta_speaker_embedding

@@ -84,6 +84,9 @@ class MetaVits(MetaLearningMixin, Vits):
                 del cache[key]
 
     def meta_task_loss(self, batch: dict, outer: bool = False):
+        """The generator branch of Coqui's ``Vits.train_step`` (optimizer_idx 1) without the discriminator's terms
+        unless ``outer and meta.adversarial_outer``; like Coqui, it passes the real mel slice as ``mel_slice_hat``
+        and the generated one as ``mel_slice`` (the L1 loss is symmetric)."""
         if torch.is_grad_enabled():
             self._forget_inference_caches()
         outputs = self.forward(

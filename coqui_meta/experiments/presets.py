@@ -5,7 +5,7 @@ phonemes so no phonemizer is needed); turn them into meta configs with ``MetaVit
 
 Example::
 
-    from coqui_meta.presets import small_vits_config, speechocean_dataset
+    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
     config = small_vits_config(speechocean_dataset("../shared/data/speechocean762"), output_path="runs/vits")
 """
 
@@ -128,22 +128,3 @@ def small_tacotron2_config(
     config.ga_alpha = 5.0
     config.lr = 1e-3
     return _common(config, dataset, output_path, max_audio_seconds, sample_rate)
-
-
-def recipe_split(config, samples: list[dict], count: int = 4, seed: int = 0) -> tuple[list[dict], list[dict]]:
-    """Training and meta-validation samples for a recipe: clips within the config's length limits, and ``count``
-    held-out speakers (by seed) among those with ``k_shot + q_query`` such clips, so meta-validation has its tasks."""
-    import random
-
-    import soundfile
-
-    from coqui_meta.episodes import split_by_task
-
-    usable = [s for s in samples if config.min_audio_len <= soundfile.info(s["audio_file"]).frames <= config.max_audio_len]
-    counts: dict[str, int] = {}
-    for sample in usable:
-        counts[sample["speaker_name"]] = counts.get(sample["speaker_name"], 0) + 1
-    needed = config.meta.k_shot + config.meta.q_query
-    eligible = sorted(name for name, number in counts.items() if number >= needed)
-    held_out = random.Random(seed).sample(eligible, count)
-    return split_by_task(usable, "speaker_name", eval_tasks=held_out)

@@ -68,7 +68,9 @@ class VoiceAdaptation:
         self.prototype = None
         if model.meta_uses_prototypes:
             if support is None:
-                raise ValueError("a prototype model's voice starts from the prototype of its support clips: pass support")
+                raise ValueError(
+                    "a prototype model's voice starts from the prototype of its support clips: pass support"
+                )
             model.eval()
             with torch.no_grad():
                 self.prototype = model.meta_prototype(support)

@@ -21,9 +21,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from coqui_meta.checkpoints import load_model
-from coqui_meta.data import load_clips, require_sample_rate
 from coqui_meta.files import write_json
+from coqui_meta.voices.checkpoints import load_model
+from coqui_meta.voices.data import load_clips, require_sample_rate
 
 
 def embed_samples(model, samples: list[dict], batch_size: int = 16, dataset_name: str = "", progress: bool = False):

@@ -1,8 +1,9 @@
 """`coqui-meta evaluate`: adaptation curves of a checkpoint on speakers it never saw.
 
 For each of N unseen speakers, K support and Q query clips are drawn by seed. From the checkpoint, the voice is
-learned on the support clips (`coqui_meta.adaptation.VoiceAdaptation`: meta-training's inner loop, the same for meta
-and stock checkpoints, at the checkpoint's learned inner rates unless ``lr`` is given) and, at every listed step, scored on the query clips: the teacher-forced reconstruction loss, and, with
+learned on the support clips (`coqui_meta.voices.adaptation.VoiceAdaptation`: meta-training's inner loop, the same for
+meta and stock checkpoints, at the checkpoint's learned inner rates unless ``lr`` is given) and, at every listed
+step, scored on the query clips: the teacher-forced reconstruction loss, and, with
 Resemblyzer installed, the cosine similarity between the real query clip and the model's own rendition of its text,
 the equal error rate of target against impostor trials, and (``mcd=True``) mel-cepstral distortion.
 
@@ -27,12 +28,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from coqui_meta.adaptation import AdaptationSettings, VoiceAdaptation
-from coqui_meta.checkpoints import load_model
-from coqui_meta.data import load_clips, require_sample_rate
 from coqui_meta.files import write_atomic, write_json
-from coqui_meta.judge import SpeakerJudge, cosine, equal_error_rate, mel_cepstral_distortion
-from coqui_meta.report import write_report
+from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation
+from coqui_meta.voices.checkpoints import load_model
+from coqui_meta.voices.data import load_clips, require_sample_rate
+from coqui_meta.voices.judge import SpeakerJudge, cosine, equal_error_rate, mel_cepstral_distortion
+from coqui_meta.voices.report import write_report
 
 DEFAULT_STEPS = (0, 1, 2, 5, 10, 20, 50, 100)
 
@@ -51,7 +52,10 @@ def choose_speakers(samples, known: set[str], wanted: int | list[str], needed: i
     if isinstance(wanted, list):
         for name in wanted:
             if counts[name] < needed:
-                raise ValueError(f"--speakers: {name!r} has {counts[name]} usable clips in the data, needs shots + queries = {needed}")
+                raise ValueError(
+                    f"--speakers: {name!r} has {counts[name]} usable clips in the data, needs shots + queries = "
+                    f"{needed}"
+                )
         return wanted
     unseen = sorted(name for name, count in counts.items() if count >= needed and name not in known)
     if len(unseen) < wanted:
@@ -73,7 +77,10 @@ class SpeakerClips:
     def __init__(self, model, dataset, indices: list[int], shots: int) -> None:
         collate = model.meta_episode_collate(dataset, shots, len(indices) - shots)
         raw_support, raw_query = collate([dataset[i] for i in indices])["tasks"][0]
-        self.support_files, self.query_files = self._files(dataset, indices, raw_support), self._files(dataset, indices, raw_query)
+        self.support_files, self.query_files = (
+            self._files(dataset, indices, raw_support),
+            self._files(dataset, indices, raw_query),
+        )
         self.support, self.query = model.meta_prepare(raw_support), model.meta_prepare(raw_query)
 
     @staticmethod
@@ -89,8 +96,10 @@ def load_for_adaptation(model_path: str, config_path: str, settings: AdaptationS
     overrides = {"adapt_modules": list(settings.adapt_modules)} if settings.adapt_modules else {}
     loaded = load_model(model_path, config_path, device=str(device), trust=settings.trust, meta_overrides=overrides)
     if loaded.dropped_learned_rates and settings.lr is None:
-        raise ValueError(f"--adapt_modules: {model_path} learned its inner rates for its own adapt_modules "
-                         f"({', '.join(loaded.config.meta.adapt_modules) or 'the default'}); give --lr for these modules")
+        raise ValueError(
+            f"--adapt_modules: {model_path} learned its inner rates for its own adapt_modules "
+            f"({', '.join(loaded.config.meta.adapt_modules) or 'the default'}); give --lr for these modules"
+        )
     return loaded
 
 
@@ -120,8 +129,18 @@ class Judgement:
         return eers
 
 
-def score_step(model, voice: VoiceAdaptation, clips: SpeakerClips, name: str, step: int, judgement: Judgement,
-               real_query: list, real_embeddings: list, samples_dir: Path | None, keep_sample: bool) -> dict[str, float]:
+def score_step(
+    model,
+    voice: VoiceAdaptation,
+    clips: SpeakerClips,
+    name: str,
+    step: int,
+    judgement: Judgement,
+    real_query: list,
+    real_embeddings: list,
+    samples_dir: Path | None,
+    keep_sample: bool,
+) -> dict[str, float]:
     """The metrics of one speaker's voice at one step: query loss and, with the judge, similarity (and MCD)."""
     values = {"query_loss": voice.score(clips.query)}
     if not judgement.active:
@@ -194,17 +213,8 @@ def evaluate(
     device = settings.torch_device()
     loaded = load_for_adaptation(model_path, config_path, settings, device)
     model = loaded.model
-
-    clips = load_clips(data)
-    require_sample_rate(clips, model.config.audio.sample_rate)
-    dataset = model.meta_stock_dataset(clips)
-    by_speaker: dict[str, list[int]] = defaultdict(list)
-    for index, sample in enumerate(dataset.samples):
-        by_speaker[sample["speaker_name"]].append(index)
-    known = set(model.speaker_manager.name_to_id) if model.speaker_manager is not None else set()
-    known |= set(loaded.config.get("speakers") or [])  # a prototype model's training speakers (coqui-meta train)
+    dataset, by_speaker, known = _corpus(loaded, data)
     names = choose_speakers(dataset.samples, known, speakers, shots + queries, settings.seed)
-
     judge = SpeakerJudge.load(str(device)) if similarity else None
     judgement = Judgement(judge, mcd)
     samples_dir = Path(out_path, "samples") if out_path else None
@@ -213,51 +223,58 @@ def evaluate(
     curves, clips_used, rates = {}, {}, {}
     bar = tqdm(total=len(names) * (max(steps) + len(steps)), desc="evaluate", unit="step", disable=not progress)
     for name in names:
-        indices = draw_clips(by_speaker[name], name, shots + queries, settings.seed)
-        speaker_clips = SpeakerClips(model, dataset, indices, shots)
+        speaker_clips = SpeakerClips(model, dataset, draw_clips(by_speaker[name], name, shots + queries, settings.seed),
+                                     shots)
         clips_used[name] = {"support": speaker_clips.support_files, "query": speaker_clips.query_files}
         curves[name], rates = speaker_curve(model, speaker_clips, name, steps, settings, judgement, samples_dir, bar)
     bar.close()
+    report = {
+        "model": loaded.model_name, "stock_model": loaded.stock_name, "algorithm": loaded.algorithm,
+        "model_path": str(model_path), "config_path": str(config_path), "data": str(data),
+        "shots": shots, "queries": queries, "speakers": names, "speakers_seen_in_training": sorted(set(names) & known),
+        "steps": steps, "optimizer": settings.optimizer,
+        **rates,  # lr (or null for learned rates), lr_scale, inner_lr_mode, grad_clip, rates
+        "adapt_modules": model.meta_adapted_names(), "seed": settings.seed,
+        **_curves(curves, names, steps, judgement),
+        "judge": "resemblyzer VoiceEncoder (GE2E)" if judge else (
+            f"unavailable: {SpeakerJudge.unavailable}" if similarity else "not asked for"),
+        "per_speaker": curves, "clips": clips_used,
+        "wall_seconds": round(time.perf_counter() - started, 2), "device": device_name(device),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    if out_path:
+        write_json(Path(out_path) / "report.json", report)
+        write_report(report, Path(out_path))
+    return report
+
+
+def _corpus(loaded, data: str):
+    """The corpus as the model's own dataset reads it, its clips by speaker, and the speakers the model knows."""
+    model = loaded.model
+    clips = load_clips(data)
+    require_sample_rate(clips, model.config.audio.sample_rate)
+    dataset = model.meta_stock_dataset(clips)
+    by_speaker: dict[str, list[int]] = defaultdict(list)
+    for index, sample in enumerate(dataset.samples):
+        by_speaker[sample["speaker_name"]].append(index)
+    known = set(model.speaker_manager.name_to_id) if model.speaker_manager is not None else set()
+    known |= set(loaded.config.get("speakers") or [])  # a prototype model's training speakers (coqui-meta train)
+    return dataset, by_speaker, known
+
+
+def _curves(curves: dict, names: list[str], steps: list[int], judgement: Judgement) -> dict[str, dict]:
+    """The report's mean curves over the speakers: query loss, similarity, EER (and MCD when measured)."""
 
     def mean_curve(metric: str) -> dict[int, float | None]:
         if not all(metric in curves[name] for name in names):
             return {step: None for step in steps}
         return {step: float(np.mean([curves[name][metric][step] for name in names])) for step in steps}
 
-    report: dict[str, Any] = {
-        "model": loaded.model_name,
-        "stock_model": loaded.stock_name,
-        "algorithm": loaded.algorithm,
-        "model_path": str(model_path),
-        "config_path": str(config_path),
-        "data": str(data),
-        "shots": shots,
-        "queries": queries,
-        "speakers": names,
-        "speakers_seen_in_training": sorted(set(names) & known),
-        "steps": steps,
-        "optimizer": settings.optimizer,
-        **rates,  # lr (or null for learned rates), lr_scale, inner_lr_mode, grad_clip, rates
-        "adapt_modules": model.meta_adapted_names(),
-        "seed": settings.seed,
-        "query_loss": mean_curve("query_loss"),
-        "speaker_similarity": mean_curve("speaker_similarity"),
-        "eer": judgement.eer(steps),
-        "judge": "resemblyzer VoiceEncoder (GE2E)" if judge else (
-            f"unavailable: {SpeakerJudge.unavailable}" if similarity else "not asked for"
-        ),
-        "per_speaker": curves,
-        "clips": clips_used,
-        "wall_seconds": round(time.perf_counter() - started, 2),
-        "device": device_name(device),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    if mcd:
-        report["mcd"] = mean_curve("mcd")
-    if out_path:
-        write_json(Path(out_path) / "report.json", report)
-        write_report(report, Path(out_path))
-    return report
+    means = {"query_loss": mean_curve("query_loss"), "speaker_similarity": mean_curve("speaker_similarity"),
+             "eer": judgement.eer(steps)}
+    if judgement.mcd:
+        means["mcd"] = mean_curve("mcd")
+    return means
 
 
 def _write_wav(path: Path, wav: np.ndarray, rate: int) -> None:

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from coqui_meta.adaptation import render
-from coqui_meta.judge import SpeakerJudge, cosine, equal_error_rate
+from coqui_meta.voices.adaptation import render
+from coqui_meta.voices.judge import SpeakerJudge, cosine, equal_error_rate
 
 
 def seen_speaker_eer(model, samples: list[dict], speakers: int = 12, clips: int = 3, seed: int = 0,
@@ -41,7 +41,9 @@ def seen_speaker_eer(model, samples: list[dict], speakers: int = 12, clips: int 
         by_speaker[sample["speaker_name"]].append(index)
     eligible = sorted(name for name, indices in by_speaker.items() if len(indices) >= 2 * clips)
     if len(eligible) < 2:
-        raise ValueError(f"seen_speaker_eer needs 2 speakers of the model with {2 * clips} clips; the data has {len(eligible)}")
+        raise ValueError(
+            f"seen_speaker_eer needs 2 speakers of the model with {2 * clips} clips; the data has {len(eligible)}"
+        )
     chosen = sorted(random.Random(seed).sample(eligible, min(speakers, len(eligible))))
     collate = model.meta_episode_collate(dataset, clips, clips)
     renditions, references = [], []
@@ -53,7 +55,9 @@ def seen_speaker_eer(model, samples: list[dict], speakers: int = 12, clips: int 
             wav, rate = render(model, batch, index, seed=seed + index)
             renditions.append((name, judge.embed(wav, rate)))
         for i in indices[clips:]:
-            references.append((name, judge.embed(model.ap.load_wav(dataset.samples[i]["audio_file"]), model.ap.sample_rate)))
+            references.append(
+                (name, judge.embed(model.ap.load_wav(dataset.samples[i]["audio_file"]), model.ap.sample_rate))
+            )
     trials = [(cosine(emb, ref), spk == ref_spk) for spk, emb in renditions for ref_spk, ref in references]
     same = [score for score, target in trials if target]
     other = [score for score, target in trials if not target]

@@ -17,15 +17,19 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
 def _from_metadata(root: Path) -> list[dict[str, Any]]:
+    from TTS.config.shared_configs import BaseDatasetConfig
     from TTS.tts.configs.shared_configs import BaseTTSConfig
     from TTS.tts.datasets import load_tts_samples
 
-    from coqui_meta.presets import speechocean_dataset
-
+    dataset = BaseDatasetConfig(
+        formatter="coqui", path=str(root), meta_file_train="metadata.csv", dataset_name="corpus"
+    )
     try:
-        samples, _ = load_tts_samples(BaseTTSConfig(datasets=[speechocean_dataset(str(root))]), eval_split=False)
+        samples, _ = load_tts_samples(BaseTTSConfig(datasets=[dataset]), eval_split=False)
     except (KeyError, IndexError, ValueError) as error:
-        raise ValueError(f"{root / 'metadata.csv'} is not in Coqui's coqui format (audio_file|text|speaker_name): {error}")
+        raise ValueError(
+            f"{root / 'metadata.csv'} is not in Coqui's coqui format (audio_file|text|speaker_name): {error}"
+        )
     return samples
 
 
@@ -82,7 +86,8 @@ def require_sample_rate(clips: list[dict[str, Any]], rate: int) -> None:
     other = [clip for clip in clips if clip["sample_rate"] != rate]
     if other:
         raise ValueError(
-            f"{other[0]['audio_file']} is at {other[0]['sample_rate']} Hz but the model at {rate} Hz ({len(other)} such "
+            f"{other[0]['audio_file']} is at {other[0]['sample_rate']} Hz but the model at {rate} Hz "
+            f"({len(other)} such "
             f"clip(s)); resample the corpus (coqui-meta adapt resamples its clips itself)"
         )
 
@@ -110,11 +115,15 @@ def load_clips(path: str | os.PathLike, speaker: str | None = None) -> list[dict
             names = sorted({s["speaker_name"] for s in samples})
             samples = [s for s in samples if s["speaker_name"] == speaker]
             if not samples:
-                raise ValueError(f"{root / 'metadata.csv'} has no clip of speaker {speaker!r} (it has {', '.join(names[:10])})")
+                raise ValueError(
+                    f"{root / 'metadata.csv'} has no clip of speaker {speaker!r} (it has {', '.join(names[:10])})"
+                )
     else:
         samples = _from_pairs(root, speaker or root.resolve().name)
         if not samples:
-            raise ValueError(f"{root} has neither a metadata.csv nor any {'/'.join(AUDIO_SUFFIXES)} clip with a .txt beside it")
+            raise ValueError(
+                f"{root} has neither a metadata.csv nor any {'/'.join(AUDIO_SUFFIXES)} clip with a .txt beside it"
+            )
     for sample in samples:
         sample["seconds"] = check_clip(sample)
     return samples
@@ -125,7 +134,9 @@ def clip_problem(sample: dict[str, Any], model) -> str | None:
     config = model.config
     path, root = sample["audio_file"], sample.get("root_path")
     # a path in metadata.csv that climbs out of the dataset (``../``); symlinked folders inside it are fine
-    if root and not os.path.normpath(os.path.abspath(path)).startswith(os.path.normpath(os.path.abspath(root)) + os.sep):
+    if root and not os.path.normpath(os.path.abspath(path)).startswith(
+        os.path.normpath(os.path.abspath(root)) + os.sep
+    ):
         return "outside the dataset root"
     try:
         seconds = check_clip(sample)

@@ -68,10 +68,13 @@ def read_delta(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
     return tensors, metadata
 
 
-def apply_delta(model_path: str, config_path: str, delta_path: str, out_path: str, trust: bool = False) -> dict[str, Any]:
+def apply_delta(
+    model_path: str, config_path: str, delta_path: str, out_path: str, trust: bool = False
+) -> dict[str, Any]:
     """Write the voice folder of ``delta_path`` applied to the base checkpoint, as `coqui-meta adapt` writes it."""
-    from coqui_meta.checkpoints import load_model
-    from coqui_meta.voices import require_new_folder, staged_folder, stock_config_with, write_voice
+    from coqui_meta.files import require_new_folder, staged_folder
+    from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta.voices.voice_folder import stock_config_with, write_voice
 
     tensors, metadata = read_delta(delta_path)
     require_new_folder(out_path)

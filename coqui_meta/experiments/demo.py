@@ -3,7 +3,7 @@
 1. Builds a multi-voice corpus with the Debian voices (flite, festival, espeak-ng) saying sentences this module writes
    (one new sentence a clip, at least 200 in all), 16 kHz mono, in Coqui's ``coqui`` format.
 2. Holds two voices out, trains a small stock VITS on the others as a shared start, then meta-trains a copy
-   (first-order MAML) and gives the stock model as many clip-gradient evaluations (`coqui_meta.study`).
+   (first-order MAML) and gives the stock model as many clip-gradient evaluations (`coqui_meta.experiments.study`).
 3. Adapts both to the held-out voices with the same procedure (`coqui-meta evaluate`; the stock model gets the better
    of two learning rates) and writes the `compare` table and plot, with audio before and after adaptation.
 
@@ -72,7 +72,8 @@ def install_voices() -> None:
         result = subprocess.run(install, capture_output=True, text=True)
     if result.returncode != 0 or missing_programs():
         raise RuntimeError(
-            f"the demo needs {', '.join(missing_programs())}; install them with: sudo apt-get install {' '.join(PACKAGES)}"
+            f"the demo needs {', '.join(missing_programs())}; install them with: sudo apt-get install "
+            f"{' '.join(PACKAGES)}"
             f"\n{result.stderr[-500:]}"
         )
 
@@ -118,7 +119,11 @@ def build_corpus(folder: Path, clips_per_voice: int, seed: int = 0) -> Path:
             text = texts[number * clips_per_voice + index]
             jobs.append((engine, voice, text, folder / "wavs" / name / f"{name}_{index:03d}.wav", name))
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        list(tqdm(pool.map(lambda job: _clip(*job[:4]), jobs), total=len(jobs), desc="corpus (Debian voices)", unit="clip"))
+        list(
+            tqdm(
+                pool.map(lambda job: _clip(*job[:4]), jobs), total=len(jobs), desc="corpus (Debian voices)", unit="clip"
+            )
+        )
     lines = ["audio_file|text|speaker_name"] + [f"{p.relative_to(folder)}|{t}|{n}" for _, _, t, p, n in jobs]
     (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
     return folder
@@ -129,7 +134,7 @@ ASSET = Path(__file__).resolve().parent / "assets" / "demo_base.safetensors"
 
 def demo_config(corpus: Path, voices: list[str]):
     """The demo's stock model: the small VITS preset over the training voices, clips up to 4 s."""
-    from coqui_meta.presets import small_vits_config, speechocean_dataset
+    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
 
     config = small_vits_config(speechocean_dataset(str(corpus)), max_audio_seconds=4.1, speakers=voices)
     config.run_eval, config.print_step = False, 10**9
@@ -137,13 +142,14 @@ def demo_config(corpus: Path, voices: list[str]):
 
 
 def export_base(files: tuple[str, str], path: Path = ASSET, note: str = "") -> Path:
-    """The base's weights (generator and discriminator) in half precision as ``path`` (safetensors), with its speakers."""
+    """The base's weights (generator and discriminator) in half precision as ``path`` (safetensors), with its
+    speakers."""
     import json
 
     import torch
     from safetensors.torch import save_file
 
-    from coqui_meta.checkpoints import load_config_file
+    from coqui_meta.voices.checkpoints import load_config_file
 
     state = torch.load(files[0], map_location="cpu", weights_only=True)["model"]
     config = load_config_file(files[1])
@@ -154,14 +160,13 @@ def export_base(files: tuple[str, str], path: Path = ASSET, note: str = "") -> P
 
 
 def shipped_base(config, folder: Path, path: Path = ASSET):
-    """The shipped base as a `coqui_meta.study.Base` in ``folder`` (fp32 weights, the demo's config)."""
+    """The shipped base as a `coqui_meta.experiments.study.Base` in ``folder`` (fp32 weights, the demo's config)."""
     import json
 
-    import torch
     from safetensors import safe_open
-
-    from coqui_meta.study import Base, save_checkpoint
     from TTS.tts.models import setup_model
+
+    from coqui_meta.experiments.base_training import Base, save_checkpoint
 
     if not path.is_file():
         raise RuntimeError(f"the demo's base {path} is missing; train one with coqui-meta demo --train_base MINUTES")
@@ -178,13 +183,17 @@ def shipped_base(config, folder: Path, path: Path = ASSET):
     return Base(folder, files, steps=0, minutes=0.0)
 
 
-def run(out_path: str = "runs/demo", quick: bool = False, seed: int = 0, train_base_minutes: float | None = None) -> Path:
+def run(
+    out_path: str = "runs/demo", quick: bool = False, seed: int = 0, train_base_minutes: float | None = None
+) -> Path:
     import torch
 
     from coqui_meta import MetaLearningConfig
-    from coqui_meta.compare import run as compare, to_markdown
-    from coqui_meta.data import load_clips
-    from coqui_meta.study import evaluate_sides, seen_speaker_check, train_base, train_branches
+    from coqui_meta.experiments.base_training import seen_speaker_check, train_base
+    from coqui_meta.experiments.study import evaluate_sides, train_branches
+    from coqui_meta.voices.compare import run as compare
+    from coqui_meta.voices.compare import to_markdown
+    from coqui_meta.voices.data import load_clips
 
     started = time.perf_counter()
     out = Path(out_path)
@@ -221,6 +230,8 @@ def run(out_path: str = "runs/demo", quick: bool = False, seed: int = 0, train_b
     print(f"Demo done in {minutes:.1f} min on {torch.get_num_threads()} thread(s). Results:")
     print(f"  comparison: {out / 'compare' / 'compare.md'} and compare.png")
     print(f"  curves:     {out / 'eval_meta' / 'curves.png'}, {out / 'eval_plain' / 'curves.png'}")
-    print(f"  audio:      {out / 'eval_meta' / 'samples'} (step {steps[0]} = before, step {steps[-1]} = after adaptation)")
+    print(
+        f"  audio:      {out / 'eval_meta' / 'samples'} (step {steps[0]} = before, step {steps[-1]} = after adaptation)"
+    )
     print(f"  corpus:     {corpus / 'metadata.csv'}")
     return out / "compare"

@@ -2,10 +2,10 @@
 
 The clips are checked and prepared first (resampled to the model's rate, down-mixed, silence trimmed as the config
 says); any problem stops the command before training, naming the file. The voice is learned with
-`coqui_meta.adaptation.VoiceAdaptation` (the procedure `evaluate` measures). The output folder gets the base weights
-with the adapted tensors, the speaker embedding table with one new row (the old rows as they were), a stock config
-(``vits`` / ``tacotron2``) listing the speakers, ``speakers.json``, ``sample.wav`` and ``adapt.json``. It is staged
-beside the target and renamed into place, so it appears whole or not at all.
+`coqui_meta.voices.adaptation.VoiceAdaptation` (the procedure `evaluate` measures). The output folder gets the base
+weights with the adapted tensors, the speaker embedding table with one new row (the old rows as they were), a stock
+config (``vits`` / ``tacotron2``) listing the speakers, ``speakers.json``, ``sample.wav`` and ``adapt.json``. It is
+staged beside the target and renamed into place, so it appears whole or not at all.
 
 Example::
 
@@ -21,57 +21,33 @@ working directory), and ``model.pth`` without the prototype encoder, which stock
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import random
-import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
-import torch
+import soundfile
 from tqdm.auto import tqdm
 
-from coqui_meta.adaptation import AdaptationSettings, VoiceAdaptation
 from coqui_meta.algorithms.inner_loop import D_VECTOR
-from coqui_meta.checkpoints import stock_state_dict
-from coqui_meta.config import speaker_holders
-from coqui_meta.data import load_clips, unknown_characters
-
-
-def require_new_folder(out_path: str | os.PathLike) -> Path:
-    """``out_path`` as a Path; `FileExistsError` if something is there (an output folder is never overwritten)."""
-    out = Path(out_path)
-    if out.exists():
-        raise FileExistsError(f"--out_path {out} exists already; give a new folder (nothing is overwritten)")
-    return out
-
-
-@contextlib.contextmanager
-def staged_folder(out_path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary folder beside ``out_path`` that becomes ``out_path`` in one rename when the block succeeds."""
-    out = require_new_folder(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    try:
-        yield staging
-        umask = os.umask(0)
-        os.umask(umask)
-        for path in [staging, *staging.rglob("*")]:  # mkdtemp's 0700 would make the folder private
-            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
-        os.rename(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+from coqui_meta.files import require_new_folder, staged_folder
+from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation
+from coqui_meta.voices.data import load_clips, unknown_characters
+from coqui_meta.voices.voice_folder import (
+    d_vector_config,
+    d_vector_state,
+    stock_config_with,
+    voice_state,
+    write_d_vectors,
+    write_voice,
+)
 
 
 def prepare_clips(samples: list[dict[str, Any]], model, folder: Path) -> list[dict[str, Any]]:
     """Each clip as a mono wav at the model's sample rate, trimmed as the config says; text and length checked."""
     import librosa
-    import soundfile
 
     audio = model.config.audio
     prepared = []
@@ -90,7 +66,8 @@ def prepare_clips(samples: list[dict[str, Any]], model, folder: Path) -> list[di
         if len(wav) < model.config.min_audio_len or len(wav) > model.config.max_audio_len:
             raise ValueError(
                 f"{path}: {seconds:.2f} s after trimming; the config takes clips of "
-                f"{model.config.min_audio_len / audio.sample_rate:.2f} to {model.config.max_audio_len / audio.sample_rate:.2f} s"
+                f"{model.config.min_audio_len / audio.sample_rate:.2f} to "
+                f"{model.config.max_audio_len / audio.sample_rate:.2f} s"
             )
         target = folder / f"{index:04d}.wav"
         soundfile.write(str(target), wav, audio.sample_rate, subtype="PCM_16")
@@ -107,62 +84,13 @@ def support_batch(model, samples: list[dict[str, Any]]) -> dict:
     return model.meta_prepare(collate.collate_task([dataset[i] for i in range(len(samples))]))
 
 
-def voice_state(base: dict[str, torch.Tensor], voice: VoiceAdaptation, speaker_key: str, row: int) -> dict[str, torch.Tensor]:
-    """The base's stock state dict with the adapted tensors, and the speaker table grown by the new voice's row."""
-    state = stock_state_dict(base)
-    for name, tensor in voice.tensors().items():
-        if name != speaker_key:
-            state[name] = tensor.detach().cpu().to(base[name].dtype).clone()
-    new_row = voice.task.tensors[speaker_key][row].detach().cpu().to(base[speaker_key].dtype)
-    state[speaker_key] = torch.cat([base[speaker_key], new_row[None]], dim=0)
-    return state
-
-
-def stock_config_with(config, speakers: list[str]):
-    """The stock config of ``config`` whose speaker table is ``speakers`` (no speakers file to go stale)."""
-    stock = config.to_stock() if "meta" in config else config
-    stock.speakers = list(speakers)
-    for holder in speaker_holders(stock):
-        for key in ("speakers_file", "speaker_file"):
-            if key in holder:
-                setattr(holder, key, None)
-        if "num_speakers" in holder:
-            holder.num_speakers = len(speakers)
-    return stock
-
-
-def d_vector_state(base: dict[str, torch.Tensor], voice: VoiceAdaptation) -> dict[str, torch.Tensor]:
-    """A prototype model's base state dict with the adapted tensors, without the encoder (and the learned rates) that
-    stock Coqui lacks."""
-    state = stock_state_dict(base)
-    for name, tensor in voice.tensors().items():
-        if name != D_VECTOR:
-            state[name] = tensor.detach().cpu().to(base[name].dtype).clone()
-    return state
-
-
-def d_vector_config(config, d_vector_file: Path):
-    """The stock config of a prototype model, reading its voices from ``d_vector_file``."""
-    stock = config.to_stock() if "meta" in config else config
-    for holder in speaker_holders(stock):
-        if "d_vector_file" in holder:
-            holder.d_vector_file = str(d_vector_file)
-    return stock
-
-
-def write_d_vectors(path: Path, speaker: str, voice: torch.Tensor, others: dict[str, dict[str, Any]]) -> None:
-    """Coqui's d-vector file, ``{key: {"name": speaker, "embedding": [...]}}``: the other voices and the new one."""
-    data = {**others, speaker: {"name": speaker, "embedding": [float(x) for x in voice.detach().cpu().reshape(-1)]}}
-    path.write_text(json.dumps(data) + "\n")
-
-
 def other_voices(model, config, d_vector_files: list[str], shots: int, speaker: str) -> dict[str, dict[str, Any]]:
     """The voices a prototype model's new voice is written beside: those of the base config's ``d_vector_file`` and of
     ``d_vector_files``; with none, the prototypes of the training speakers (``shots`` clips each, from the config's
     datasets). Stock Coqui takes a d-vector file of a single voice for a single-speaker model and ignores the voice."""
     from TTS.tts.utils.managers import load_file
 
-    from coqui_meta.embed import embed_samples, speaker_means
+    from coqui_meta.voices.embed import embed_samples, speaker_means
 
     dim = int(model.prototype_encoder.dim)
     entries: dict[str, dict[str, Any]] = {}
@@ -172,7 +100,9 @@ def other_voices(model, config, d_vector_files: list[str], shots: int, speaker: 
         data = load_file(path)
         for key, entry in data.items():
             if not isinstance(entry, dict) or "name" not in entry or len(entry.get("embedding", [])) != dim:
-                raise ValueError(f"{path}: entry {key!r} is not a {dim}-dimensional Coqui d-vector ({{name, embedding}})")
+                raise ValueError(
+                    f"{path}: entry {key!r} is not a {dim}-dimensional Coqui d-vector ({{name, embedding}})"
+                )
         entries.update(data)
     reason = ""
     if not entries:
@@ -199,15 +129,6 @@ def other_voices(model, config, d_vector_files: list[str], shots: int, speaker: 
     return entries
 
 
-def write_voice(folder: Path, state: dict, stock_config, speaker: str, info: dict[str, Any]) -> None:
-    torch.save({"model": state, "step": info.get("steps", 0), "epoch": 0}, folder / "model.pth")
-    stock_config.save_json(str(folder / "config.json"))
-    if not stock_config.get("use_d_vector_file"):
-        speakers = list(stock_config.speakers)
-        (folder / "speakers.json").write_text(json.dumps({name: i for i, name in enumerate(speakers)}, indent=2) + "\n")
-    (folder / "adapt.json").write_text(json.dumps(info, indent=2) + "\n")
-
-
 def adapt(
     model_path: str,
     config_path: str,
@@ -223,35 +144,19 @@ def adapt(
 ) -> dict[str, Any]:
     """Learn ``speaker`` from ``shots`` clips of ``data`` in ``steps`` steps; write the voice folder ``out_path``.
     For a prototype model, ``d_vectors`` names d-vector files whose voices are kept beside the new one."""
-    from coqui_meta.evaluation import load_for_adaptation
+    from coqui_meta.voices.evaluation import load_for_adaptation
 
     started = time.perf_counter()
     settings = settings or AdaptationSettings()
     if shots < 1 or steps < 0:
         raise ValueError(f"--shots must be >= 1 and --steps >= 0 (got {shots}, {steps})")
     require_new_folder(out_path)  # before any work, and again when the folder is put in place
-    device = settings.torch_device()
-    loaded = load_for_adaptation(model_path, config_path, settings, device)
+    loaded = load_for_adaptation(model_path, config_path, settings, settings.torch_device())
     model, config = loaded.model, loaded.config
     prototypes = model.meta_uses_prototypes
-    speaker_key = D_VECTOR if prototypes else model.meta_speaker_embedding
-    if not prototypes and (model.speaker_manager is None or speaker_key not in dict(model.named_parameters())):
-        raise ValueError(
-            f"{config_path}: adapt needs a multi-speaker model with a speaker embedding (use_speaker_embedding) or a "
-            "prototype model (meta.algorithm protonet or proto_maml)"
-        )
-    if prototypes and save_delta:
-        raise ValueError("--save_delta is for speaker-table models; a prototype model's voice is its d_vectors.json")
-    old_speakers = [] if prototypes else list(model.speaker_manager.name_to_id)
-    if speaker in old_speakers:
-        raise ValueError(f"--speaker {speaker!r} exists already in {config_path}; choose a new name")
-    clips = load_clips(data, speaker=speaker)
-    if len(clips) < shots:
-        raise ValueError(f"--shots {shots} but {data} has {len(clips)} clip(s) of {speaker!r}")
-    ordered = sorted(clips, key=lambda s: s["audio_file"])
-    chosen = sorted(random.Random(settings.seed).sample(ordered, shots), key=lambda s: s["audio_file"])
+    old_speakers = _check_voice_model(model, config_path, speaker, save_delta)
+    chosen = _chosen_clips(data, speaker, shots, settings.seed)
     others = other_voices(model, config, list(d_vectors or []), shots, speaker) if prototypes else {}
-
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_clips(chosen, model, Path(work))
         batch = support_batch(model, prepared)
@@ -263,7 +168,7 @@ def adapt(
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
         final_loss = voice.score(batch)
         sample, rate = voice.synthesize(batch, 0)
-
+    speaker_key = D_VECTOR if prototypes else model.meta_speaker_embedding
     if prototypes:
         state = d_vector_state(loaded.checkpoint["model"], voice)
         stock_config = d_vector_config(config, Path(out_path).resolve() / "d_vectors.json")
@@ -272,35 +177,51 @@ def adapt(
         stock_config = stock_config_with(config, old_speakers + [speaker])
     adapted = list(voice.task.adapted)
     info = {
-        "speaker": speaker,
-        "base_model": str(model_path),
-        "base_config": str(config_path),
-        "model": stock_config.model,
-        "algorithm": loaded.algorithm,
-        "shots": shots,
-        "clips": [c["source_file"] for c in prepared],
-        "steps": steps,
+        "speaker": speaker, "base_model": str(model_path), "base_config": str(config_path),
+        "model": stock_config.model, "algorithm": loaded.algorithm, "shots": shots,
+        "clips": [c["source_file"] for c in prepared], "steps": steps,
         **voice.rates(),  # optimizer, lr (null for learned rates), lr_scale, inner_lr_mode, grad_clip, rates
-        "adapt_modules": adapted,
-        "old_speakers_unchanged": steps == 0 or adapted == [speaker_key],
+        "adapt_modules": adapted, "old_speakers_unchanged": steps == 0 or adapted == [speaker_key],
         "d_vectors": "d_vectors.json" if prototypes else None,
         "other_voices": sorted({entry["name"] for entry in others.values()}),
-        "support_loss": losses,
-        "final_support_loss": final_loss,
-        "seconds": round(time.perf_counter() - started, 2),
-        "seed": settings.seed,
-        "device": str(device),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "support_loss": losses, "final_support_loss": final_loss,
+        "seconds": round(time.perf_counter() - started, 2), "seed": settings.seed,
+        "device": str(settings.torch_device()), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     with staged_folder(out_path) as folder:
         write_voice(folder, state, stock_config, speaker, info)
         if prototypes:  # the voice: the prototype of the clips, moved by the steps if the d-vector is adapted
             write_d_vectors(folder / "d_vectors.json", speaker, voice.d_vector(), others)
-        import soundfile
-
         soundfile.write(str(folder / "sample.wav"), np.clip(sample, -1.0, 1.0), rate)
         if save_delta:
-            from coqui_meta.delta import save_delta as write_delta
+            from coqui_meta.voices.delta import save_delta as write_delta
 
             write_delta(folder / "voice.safetensors", state, loaded.checkpoint["model"], speaker, speaker_key, info)
     return info
+
+
+def _check_voice_model(model, config_path: str, speaker: str, save_delta: bool) -> list[str]:
+    """The model's speakers (none for a prototype model); an error if it cannot take a new voice named ``speaker``."""
+    if model.meta_uses_prototypes:
+        if save_delta:
+            raise ValueError("--save_delta is for speaker-table models; a prototype model's voice is its "
+                             "d_vectors.json")
+        return []
+    if model.speaker_manager is None or model.meta_speaker_embedding not in dict(model.named_parameters()):
+        raise ValueError(
+            f"{config_path}: adapt needs a multi-speaker model with a speaker embedding (use_speaker_embedding) or a "
+            "prototype model (meta.algorithm protonet or proto_maml)"
+        )
+    old_speakers = list(model.speaker_manager.name_to_id)
+    if speaker in old_speakers:
+        raise ValueError(f"--speaker {speaker!r} exists already in {config_path}; choose a new name")
+    return old_speakers
+
+
+def _chosen_clips(data: str, speaker: str, shots: int, seed: int) -> list[dict[str, Any]]:
+    """``shots`` of the speaker's clips in ``data``, drawn by ``seed``; an error if there are fewer."""
+    clips = load_clips(data, speaker=speaker)
+    if len(clips) < shots:
+        raise ValueError(f"--shots {shots} but {data} has {len(clips)} clip(s) of {speaker!r}")
+    ordered = sorted(clips, key=lambda s: s["audio_file"])
+    return sorted(random.Random(seed).sample(ordered, shots), key=lambda s: s["audio_file"])

@@ -76,7 +76,9 @@ def load_config_file(path: str | os.PathLike):
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from None
     if model_name not in STOCK_OF:
-        raise ValueError(f"{path}: model {model_name!r} is not supported; use vits, tacotron2, meta_vits or meta_tacotron2")
+        raise ValueError(
+            f"{path}: model {model_name!r} is not supported; use vits, tacotron2, meta_vits or meta_tacotron2"
+        )
     return load_config(str(path))
 
 

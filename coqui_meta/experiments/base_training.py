@@ -1,0 +1,179 @@
+"""The base of a study: a stock multi-speaker model trained by Coqui's Trainer (its own ``train_step`` on its own
+loader) for a number of minutes, with a Trainer checkpoint at every check, so that a base of hours is built over
+several runs. It lives in ``out/base/<settings key>/`` and is reused by any later run with the same settings (model
+config, training clips, seed); asked for more minutes than it has, it goes on from its last checkpoint. At every
+check it can measure itself, e.g. its seen-speaker EER (`seen_speaker_check`).
+
+Example::
+
+    base = train_base(stock_config, train_samples, "runs/study", minutes=60, check=seen_speaker_check(train_samples))
+    base.files, base.steps, base.history
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from coqui_meta.files import write_atomic, write_json
+
+
+def settings_key(*parts: Any) -> str:
+    """A short hash of JSON-able settings: the name of the folder that holds what they produce."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def make_trainer(config, model, samples, out: Path, continue_path: str | None = None):
+    from trainer import Trainer, TrainerArgs
+
+    args = TrainerArgs()
+    args.use_accelerate = False
+    if continue_path:
+        args.continue_path = continue_path
+    return Trainer(args, config, str(out), model=model, train_samples=samples, parse_command_line_args=False,
+                   gpu=0 if torch.cuda.is_available() else None)
+
+
+def _batches(trainer, samples):
+    loader = trainer.get_train_dataloader(samples, verbose=False)  # one loader: each pass draws new episodes/shuffles
+    while True:
+        yield from loader
+
+
+def train_steps(trainer, samples, desc: str, steps: int | None = None, seconds: float | None = None,
+                progress: bool = True) -> tuple[int, float]:
+    """Coqui's ``Trainer.train_step`` for ``steps`` steps or ``seconds``; returns (steps done, seconds)."""
+    trainer.model.train()
+    start, done = time.perf_counter(), 0
+    bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress)
+    for batch in _batches(trainer, samples):
+        if (steps is not None and done >= steps) or (seconds is not None and time.perf_counter() - start >= seconds):
+            break
+        _, loss_dict = trainer.train_step(batch, 1, done, time.time())
+        done += 1
+        bar.update(1)
+        loss = (loss_dict or {}).get("loss", (loss_dict or {}).get("loss_1"))
+        if loss is not None:
+            bar.set_postfix(loss=f"{float(loss):.3f}")
+    bar.close()
+    return done, time.perf_counter() - start
+
+
+def save_checkpoint(model, config, folder: Path, step: int) -> tuple[str, str]:
+    """``folder/model.pth`` (written atomically) and ``folder/config.json``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {"model": model.state_dict(), "step": step, "epoch": 0}
+    write_atomic(folder / "model.pth", lambda p: torch.save(state, p))
+    config.save_json(str(folder / "config.json"))
+    return str(folder / "model.pth"), str(folder / "config.json")
+
+
+@dataclass
+class Base:
+    """A trained base: its files, how long it trained, and what was measured at each check."""
+
+    folder: Path
+    files: tuple[str, str]
+    steps: int
+    minutes: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    trainer_checkpoint: str | None = None  # the Trainer's run folder; None for a base given as weights only
+
+    def start_state(self) -> dict:
+        """What the branches start from: the weights and, when the base has a Trainer checkpoint, the optimizer
+        states (else the branches start with fresh optimizers, both alike)."""
+        if self.trainer_checkpoint is None:
+            return {
+                "model": torch.load(self.files[0], map_location="cpu", weights_only=True)["model"],
+                "optimizer": None,
+            }
+        from trainer.io import get_last_checkpoint
+
+        path, _ = get_last_checkpoint(self.trainer_checkpoint)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return {"model": state["model"], "optimizer": state["optimizer"]}
+
+
+def _progress(folder: Path) -> dict[str, Any]:
+    path = folder / "progress.json"
+    return json.loads(path.read_text()) if path.is_file() else {"steps": 0, "minutes": 0.0, "history": []}
+
+
+def _last_run(folder: Path) -> str | None:
+    """The Trainer's run folder under ``folder/trainer`` that holds the newest checkpoint."""
+    checkpoints = sorted((folder / "trainer").glob("*/checkpoint_*.pth"), key=lambda p: p.stat().st_mtime)
+    return str(checkpoints[-1].parent) if checkpoints else None
+
+
+def train_base(stock_config, samples: list[dict], out: str | Path, minutes: float, seed: int = 0,
+               check: Callable[[tuple[str, str]], dict] | None = None, check_minutes: float = 15.0,
+               progress: bool = True) -> Base:
+    """The base of these settings under ``out/base/``: trained (or trained on) until it has ``minutes`` of training.
+
+    Every ``check_minutes`` and at the end, the Trainer writes a checkpoint (model, optimizers, scaler), the base's
+    ``model.pth``/``config.json`` are written, and ``check(files)`` (e.g. the seen-speaker EER) is recorded in
+    ``progress.json`` with the steps and minutes so far.
+    """
+    from TTS.tts.models import setup_model
+
+    config = stock_config.to_dict()
+    config.pop("output_path", None)
+    key = settings_key(config, sorted(s["audio_file"] for s in samples), seed)
+    folder = Path(out) / "base" / key
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "settings.json", {"key": key, "model": stock_config.model, "seed": seed, "clips": len(samples),
+                                          "speakers": sorted({s["speaker_name"] for s in samples})})
+    state = _progress(folder)
+    files = (str(folder / "model.pth"), str(folder / "config.json"))
+    if state["minutes"] >= minutes and Path(files[0]).is_file():
+        print(f"Base: reusing {folder} ({state['steps']} steps, {state['minutes']:.1f} min; asked for {minutes:g})")
+        return Base(folder, files, state["steps"], state["minutes"], state["history"], _last_run(folder))
+
+    torch.manual_seed(seed)
+    stock_config.output_path = str(folder / "trainer")
+    model = setup_model(stock_config)
+    run = _last_run(folder)
+    trainer = make_trainer(stock_config, model, samples, folder / "trainer", continue_path=run)
+    if run:
+        print(f"Base: going on from {run} ({state['steps']} steps, {state['minutes']:.1f} of {minutes:g} min)")
+    while state["minutes"] < minutes:
+        seconds = 60 * min(check_minutes, minutes - state["minutes"])
+        done, took = train_steps(trainer, samples, f"base ({state['minutes']:.0f}/{minutes:g} min)", seconds=seconds,
+                                 progress=progress)
+        state["steps"] += done
+        state["minutes"] += took / 60
+        trainer.save_checkpoint()
+        save_checkpoint(model, stock_config, folder, state["steps"])
+        record = {"steps": state["steps"], "minutes": round(state["minutes"], 2)}
+        if check is not None:
+            model.eval()
+            record.update(check(files))
+            model.train()
+        state["history"].append(record)
+        write_json(folder / "progress.json", state)
+        print("Base:", ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()
+                                 if not isinstance(v, (list, dict))))
+    return Base(folder, files, state["steps"], state["minutes"], state["history"], _last_run(folder))
+
+
+def seen_speaker_check(samples: list[dict], speakers: int = 12, seed: int = 0, clips: int = 3):
+    """A ``check`` for `train_base`: the base's seen-speaker EER (`coqui_meta.voices.identity.seen_speaker_eer`) on
+    ``speakers`` of its training speakers, and the mean same- and other-speaker cosines."""
+
+    def check(files: tuple[str, str]) -> dict[str, float]:
+        from coqui_meta.voices.checkpoints import load_model
+        from coqui_meta.voices.identity import seen_speaker_eer
+
+        result = seen_speaker_eer(load_model(*files).model, samples, speakers=speakers, clips=clips, seed=seed)
+        return {"seen_speaker_eer": result["eer"], "same_speaker_cosine": result["same_speaker_cosine"],
+                "other_speaker_cosine": result["other_speaker_cosine"]}
+
+    return check

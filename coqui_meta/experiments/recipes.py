@@ -1,0 +1,72 @@
+"""What the speechocean762 recipes share: their command line, the held-out split, and the Coqui Trainer run. Each
+recipe (``recipes/speechocean762/<model>_<algorithm>/train.py``) writes its own stock config and meta block.
+
+Example::
+
+    args = recipe_arguments(__doc__, __file__)
+    config = MetaVitsConfig.from_config(small_vits_config(speechocean_dataset(args.data)), meta=MetaLearningConfig())
+    train_recipe(config, MetaVits, args)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def recipe_arguments(description: str, script: str) -> argparse.Namespace:
+    """``--data`` (default: the shared speechocean762 beside the project), ``--output_path`` (default: ``runs``
+    beside the recipe ``script``), ``--epochs``, ``--threads`` and ``--episodes`` (outer steps per epoch)."""
+    import torch
+
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "speechocean762"))
+    parser.add_argument("--output_path", default=str(Path(script).resolve().parent / "runs"))
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--episodes", type=int, default=50, help="outer steps per epoch")
+    args = parser.parse_args()
+    args.data = os.path.abspath(args.data)
+    torch.set_num_threads(args.threads)
+    return args
+
+
+def train_recipe(config, model_class, held_out: int = 4, seed: int = 0) -> None:
+    """Train ``model_class`` on ``config``'s datasets with Coqui's Trainer, meta-validating on ``held_out`` speakers.
+    The training speakers are recorded in ``config.speakers`` (the speaker table, or, for a prototype model, the
+    speakers its encoder saw, which ``coqui-meta evaluate`` then leaves out)."""
+    from trainer import Trainer, TrainerArgs
+    from TTS.tts.datasets import load_tts_samples
+
+    samples, _ = load_tts_samples(config, eval_split=False)
+    train_samples, eval_samples = recipe_split(config, samples, count=held_out, seed=seed)
+    config.speakers = sorted({s["speaker_name"] for s in train_samples})
+    model = model_class.init_from_config(config)
+    trainer = Trainer(
+        TrainerArgs(), config, config.output_path, model=model, train_samples=train_samples, eval_samples=eval_samples
+    )
+    trainer.fit()
+
+
+def recipe_split(config, samples: list[dict], count: int = 4, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """Training and meta-validation samples for a recipe: clips within the config's length limits, and ``count``
+    held-out speakers (by seed) among those with ``k_shot + q_query`` such clips, so meta-validation has its tasks."""
+    import random
+
+    import soundfile
+
+    from coqui_meta.episodes import split_by_task
+
+    usable = [
+        s for s in samples if config.min_audio_len <= soundfile.info(s["audio_file"]).frames <= config.max_audio_len
+    ]
+    counts: dict[str, int] = {}
+    for sample in usable:
+        counts[sample["speaker_name"]] = counts.get(sample["speaker_name"], 0) + 1
+    needed = config.meta.k_shot + config.meta.q_query
+    eligible = sorted(name for name, number in counts.items() if number >= needed)
+    held_out = random.Random(seed).sample(eligible, count)
+    return split_by_task(usable, "speaker_name", eval_tasks=held_out)

@@ -1,0 +1,189 @@
+"""Base-first, compute-matched training of a plain Coqui model and a meta model, and their evaluation side by side;
+shared by the demo and the benchmark.
+
+From a base (`coqui_meta.experiments.base_training`), with its weights and optimizer state, the meta branch
+meta-trains a meta model for a number of meta-steps and the plain branch goes on with plain Coqui steps until it has
+used as many clip-gradient evaluations (a gradient on c clips counts c; a meta-step of T tasks costs
+``T * (inner_steps * k_shot + q_query)``). Both are then adapted to held-out speakers by ``coqui-meta evaluate``'s
+code with identical settings, each at the best value of the same learning-rate grid (`evaluate_sides`).
+
+Example::
+
+    branches = train_branches(base, train_samples, meta, "runs/study", meta_steps=100)
+    plain, meta_side = evaluate_sides([("plain", branches.plain_files, None),
+                                       ("meta", branches.meta_files, meta.inner_lr)], grid, data, speakers, ...)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from coqui_meta.experiments.base_training import Base, make_trainer, save_checkpoint, settings_key, train_steps
+from coqui_meta.files import write_json
+
+
+def clip_gradients_per_meta_step(meta) -> int:
+    return meta.meta_batch_size * (meta.inner_steps * meta.k_shot + meta.q_query)
+
+
+
+@dataclass
+class Branches:
+    folder: Path
+    plain_files: tuple[str, str]
+    meta_files: tuple[str, str]
+    meta_steps: int
+    plain_steps: int
+    clip_gradients: int
+    seconds: dict[str, float]
+
+
+def _copy_optimizer_state(source: dict, optimizer) -> None:
+    """Load ``source`` (an optimizer state of the base) into ``optimizer``, whose param groups are the base's plus,
+    perhaps, groups of its own at the end (the meta model's learned inner rates): those start fresh."""
+    own = optimizer.state_dict()
+    groups = source["param_groups"]
+    if len(own["param_groups"]) > len(groups):
+        next_id = 1 + max((i for g in groups for i in g["params"]), default=-1)
+        extra = []
+        for group in own["param_groups"][len(groups):]:
+            extra.append({**group, "params": list(range(next_id, next_id + len(group["params"])))})
+            next_id += len(group["params"])
+        source = {"state": source["state"], "param_groups": groups + extra}
+    optimizer.load_state_dict(source)
+
+
+def train_branches(base: Base, samples: list[dict], meta, out: str | Path, meta_steps: int | None = None,
+                   meta_seconds: float | None = None, progress: bool = True) -> Branches:
+    """The meta branch (``meta_steps`` meta-steps, or as many as ``meta_seconds`` allow) and the plain branch (the
+    same clip-gradients) from ``base``."""
+    from TTS.tts.models import setup_model
+
+    from coqui_meta.registry import meta_classes
+    from coqui_meta.voices.checkpoints import load_config_file
+
+    stock_config = load_config_file(base.files[1])
+    start = base.start_state()
+    key = settings_key(base.folder.name, base.steps, meta.to_dict(), meta_steps, meta_seconds)
+    folder = Path(out) / "branches" / key
+    done_file = folder / "branches.json"
+    if done_file.is_file():  # trained before with these settings: reuse
+        done = json.loads(done_file.read_text())
+        print(f"Branches: reusing {folder} ({done['meta_steps']} meta-steps, {done['plain_steps']} plain steps)")
+        return Branches(folder, tuple(done["plain_files"]), tuple(done["meta_files"]), done["meta_steps"],
+                        done["plain_steps"], done["clip_gradients"], done["seconds"])
+    config_cls, model_cls = meta_classes(stock_config.model)
+    meta_config = config_cls.from_config(stock_config, meta=meta)
+    meta_config.output_path = stock_config.output_path = str(folder / "trainer")
+    seconds = {}
+
+    meta_model = model_cls(meta_config)
+    meta_model.load_state_dict(start["model"], strict=False)  # the learned rates (if any) start at meta.inner_lr
+    meta_trainer = make_trainer(meta_config, meta_model, samples, folder / "trainer")
+    for optimizer, state in zip(meta_trainer.optimizer, start["optimizer"] or []):
+        _copy_optimizer_state(state, optimizer)
+    done, seconds["meta"] = train_steps(meta_trainer, samples, f"meta branch ({meta.algorithm})", steps=meta_steps,
+                                        seconds=meta_seconds, progress=progress)
+    meta_files = save_checkpoint(meta_model, meta_config, folder / "meta_model", base.steps + done)
+    del meta_trainer
+
+    clip_gradients = done * clip_gradients_per_meta_step(meta)
+    plain_steps = round(clip_gradients / stock_config.batch_size)
+    torch.manual_seed(meta.seed)  # the plain branch's shuffles
+    plain = setup_model(stock_config)
+    plain.load_state_dict(start["model"])
+    plain_trainer = make_trainer(stock_config, plain, samples, folder / "trainer")
+    for optimizer, state in zip(plain_trainer.optimizer, start["optimizer"] or []):
+        optimizer.load_state_dict(state)
+    _, seconds["plain"] = train_steps(plain_trainer, samples, "plain branch (same clip-gradients)", steps=plain_steps,
+                                      progress=progress)
+    plain_files = save_checkpoint(plain, stock_config, folder / "plain_model", base.steps + plain_steps)
+    branches = Branches(folder, plain_files, meta_files, done, plain_steps, clip_gradients, seconds)
+    write_json(done_file, {"meta_steps": done, "plain_steps": plain_steps, "clip_gradients": clip_gradients,
+                           "seconds": seconds, "plain_files": plain_files, "meta_files": meta_files})
+    return branches
+
+
+@dataclass
+class Side:
+    """One side of the comparison, evaluated on held-out speakers: the best of the learning-rate grid and its report."""
+
+    label: str
+    lr: float  # the grid value chosen (for a meta model: its own rates times value / meta.inner_lr)
+    grid: dict[float, dict | None]  # grid value -> query loss by step, or None where the adaptation diverged
+    report: dict  # `evaluate`'s report at the chosen value, with the speaker judge
+
+
+def grid_settings(value: float, seed: int, inner_lr: float | None = None):
+    """The adaptation at grid value ``value``: a plain model at that rate; a meta model (``inner_lr`` given) at its
+    own inner rates (learned, or its ``meta.inner_lr``) times ``value / inner_lr``. Both sides see the same grid, and
+    a meta model whose rates never moved adapts exactly as a plain one at the same value."""
+    from coqui_meta.voices.adaptation import AdaptationSettings
+
+    if inner_lr is None:
+        return AdaptationSettings(lr=value, seed=seed)
+    return AdaptationSettings(lr_scale=value / inner_lr, seed=seed)
+
+
+def _quiet() -> None:
+    import logging
+    import warnings
+
+    torch.set_num_threads(1)
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
+
+
+def _evaluate_point(files, settings, out_path, similarity, kwargs):
+    """One ``evaluate`` run (in a worker process when evaluations run in parallel): its report, or the divergence."""
+    from coqui_meta.voices.adaptation import AdaptationDiverged
+    from coqui_meta.voices.evaluation import evaluate
+
+    try:
+        return evaluate(*files, out_path=out_path, settings=settings, similarity=similarity, progress=False, **kwargs)
+    except AdaptationDiverged as error:
+        return str(error)
+
+
+def _run_all(calls: list[tuple], jobs: int) -> list:
+    if jobs <= 1:
+        return [_evaluate_point(*call) for call in calls]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet) as pool:
+        return list(pool.map(_evaluate_point, *zip(*calls)))
+
+
+def evaluate_sides(sides: list[tuple[str, tuple[str, str], float | None]], grid: list[float], data: str,
+                   speakers: list[str], shots: int, queries: int, steps: list[int], seed: int, out: Path,
+                   jobs: int = 1) -> list[Side]:
+    """Each side (label, files, ``inner_lr`` for a meta model) adapted at every grid value (query loss only), then
+    again at its value with the lowest final query loss, with the speaker judge; ``jobs`` processes at a time."""
+    kwargs = dict(data=data, speakers=speakers, shots=shots, queries=queries, steps=steps)
+    calls = [(files, grid_settings(value, seed, inner_lr), None, False, kwargs)
+             for _, files, inner_lr in sides for value in grid]
+    results = iter(_run_all(calls, jobs))
+    grids, best = {}, {}
+    for label, _, _ in sides:
+        grids[label] = {}
+        for value in grid:
+            result = next(results)
+            grids[label][value] = None if isinstance(result, str) else result["query_loss"]
+            shown = (
+                result
+                if isinstance(result, str)
+                else ", ".join(f"{k} {v:.2f}" for k, v in result["query_loss"].items())
+            )
+            print(f"  {label} at {value:g}: {shown}")
+        usable = {value: curve for value, curve in grids[label].items() if curve is not None}
+        if not usable:
+            raise RuntimeError(f"{label}: the adaptation diverged at every learning rate of the grid {grid}")
+        best[label] = min(usable, key=lambda value: usable[value][steps[-1]])
+    finals = _run_all([(files, grid_settings(best[label], seed, inner_lr), str(out / f"eval_{label}"), True, kwargs)
+                       for label, files, inner_lr in sides], jobs)
+    return [Side(label, best[label], grids[label], report) for (label, _, _), report in zip(sides, finals)]

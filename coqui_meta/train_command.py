@@ -1,0 +1,152 @@
+"""``coqui-meta train``: meta-training with Coqui's Trainer, as ``TTS/bin/train_tts.py`` trains: the same trainer
+arguments and config overrides (``--coqpit.meta.inner_steps 3``), ``--continue_path`` and ``--restore_path``, and the
+Trainer's launchers for several GPUs (or torchrun, also on CPUs with gloo). Meta-validation runs on the task values
+(speakers) that ``meta.eval_tasks`` names, or ``meta.n_way`` of them chosen by ``meta.seed``; every clip is checked
+before training (`coqui_meta.voices.data.screen_samples`)."""
+
+# no ``from __future__ import annotations``: coqpit builds the argument parser from the dataclass's real type hints
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+
+logger = logging.getLogger("coqui_meta")
+
+
+def train(arg_list: list[str]) -> int:
+    from trainer import Trainer
+    from TTS.utils.generic_utils import ConsoleFormatter, setup_logger
+
+    for name in ("TTS", "coqui_meta"):
+        setup_logger(name, level=logging.INFO, stream=sys.stdout, formatter=ConsoleFormatter())
+    train_args, args, overrides = _arguments(arg_list)
+    cpu_group = _launched_ranks(train_args, arg_list)
+    config = _config(args, overrides)
+    model, train_samples, eval_samples = _model_and_samples(config)
+    trainer = Trainer(train_args, model.config, config.output_path, model=model, train_samples=train_samples,
+                      eval_samples=eval_samples, parse_command_line_args=False)
+    if args.continue_path and overrides:
+        # the Trainer reloads config.json in place when it continues a run: apply the overrides again
+        trainer.config.parse_known_args(overrides, relaxed_parser=True)
+    try:
+        trainer.fit()
+    finally:
+        if cpu_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    return 0
+
+
+def _arguments(arg_list: list[str]):
+    """The Trainer's own arguments plus ``--config_path``, and the config overrides (``--coqpit.*``)."""
+    from trainer import TrainerArgs
+
+    @dataclass
+    class TrainMetaArgs(TrainerArgs):
+        config_path: str | None = field(default=None, metadata={"help": "Path to the config file."})
+
+    train_args = TrainMetaArgs()
+    args, overrides = train_args.init_argparse(arg_prefix="").parse_known_args(arg_list)
+    train_args.parse_args(args)
+    return train_args, args, overrides
+
+
+def _config(args, overrides: list[str]):
+    """The meta config of ``--config_path`` (or of the run to continue), with the overrides, checked."""
+    from TTS.config import load_config
+
+    import coqui_meta  # noqa: F401  (registers meta_vits and meta_tacotron2)
+
+    if args.config_path:
+        config_path = args.config_path
+    elif args.continue_path:
+        config_path = os.path.join(args.continue_path, "config.json")
+    else:
+        raise SystemExit("coqui-meta train: give --config_path CONFIG or --continue_path DIR")
+    if not os.path.isfile(config_path):
+        raise SystemExit(f"coqui-meta train: config file not found: {config_path}")
+    config = load_config(config_path)
+    if "meta" not in config:
+        raise SystemExit(
+            f"coqui-meta train: {config_path} has model {config.model!r} and no 'meta' block; "
+            "use model 'meta_vits' or 'meta_tacotron2' (see MetaVitsConfig.from_config)"
+        )
+    if overrides:
+        config.parse_known_args(overrides, relaxed_parser=True)
+    config.meta.check_values()
+    return config
+
+
+def _model_and_samples(config):
+    """The model (initial weights from ``meta.seed``) and the screened training and meta-validation clips."""
+    import torch
+    from TTS.tts.datasets import load_tts_samples
+    from TTS.tts.models import setup_model
+
+    from coqui_meta.episodes import split_by_task
+
+    declared_speakers = list(config.speakers)
+    samples, _ = load_tts_samples(config, eval_split=False)  # it sets config.speakers to every speaker in the data
+    meta = config.meta
+    train_samples, eval_samples = split_by_task(samples, meta.task_key, meta.eval_tasks, meta.n_way, meta.seed)
+    held_out = sorted({str(s[meta.task_key]) for s in eval_samples})
+    logger.info("Meta-validation on held-out %s values: %s", meta.task_key, ", ".join(held_out))
+    trained = sorted({s["speaker_name"] for s in train_samples})
+    if config.get("use_speaker_embedding"):
+        # the speaker table holds the declared speakers (those of a checkpoint to restore), else the training ones
+        config.speakers = declared_speakers or trained
+    elif meta.uses_prototypes:  # no table to fill; recorded so that evaluate knows the speakers the encoder saw
+        config.speakers = trained
+    torch.manual_seed(meta.seed)  # the initial weights too: two runs of one config are the same run
+    model = setup_model(config)
+    return model, _screen(model, train_samples, "training"), _screen(model, eval_samples, "meta-validation")
+
+
+def _launched_ranks(train_args, arg_list: list[str]) -> bool:
+    """Set up the ranks that torchrun started (it sets RANK and WORLD_SIZE; trainer.distribute passes --rank and
+    --use_ddp itself). On GPUs, Coqui's Trainer forms the process group; without CUDA it cannot, so torchrun's ranks
+    join a gloo group here and the meta-batches are split and averaged just the same. Returns whether it made that
+    group."""
+    import torch
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world < 2:
+        if train_args.use_ddp and not torch.cuda.is_available():
+            raise SystemExit("coqui-meta train: --use_ddp (python -m trainer.distribute) needs GPUs, and none is "
+                             "visible; Coqui's Trainer distributes on CUDA only. Without GPUs, start the ranks with "
+                             "torchrun --nproc_per_node N $(which coqui-meta) train ...")
+        return False
+    if "--rank" not in " ".join(arg_list):
+        train_args.rank = int(os.environ["RANK"])
+    if torch.cuda.is_available():
+        if int(os.environ.get("LOCAL_WORLD_SIZE", world)) != world:
+            raise SystemExit(f"coqui-meta train: torchrun started {world} ranks over several machines; Coqui's "
+                             "Trainer trains on the GPUs of one machine (its process group is at localhost)")
+        if torch.cuda.device_count() != world:
+            raise SystemExit(f"coqui-meta train: torchrun started {world} ranks but {torch.cuda.device_count()} GPUs "
+                             f"are visible; Coqui's Trainer uses one rank per visible GPU: set CUDA_VISIBLE_DEVICES "
+                             f"to {world} GPUs")
+        train_args.use_ddp = True  # else the Trainer refuses to start on several GPUs
+        return False
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", rank=train_args.rank, world_size=world)
+    logger.info("Rank %d of %d (gloo, CPU): this rank runs its share of every meta-batch", train_args.rank, world)
+    return True
+
+
+def _screen(model, samples: list, which: str) -> list:
+    """Leave out the clips the model cannot train on, counted and named in the log; stop when none are left."""
+    from coqui_meta.voices.data import describe_problems, screen_samples
+
+    kept, problems = screen_samples(samples, model)
+    if problems:
+        logger.warning("%s data: %s", which.capitalize(), describe_problems(problems, len(samples)))
+    if not kept:
+        raise SystemExit(
+            f"coqui-meta train: no usable {which} clip is left ({describe_problems(problems, len(samples))})"
+        )
+    return kept
+
+
