@@ -44,6 +44,10 @@ class MetaLearningConfig(Coqpit):
             Learned rates are meta-trained by the outer optimizer (log-parametrised), saved in meta checkpoints as
             ``meta_inner_lrs.log_lr`` and used by ``coqui-meta adapt`` and ``evaluate`` unless ``--lr`` is given.
             For ``maml``, ``fomaml`` and ``proto_maml`` on the torch or learn2learn backend.
+        multi_step_loss: the outer loss is the mean of the query loss of the task's voice as it starts and after
+            every inner step (MAML++'s multi-step loss, with the start included), not the loss after the last step
+            alone: the initial voice and every step count, not only where the steps end. Costs one query pass more
+            per inner step.
         inner_lr_lr: the outer optimizer's learning rate for the learned log-rates (their own param group, no weight
             decay): a step moves a rate by a factor of about ``exp(inner_lr_lr)``.
         first_order: drop second-order terms of MAML (``fomaml`` implies it).
@@ -82,6 +86,7 @@ class MetaLearningConfig(Coqpit):
     inner_lr: float = 1e-3
     inner_lr_mode: str = "fixed"
     inner_lr_lr: float = 0.01
+    multi_step_loss: bool = False
     first_order: bool = False
     adapt_modules: list[str] = field(default_factory=list)
     n_way: int = 4
@@ -137,6 +142,8 @@ class MetaLearningConfig(Coqpit):
             fail("inner_lr_mode", f"must be one of {', '.join(INNER_LR_MODES)}")
         if self.inner_lr_mode != "fixed" and self.algorithm not in ("maml", "fomaml", "proto_maml"):
             fail("inner_lr_mode", f"learned rates are for maml, fomaml and proto_maml, not {self.algorithm}")
+        if self.multi_step_loss and self.algorithm not in ("maml", "fomaml", "proto_maml"):
+            fail("multi_step_loss", f"is for maml, fomaml and proto_maml, not {self.algorithm}")
         if not self.inner_lr_lr > 0:
             fail("inner_lr_lr", "must be > 0")
         if not isinstance(self.adapt_modules, list) or not all(isinstance(p, str) and p for p in self.adapt_modules):

@@ -71,11 +71,19 @@ def test_from_config_copies_the_stock_config_and_to_stock_undoes_it():
 @pytest.mark.parametrize(
     ("field", "value"),
     [("algorithm", "sgd"), ("k_shot", 0), ("q_query", 0), ("n_way", 0), ("inner_steps", 0), ("inner_lr", 0.0),
-     ("backend", "jax"), ("meta_batch_size", 0), ("adapt_modules", "emb_g")],
+     ("backend", "jax"), ("meta_batch_size", 0), ("adapt_modules", "emb_g"), ("inner_lr_mode", "per_layer"),
+     ("inner_lr_lr", 0.0)],
 )
 def test_bad_meta_values_name_the_field(field, value):
     with pytest.raises(ValueError, match=f"meta.{field}"):
         MetaLearningConfig(**{field: value})
+
+
+def test_learned_rates_and_the_multi_step_loss_name_the_algorithms_they_are_for():
+    for field, value in (("inner_lr_mode", "per_tensor"), ("multi_step_loss", True)):
+        with pytest.raises(ValueError, match=f"meta.{field}: .* not reptile"):
+            MetaLearningConfig(algorithm="reptile", **{field: value})
+    MetaLearningConfig(algorithm="fomaml", inner_lr_mode="per_tensor_step", multi_step_loss=True)
 
 
 def test_bad_value_in_a_json_config_is_caught_when_the_model_is_built(tmp_path):

@@ -154,3 +154,30 @@ def test_learned_rates_are_trained_logged_saved_and_used_by_evaluate_and_adapt(c
     assert json.loads((voice / "adapt.json").read_text())["rates"] == info["rates"]
     voice_state = torch.load(voice / "model.pth", weights_only=True)["model"]
     assert not any(k.startswith("meta_inner_lrs.") for k in voice_state)
+
+
+def test_the_multi_step_loss_is_the_mean_query_loss_before_and_after_each_step(corpus_samples):
+    from coqui_meta.algorithms.inner_loop import TorchTaskModel, adapt
+    from coqui_meta.algorithms.inner_rules import TaskSeeds, seeded
+
+    model, tasks = rate_model(corpus_samples, "maml", "per_tensor_step", 2)
+    model.config.meta.multi_step_loss = True
+    support, query = tasks[0]
+    model.zero_grad(set_to_none=True)
+    (result,) = model.meta_algorithm.outer_backward(tasks, seeds=[5])
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    model.zero_grad(set_to_none=True)
+    seeds, task = TaskSeeds(5), TorchTaskModel(model, model.meta_adapted_names(), second_order=True)
+    losses = []
+    for step in range(3):
+        with seeded(seeds.query()):
+            losses.append(task.loss(query, outer=True)[0])
+        if step < 2:
+            adapt(task, support, 1, model.meta_algorithm.inner_optimizer(), True, seeds, first=step)
+    (sum(losses) / 3).backward()
+    assert result.query_loss == pytest.approx(float(losses[-1]), rel=1e-6)
+    assert {n for n, p in model.named_parameters() if p.grad is not None} == set(grads)
+    for name, param in model.named_parameters():
+        if param.grad is not None:
+            torch.testing.assert_close(grads[name], param.grad, rtol=1e-5, atol=1e-7, msg=name)

@@ -3,8 +3,9 @@
 constants: the meta-gradient is the query gradient at the adapted point, cheaper in time and memory.
 
 For each task, the adapted tensors take ``inner_steps`` SGD steps on the support clips, at the model's inner rates
-(fixed, or learned per tensor and step); the query loss at the adapted point is backpropagated through those steps
-(second order unless first order) into every parameter of the model and the learned rates.
+(fixed, or learned per tensor and step); the query loss at the adapted point (with ``multi_step_loss``, the mean of
+the query losses before the steps and after each) is backpropagated through those steps (second order unless first
+order) into every parameter of the model and the learned rates.
 
 Example::
 
@@ -24,10 +25,17 @@ class MAML(GradientMetaAlgorithm):
     name = "maml"
 
     def task_backward(self, support, query, weight, scale, seeds, voice=None) -> TaskResult:
-        task = self.task_model(voice=voice)
-        support_losses = adapt(task, support, self.inner_steps, self.inner_optimizer(), self.second_order, seeds)
-        loss, loss_dict, outputs = self.query_loss(task, query, seeds)
-        if not self.healthy(loss, support_losses):
-            return self.skipped_result(loss, support_losses)
+        task, optimizer = self.task_model(voice=voice), self.inner_optimizer()
+        every_step = self.meta.multi_step_loss  # MAML++: the query loss as the voice starts and after every step
+        queries = [self.query_loss(task, query, seeds)] if every_step else []
+        support_losses: list[float] = []
+        for step in range(self.inner_steps) if every_step else [0]:
+            steps = 1 if every_step else self.inner_steps
+            support_losses += adapt(task, support, steps, optimizer, self.second_order, seeds, first=step)
+            queries.append(self.query_loss(task, query, seeds))
+        final, loss_dict, outputs = queries[-1]
+        if not all(self.healthy(loss, support_losses) for loss, _, _ in queries):
+            return self.skipped_result(final, support_losses)
+        loss = sum(loss for loss, _, _ in queries) / len(queries)
         scale(loss * weight).backward()
-        return TaskResult(float(loss.detach()), loss_dict, outputs, support_losses)
+        return TaskResult(float(final.detach()), loss_dict, outputs, support_losses)

@@ -27,7 +27,10 @@ from coqui_meta.files import write_json
 
 
 def clip_gradients_per_meta_step(meta) -> int:
-    return meta.meta_batch_size * (meta.inner_steps * meta.k_shot + meta.q_query)
+    """Clips that get a gradient in one meta-step: every task's inner steps on its support clips and its query
+    passes (one, or one per inner step and one more with the multi-step loss)."""
+    query_passes = meta.inner_steps + 1 if meta.multi_step_loss else 1
+    return meta.meta_batch_size * (meta.inner_steps * meta.k_shot + query_passes * meta.q_query)
 
 
 
