@@ -51,6 +51,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--inner-lr", type=float, default=0.01, help="inner rate (start of learned rates); in the grid")
     parser.add_argument("--inner-lr-mode", default="fixed", choices=["fixed", "per_tensor", "per_tensor_step"])
     parser.add_argument("--inner-lr-lr", type=float, default=0.01, help="outer learning rate of learned log-rates")
+    parser.add_argument("--multi-step-loss", action="store_true", help="meta.multi_step_loss (MAML++)")
+    parser.add_argument("--adversarial-outer", action="store_true", help="meta.adversarial_outer: GAN terms outside")
     parser.add_argument("--shots", type=int, default=5)
     parser.add_argument("--queries", type=int, default=3)
     parser.add_argument("--steps", default="0,1,2,5,10,20,50,100")
@@ -58,7 +60,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--max-seconds", type=float, default=5.0, help="longest clip used")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--jobs", type=int, default=1, help="evaluations run at a time, one thread each")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="processes at a time, one thread each: the branches (with --meta-steps), evaluations")
     parser.add_argument("--out", type=Path, default=Path("runs/adaptation_speed"))
     return parser.parse_args()
 
@@ -112,7 +115,8 @@ def meta_config(args):
     from coqui_meta import MetaLearningConfig
 
     return MetaLearningConfig(algorithm=args.algorithm, inner_steps=args.inner_steps, inner_lr=args.inner_lr,
-                              inner_lr_mode=args.inner_lr_mode, inner_lr_lr=args.inner_lr_lr, n_way=4,
+                              inner_lr_mode=args.inner_lr_mode, inner_lr_lr=args.inner_lr_lr,
+                              multi_step_loss=args.multi_step_loss, adversarial_outer=args.adversarial_outer, n_way=4,
                               k_shot=args.shots, q_query=args.queries, meta_batch_size=4, episodes_per_epoch=50,
                               seed=args.seed)
 
@@ -194,7 +198,8 @@ def main() -> None:
 
     meta = meta_config(args)
     meta_seconds = None if args.meta_steps else args.budget_minutes * 60 / 2
-    branches = train_branches(base, train, meta, args.out, meta_steps=args.meta_steps, meta_seconds=meta_seconds)
+    branches = train_branches(base, train, meta, args.out, meta_steps=args.meta_steps, meta_seconds=meta_seconds,
+                              jobs=args.jobs)
     print(f"branches: meta {branches.meta_steps} meta-steps ({branches.seconds['meta'] / 60:.1f} min), plain "
           f"{branches.plain_steps} steps ({branches.seconds['plain'] / 60:.1f} min), {branches.clip_gradients} "
           f"clip-gradients each ({clip_gradients_per_meta_step(meta)} a meta-step)")

@@ -36,7 +36,7 @@ def clip_gradients_per_meta_step(meta) -> int:
 
 @dataclass
 class Branches:
-    folder: Path
+    folder: Path  # the meta branch's folder, where the comparison's reports go
     plain_files: tuple[str, str]
     meta_files: tuple[str, str]
     meta_steps: int
@@ -60,55 +60,97 @@ def _copy_optimizer_state(source: dict, optimizer) -> None:
     optimizer.load_state_dict(source)
 
 
-def train_branches(base: Base, samples: list[dict], meta, out: str | Path, meta_steps: int | None = None,
-                   meta_seconds: float | None = None, progress: bool = True) -> Branches:
-    """The meta branch (``meta_steps`` meta-steps, or as many as ``meta_seconds`` allow) and the plain branch (the
-    same clip-gradients) from ``base``."""
-    from TTS.tts.models import setup_model
-
+def meta_branch(base: Base, samples: list[dict], meta, out: str | Path, steps: int | None = None,
+                seconds: float | None = None, progress: bool = True) -> dict:
+    """The meta model meta-trained from ``base`` for ``steps`` meta-steps (or as many as ``seconds`` allow), in
+    ``out/branches/meta-<key>/``; reused when trained before with these settings."""
     from coqui_meta.registry import meta_classes
     from coqui_meta.voices.checkpoints import load_config_file
 
+    key = settings_key(base.folder.name, base.steps, meta.to_dict(), steps, seconds)
+    folder = Path(out) / "branches" / f"meta-{key}"
+    if (folder / "branch.json").is_file():
+        return json.loads((folder / "branch.json").read_text())
     stock_config = load_config_file(base.files[1])
     start = base.start_state()
-    key = settings_key(base.folder.name, base.steps, meta.to_dict(), meta_steps, meta_seconds)
-    folder = Path(out) / "branches" / key
-    done_file = folder / "branches.json"
-    if done_file.is_file():  # trained before with these settings: reuse
-        done = json.loads(done_file.read_text())
-        print(f"Branches: reusing {folder} ({done['meta_steps']} meta-steps, {done['plain_steps']} plain steps)")
-        return Branches(folder, tuple(done["plain_files"]), tuple(done["meta_files"]), done["meta_steps"],
-                        done["plain_steps"], done["clip_gradients"], done["seconds"])
     config_cls, model_cls = meta_classes(stock_config.model)
-    meta_config = config_cls.from_config(stock_config, meta=meta)
-    meta_config.output_path = stock_config.output_path = str(folder / "trainer")
-    seconds = {}
-
-    meta_model = model_cls(meta_config)
-    meta_model.load_state_dict(start["model"], strict=False)  # the learned rates (if any) start at meta.inner_lr
-    meta_trainer = make_trainer(meta_config, meta_model, samples, folder / "trainer")
-    for optimizer, state in zip(meta_trainer.optimizer, start["optimizer"] or []):
+    config = config_cls.from_config(stock_config, meta=meta)
+    config.output_path = str(folder / "trainer")
+    model = model_cls(config)
+    model.load_state_dict(start["model"], strict=False)  # the learned rates (if any) start at meta.inner_lr
+    trainer = make_trainer(config, model, samples, folder / "trainer")
+    for optimizer, state in zip(trainer.optimizer, start["optimizer"] or []):
         _copy_optimizer_state(state, optimizer)
-    done, seconds["meta"] = train_steps(meta_trainer, samples, f"meta branch ({meta.algorithm})", steps=meta_steps,
-                                        seconds=meta_seconds, progress=progress)
-    meta_files = save_checkpoint(meta_model, meta_config, folder / "meta_model", base.steps + done)
-    del meta_trainer
+    done, took = train_steps(trainer, samples, f"meta branch ({meta.algorithm})", steps=steps, seconds=seconds,
+                             progress=progress)
+    files = save_checkpoint(model, config, folder / "model", base.steps + done)
+    record = {"steps": done, "seconds": took, "files": files, "rates": model.meta_inner_lrs.table(),
+              "clip_gradients": done * clip_gradients_per_meta_step(meta)}
+    write_json(folder / "branch.json", record)
+    return record
 
-    clip_gradients = done * clip_gradients_per_meta_step(meta)
-    plain_steps = round(clip_gradients / stock_config.batch_size)
-    torch.manual_seed(meta.seed)  # the plain branch's shuffles
-    plain = setup_model(stock_config)
-    plain.load_state_dict(start["model"])
-    plain_trainer = make_trainer(stock_config, plain, samples, folder / "trainer")
-    for optimizer, state in zip(plain_trainer.optimizer, start["optimizer"] or []):
+
+def plain_branch(base: Base, samples: list[dict], steps: int, out: str | Path, seed: int = 0,
+                 progress: bool = True) -> dict:
+    """The stock model trained on from ``base`` for ``steps`` plain Coqui steps, in ``out/branches/plain-<key>/``;
+    reused when trained before (any meta branch of the same budget compares against the same plain branch)."""
+    from TTS.tts.models import setup_model
+
+    from coqui_meta.voices.checkpoints import load_config_file
+
+    folder = Path(out) / "branches" / f"plain-{settings_key(base.folder.name, base.steps, steps, seed)}"
+    if (folder / "branch.json").is_file():
+        return json.loads((folder / "branch.json").read_text())
+    stock_config = load_config_file(base.files[1])
+    start = base.start_state()
+    stock_config.output_path = str(folder / "trainer")
+    torch.manual_seed(seed)  # the branch's shuffles
+    model = setup_model(stock_config)
+    model.load_state_dict(start["model"])
+    trainer = make_trainer(stock_config, model, samples, folder / "trainer")
+    for optimizer, state in zip(trainer.optimizer, start["optimizer"] or []):
         optimizer.load_state_dict(state)
-    _, seconds["plain"] = train_steps(plain_trainer, samples, "plain branch (same clip-gradients)", steps=plain_steps,
-                                      progress=progress)
-    plain_files = save_checkpoint(plain, stock_config, folder / "plain_model", base.steps + plain_steps)
-    branches = Branches(folder, plain_files, meta_files, done, plain_steps, clip_gradients, seconds)
-    write_json(done_file, {"meta_steps": done, "plain_steps": plain_steps, "clip_gradients": clip_gradients,
-                           "seconds": seconds, "plain_files": plain_files, "meta_files": meta_files})
-    return branches
+    _, took = train_steps(trainer, samples, "plain branch (same clip-gradients)", steps=steps, progress=progress)
+    record = {"steps": steps, "seconds": took,
+              "files": save_checkpoint(model, stock_config, folder / "model", base.steps + steps)}
+    write_json(folder / "branch.json", record)
+    return record
+
+
+def train_branches(base: Base, samples: list[dict], meta, out: str | Path, meta_steps: int | None = None,
+                   meta_seconds: float | None = None, jobs: int = 1, progress: bool = True) -> Branches:
+    """The meta branch (``meta_steps`` meta-steps, or as many as ``meta_seconds`` allow) and the plain branch (the
+    same clip-gradients) from ``base``. With ``meta_steps`` and ``jobs`` >= 2 the two train side by side, each in a
+    process of its own (one thread each)."""
+    from coqui_meta.voices.checkpoints import load_config_file
+
+    batch = load_config_file(base.files[1]).batch_size
+    if meta_steps is not None and jobs > 1:
+        plain_steps = round(meta_steps * clip_gradients_per_meta_step(meta) / batch)
+        meta_record, plain_record = _side_by_side(
+            [(meta_branch, (base, samples, meta, out, meta_steps, None, False)),
+             (plain_branch, (base, samples, plain_steps, out, meta.seed, False))])
+    else:
+        meta_record = meta_branch(base, samples, meta, out, meta_steps, meta_seconds, progress)
+        plain_steps = round(meta_record["clip_gradients"] / batch)
+        plain_record = plain_branch(base, samples, plain_steps, out, meta.seed, progress)
+    return Branches(Path(meta_record["files"][0]).parents[1], tuple(plain_record["files"]),
+                    tuple(meta_record["files"]), meta_record["steps"], plain_steps, meta_record["clip_gradients"],
+                    {"meta": meta_record["seconds"], "plain": plain_record["seconds"]})
+
+
+def _call(function, args):
+    _quiet()
+    return function(*args)
+
+
+def _side_by_side(calls: list[tuple]) -> list:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(len(calls), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_call, function, args) for function, args in calls]
+        return [future.result() for future in futures]
 
 
 @dataclass
@@ -153,13 +195,41 @@ def _evaluate_point(files, settings, out_path, similarity, kwargs):
 
 
 def _run_all(calls: list[tuple], jobs: int) -> list:
-    if jobs <= 1:
-        return [_evaluate_point(*call) for call in calls]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """The ``evaluate`` runs of ``calls``, ``jobs`` at a time; the grid's runs without a report folder are kept in an
+    ``evaluations.json`` beside each model, so that a later study with the same model and settings reuses them."""
+    keys = [settings_key(files, vars(settings), similarity, kwargs) if out_path is None else None
+            for files, settings, out_path, similarity, kwargs in calls]
+    caches = {files[0]: _load_cache(files) for files, *_ in calls}
+    results = [_cached(caches[call[0][0]].get(key)) if key else None for call, key in zip(calls, keys)]
+    todo = [index for index, result in enumerate(results) if result is None]
+    if jobs <= 1 or len(todo) <= 1:
+        computed = [_evaluate_point(*calls[index]) for index in todo]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet) as pool:
-        return list(pool.map(_evaluate_point, *zip(*calls)))
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet) as pool:
+            computed = list(pool.map(_evaluate_point, *zip(*(calls[index] for index in todo))))
+    for index, result in zip(todo, computed):
+        results[index] = result
+        if keys[index]:  # a divergence's message, or the query loss curve (all the grid needs)
+            caches[calls[index][0][0]][keys[index]] = result if isinstance(result, str) else {
+                "query_loss": result["query_loss"]}
+    for files, *_ in calls:
+        write_json(Path(files[0]).parent / "evaluations.json", caches[files[0]])
+    return results
+
+
+def _cached(result):
+    """A cached grid result with its steps as numbers again (JSON keys are strings)."""
+    if isinstance(result, dict):
+        return {"query_loss": {int(step): value for step, value in result["query_loss"].items()}}
+    return result
+
+
+def _load_cache(files: tuple[str, str]) -> dict:
+    path = Path(files[0]).parent / "evaluations.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def evaluate_sides(sides: list[tuple[str, tuple[str, str], float | None]], grid: list[float], data: str,
