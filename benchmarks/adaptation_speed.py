@@ -121,6 +121,11 @@ def meta_config(args):
                               seed=args.seed)
 
 
+def learned_from(meta) -> float | None:
+    """Where a meta model's learned inner rates started (None for a fixed rate): the grid multiplies them."""
+    return meta.inner_lr if meta.inner_lr_mode != "fixed" else None
+
+
 def curve_row(values: dict, step: int) -> str:
     value = values.get(step)
     return "n/a" if value is None else f"{value:.3f}"
@@ -206,9 +211,9 @@ def main() -> None:
     grid = [float(v) for v in args.lr_grid.split(",")]
     steps = [int(s) for s in args.steps.split(",")]
     data = args.eval_data or args.data
-    plain, meta_side = evaluate_sides([("plain", branches.plain_files, None),
-                                       ("meta", branches.meta_files, meta.inner_lr)], grid, data, evaluated, args.shots,
-                                      args.queries, steps, args.seed, branches.folder, jobs=args.jobs)
+    sides = [("plain", branches.plain_files, None), ("meta", branches.meta_files, learned_from(meta))]
+    plain, meta_side = evaluate_sides(sides, grid, data, evaluated, args.shots, args.queries, steps, args.seed,
+                                      branches.folder, jobs=args.jobs)
     baseline, candidate = dict(plain.report), dict(meta_side.report)
     baseline["_path"], candidate["_path"] = f"plain (lr {plain.lr:g})", f"{args.algorithm} ({meta_side.lr:g})"
     result = compare([baseline, candidate])

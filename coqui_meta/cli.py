@@ -257,6 +257,10 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # torchaudio 2.8 announces, at every clip it reads, a change of its load() in 2.9; nothing here depends on it
+    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="coqui-meta", description=__doc__.splitlines()[0])
     parser.add_argument(

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import time
@@ -124,9 +125,10 @@ def train_base(stock_config, samples: list[dict], out: str | Path, minutes: floa
     """
     from TTS.tts.models import setup_model
 
-    config = stock_config.to_dict()
-    config.pop("output_path", None)
-    key = settings_key(config, sorted(s["audio_file"] for s in samples), seed)
+    stock_config = copy.deepcopy(stock_config)  # the Trainer adds fields to the config it trains with
+    settings = stock_config.to_dict()
+    settings.pop("output_path", None)
+    key = settings_key(settings, sorted(s["audio_file"] for s in samples), seed)
     folder = Path(out) / "base" / key
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "settings.json", {"key": key, "model": stock_config.model, "seed": seed, "clips": len(samples),

@@ -186,52 +186,72 @@ def shipped_base(config, folder: Path, path: Path = ASSET):
 def run(
     out_path: str = "runs/demo", quick: bool = False, seed: int = 0, train_base_minutes: float | None = None
 ) -> Path:
-    import torch
-
-    from coqui_meta import MetaLearningConfig
+    """The demo, as a story told on the console: corpus, base, the two branches, adaptation, the result."""
     from coqui_meta.experiments.base_training import seen_speaker_check, train_base
-    from coqui_meta.experiments.study import evaluate_sides, train_branches
-    from coqui_meta.voices.compare import run as compare
-    from coqui_meta.voices.compare import to_markdown
     from coqui_meta.voices.data import load_clips
 
     started = time.perf_counter()
     out = Path(out_path)
     install_voices()
     corpus = out / "corpus"
+    print(f"1/5 Corpus: {len(VOICES)} Debian voices saying sentences this project writes, in {corpus}")
     if not (corpus / "metadata.csv").is_file():
         build_corpus(corpus, clips_per_voice=18, seed=seed)
     samples = [s for s in load_clips(corpus) if s["seconds"] <= 4.0]
     train = [s for s in samples if s["speaker_name"] not in HELD_OUT]
-    train_voices = sorted({s["speaker_name"] for s in train})
-    print(f"Corpus: {len(samples)} clips of {len(VOICES)} voices in {corpus}; held out: {', '.join(HELD_OUT)}")
-    config = demo_config(corpus, train_voices)
+    print(f"    {len(samples)} clips; {', '.join(HELD_OUT)} are held out: neither model ever hears them")
+    config = demo_config(corpus, sorted({s["speaker_name"] for s in train}))
+    print("2/5 Base: a small multi-speaker VITS trained by plain Coqui steps on the other voices")
     if train_base_minutes:
         base = train_base(config, train, out, train_base_minutes, seed=seed, check=seen_speaker_check(train, 10, seed))
+        if not quick:
+            return base.folder
     else:
         base = shipped_base(config, out / "base")
-    if train_base_minutes and not quick:
-        return base.folder
+    return _compare_branches(base, train, corpus, out, quick, seed, started)
+
+
+def _compare_branches(base, train: list[dict], corpus: Path, out: Path, quick: bool, seed: int, started: float):
+    import torch
+
+    from coqui_meta import MetaLearningConfig
+    from coqui_meta.experiments.study import clip_gradients_per_meta_step, evaluate_sides, train_branches
+    from coqui_meta.voices.compare import run as compare
 
     shots, queries, inner_steps = (4, 2, 1) if quick else (5, 3, 2)
     steps = [0, 1, 2, 5] if quick else [0, 1, 2, 5, 10, 20]
-    meta = MetaLearningConfig(algorithm="fomaml", inner_steps=inner_steps, n_way=4, k_shot=shots, q_query=queries,
-                              meta_batch_size=2 if quick else 4, episodes_per_epoch=50, seed=seed)
-    branches = train_branches(base, train, meta, out, meta_seconds=15 if quick else 150)
-    print(f"Branches: meta {branches.meta_steps} meta-steps and plain {branches.plain_steps} steps, "
-          f"{branches.clip_gradients} clip-gradients each")
-    grid = [0.003, 0.03] if quick else [0.001, 0.003, 0.01]
-    evaluate_sides([("plain", branches.plain_files, None), ("meta", branches.meta_files, meta.inner_lr)], grid,
-                   str(corpus), list(HELD_OUT), shots, queries, steps, seed, out, jobs=min(2, os.cpu_count() or 1))
+    meta = MetaLearningConfig(algorithm="fomaml", inner_steps=inner_steps, inner_lr=0.003,
+                              inner_lr_mode="per_tensor_step", inner_lr_lr=0.03, multi_step_loss=True, n_way=4,
+                              k_shot=shots, q_query=queries, meta_batch_size=2 if quick else 4, episodes_per_epoch=50,
+                              seed=seed)
+    meta_steps = 3 if quick else 20
+    print(f"3/5 Branches from the base, side by side: first-order MAML with learned inner rates for {meta_steps} "
+          f"meta-steps, and plain Coqui training for as many clip-gradients "
+          f"({meta_steps * clip_gradients_per_meta_step(meta)})")
+    jobs = min(2, os.cpu_count() or 1)
+    branches = train_branches(base, train, meta, out, meta_steps=meta_steps, jobs=jobs)
+    print(f"    meta: {branches.meta_steps} meta-steps in {branches.seconds['meta'] / 60:.1f} min; plain: "
+          f"{branches.plain_steps} steps in {branches.seconds['plain'] / 60:.1f} min")
+    grid = [0.001, 0.003, 0.01]
+    print(f"4/5 Adapting both to the held-out voices from {shots} clips each, the same way, at each rate of {grid}:")
+    plain, meta_side = evaluate_sides([("plain", branches.plain_files, None),
+                                       ("meta", branches.meta_files, meta.inner_lr)], grid, str(corpus),
+                                      list(HELD_OUT), shots, queries, steps, seed, out, jobs=jobs)
     result = compare([str(out / "eval_plain" / "report.json"), str(out / "eval_meta" / "report.json")],
                      str(out / "compare"))
-    print("\n" + to_markdown(result))
-    minutes = (time.perf_counter() - started) / 60
-    print(f"Demo done in {minutes:.1f} min on {torch.get_num_threads()} thread(s). Results:")
+    print(f"5/5 Result on {', '.join(HELD_OUT)} (each side at its best rate by its final query loss):\n")
+    print(f"| step | plain query loss (lr {plain.lr:g}) | meta query loss ({meta_side.lr:g}) | plain similarity | "
+          "meta similarity |\n|---|---|---|---|---|")
+    for step in steps:
+        cells = [side.report[metric][step] for metric in ("query_loss", "speaker_similarity")
+                 for side in (plain, meta_side)]
+        print(f"| {step} | " + " | ".join("n/a" if v is None else f"{v:.3f}" for v in cells) + " |")
+    row = result["rows"][1]["query_loss"]
+    reached = "not reached" if row["steps_to_target"] is None else f"step {row['steps_to_target']}"
+    print(f"\nPlain fine-tuning's final query loss ({row['target']:.3f}, step {steps[-1]}): meta reaches it at "
+          f"{reached}. Lower is better for the loss, higher for the similarity (Resemblyzer cosine).")
+    print(f"Demo done in {(time.perf_counter() - started) / 60:.1f} min on {torch.get_num_threads()} thread(s).")
     print(f"  comparison: {out / 'compare' / 'compare.md'} and compare.png")
     print(f"  curves:     {out / 'eval_meta' / 'curves.png'}, {out / 'eval_plain' / 'curves.png'}")
-    print(
-        f"  audio:      {out / 'eval_meta' / 'samples'} (step {steps[0]} = before, step {steps[-1]} = after adaptation)"
-    )
-    print(f"  corpus:     {corpus / 'metadata.csv'}")
+    print(f"  audio:      {out / 'eval_meta' / 'samples'} (step {steps[0]} = before, step {steps[-1]} = after)")
     return out / "compare"

@@ -164,9 +164,9 @@ class Side:
 
 
 def grid_settings(value: float, seed: int, inner_lr: float | None = None):
-    """The adaptation at grid value ``value``: a plain model at that rate; a meta model (``inner_lr`` given) at its
-    own inner rates (learned, or its ``meta.inner_lr``) times ``value / inner_lr``. Both sides see the same grid, and
-    a meta model whose rates never moved adapts exactly as a plain one at the same value."""
+    """The adaptation at grid value ``value``: at that rate, or, for a meta model with learned rates (``inner_lr``:
+    the value they started from), at its learned rates times ``value / inner_lr``. Both sides see the same grid, and
+    learned rates that never moved adapt exactly as a fixed rate of the same value."""
     from coqui_meta.voices.adaptation import AdaptationSettings
 
     if inner_lr is None:
@@ -235,7 +235,8 @@ def _load_cache(files: tuple[str, str]) -> dict:
 def evaluate_sides(sides: list[tuple[str, tuple[str, str], float | None]], grid: list[float], data: str,
                    speakers: list[str], shots: int, queries: int, steps: list[int], seed: int, out: Path,
                    jobs: int = 1) -> list[Side]:
-    """Each side (label, files, ``inner_lr`` for a meta model) adapted at every grid value (query loss only), then
+    """Each side (label, files, and for a meta model with learned rates the ``inner_lr`` they started from) adapted at
+    every grid value (query loss only), then
     again at its value with the lowest final query loss, with the speaker judge; ``jobs`` processes at a time."""
     kwargs = dict(data=data, speakers=speakers, shots=shots, queries=queries, steps=steps)
     calls = [(files, grid_settings(value, seed, inner_lr), None, False, kwargs)

@@ -1,0 +1,77 @@
+"""The base-first study: a base trained over several runs from its Trainer checkpoints, branches compute-matched
+from it, and the seen-speaker EER that says whether a base is speaker-specific."""
+
+import json
+
+import pytest
+import torch
+from conftest import pick
+
+from coqui_meta import MetaLearningConfig
+from coqui_meta.experiments.base_training import train_base
+from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
+from coqui_meta.experiments.study import clip_gradients_per_meta_step, train_branches
+
+
+@pytest.fixture()
+def base_setup(corpus, corpus_samples, tmp_path):
+    train = pick(corpus_samples, speakers=3, clips=4, max_seconds=2.6, seed=4)
+    config = small_vits_config(speechocean_dataset(str(corpus)), max_audio_seconds=2.7,
+                               speakers=sorted({s["speaker_name"] for s in train}))
+    config.run_eval, config.print_step = False, 10**9
+    return config, train, tmp_path
+
+
+@pytest.mark.slow
+def test_a_base_goes_on_from_its_checkpoint_when_asked_for_more_minutes_and_is_reused_otherwise(base_setup):
+    config, train, out = base_setup
+    checks = []
+
+    def check(files):
+        checks.append(files)
+        return {"seen": len(checks)}
+
+    first = train_base(config, train, out, minutes=0.15, check=check, check_minutes=0.1, progress=False)
+    assert len(first.history) == 2 and first.steps > 0 and [r["seen"] for r in first.history] == [1, 2]
+    assert json.loads((first.folder / "progress.json").read_text())["steps"] == first.steps
+    longer = train_base(config, train, out, minutes=0.25, check=check, check_minutes=0.1, progress=False)
+    assert longer.folder == first.folder and longer.steps > first.steps and len(longer.history) == 3
+    checkpoints = sorted(int(p.stem.split("_")[1]) for p in (first.folder / "trainer").glob("*/checkpoint_*.pth"))
+    assert max(checkpoints) > first.steps, "the Trainer went on counting from its checkpoint"
+    again = train_base(config, train, out, minutes=0.2, check=check, progress=False)
+    assert again.steps == longer.steps and len(checks) == 3, "a base with the minutes asked for is reused as it is"
+    other = train_base(config, train, out, minutes=0.05, seed=1, progress=False)
+    assert other.folder != first.folder, "other settings, another base"
+
+
+@pytest.mark.slow
+def test_the_branches_start_from_the_base_and_use_the_same_clip_gradients(base_setup):
+    config, train, out = base_setup
+    base = train_base(config, train, out, minutes=0.05, progress=False)
+    meta = MetaLearningConfig(algorithm="fomaml", inner_steps=1, inner_lr_mode="per_tensor", n_way=2, k_shot=2,
+                              q_query=1, meta_batch_size=2, multi_step_loss=True)
+    branches = train_branches(base, train, meta, out, meta_steps=2, progress=False)
+    assert branches.meta_steps == 2 and clip_gradients_per_meta_step(meta) == 2 * (1 * 2 + 2 * 1)
+    assert branches.plain_steps == round(2 * clip_gradients_per_meta_step(meta) / config.batch_size)
+    plain = torch.load(branches.plain_files[0], weights_only=True)
+    meta_state = torch.load(branches.meta_files[0], weights_only=True)
+    assert plain["step"] == base.steps + branches.plain_steps and meta_state["step"] == base.steps + 2
+    assert "meta_inner_lrs.log_lr" in meta_state["model"] and "meta_inner_lrs.log_lr" not in plain["model"]
+    again = train_branches(base, train, meta, out, meta_steps=2, progress=False)
+    assert again.meta_files == branches.meta_files and again.seconds == branches.seconds, "trained once, then reused"
+
+
+def test_the_seen_speaker_eer_judges_renditions_of_training_speakers_against_their_real_clips(tiny_vits,
+                                                                                            corpus_samples):
+    from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta.voices.identity import seen_speaker_eer
+
+    folder, known = tiny_vits
+    model = load_model(folder / "model.pth", folder / "meta_config.json").model
+    samples = [s for s in corpus_samples if s["speaker_name"] in known and s["seconds"] < 4.0]
+    result = seen_speaker_eer(model, samples, speakers=3, clips=1)
+    assert len(result["speakers"]) == 3 and set(result["speakers"]) <= set(known)
+    assert 0.0 <= result["eer"] <= 1.0
+    assert -1.0 <= result["other_speaker_cosine"] <= 1.0 and -1.0 <= result["same_speaker_cosine"] <= 1.0
+    with pytest.raises(ValueError, match="needs 2 speakers"):
+        seen_speaker_eer(model, samples[:1], speakers=3, clips=1)
