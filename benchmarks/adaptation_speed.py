@@ -42,6 +42,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--budget-minutes", type=float, default=20.0, help="training time of both branches together")
     parser.add_argument("--meta-steps", type=int, default=None, help="meta-steps of the meta branch (instead of time)")
     parser.add_argument("--base-only", action="store_true", help="train (or extend) the base, measure it, and stop")
+    parser.add_argument("--meta-branch-only", action="store_true",
+                        help="train the meta branch (with --meta-steps) and stop; a later run reuses it")
     parser.add_argument("--check-minutes", type=float, default=15.0, help="base: minutes between checkpoints/checks")
     parser.add_argument("--held-out", type=int, default=8, help="speakers of --data kept apart (without --eval-data)")
     parser.add_argument("--eval-speakers", type=int, default=6, help="held-out speakers evaluated")
@@ -203,6 +205,12 @@ def main() -> None:
 
     meta = meta_config(args)
     meta_seconds = None if args.meta_steps else args.budget_minutes * 60 / 2
+    if args.meta_branch_only:
+        from coqui_meta.experiments.study import meta_branch
+
+        record = meta_branch(base, train, meta, args.out, args.meta_steps, meta_seconds)
+        print(f"meta branch: {record['steps']} meta-steps in {record['seconds'] / 60:.1f} min: {record['files'][0]}")
+        return
     branches = train_branches(base, train, meta, args.out, meta_steps=args.meta_steps, meta_seconds=meta_seconds,
                               jobs=args.jobs)
     print(f"branches: meta {branches.meta_steps} meta-steps ({branches.seconds['meta'] / 60:.1f} min), plain "
