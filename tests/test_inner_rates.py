@@ -181,3 +181,26 @@ def test_the_multi_step_loss_is_the_mean_query_loss_before_and_after_each_step(c
     for name, param in model.named_parameters():
         if param.grad is not None:
             torch.testing.assert_close(grads[name], param.grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_proto_maml_learns_the_rate_of_its_voice_too(corpus_samples):
+    """The d-vector (the prototype the task starts from) has a learned rate like the adapted modules: with one
+    first-order step its gradient is the exact derivative of the query loss."""
+    samples = pick(corpus_samples, speakers=2, clips=3, max_seconds=2.6, seed=1)
+    meta = MetaLearningConfig(algorithm="proto_maml", first_order=True, inner_steps=1, inner_lr=0.05,
+                              inner_lr_mode="per_tensor", prototype_loss_weight=0.0, n_way=2, k_shot=2, q_query=1,
+                              meta_batch_size=2)
+    torch.manual_seed(0)
+    model = build_meta_model("vits", meta, [], max_audio_seconds=3.0)
+    tasks = first_meta_batch(model, samples, is_eval=False)["tasks"]
+    column = model.meta_inner_lrs.names.index("d_vector")
+    _, gradient = query_loss_and_rate_gradient(model, tasks, [3, 4])
+    assert gradient[0, column] != 0
+    losses = []
+    for sign in (1, -1):
+        with torch.no_grad():
+            model.meta_inner_lrs.log_lr[0, column] += sign * 5e-3
+        losses.append(query_loss_and_rate_gradient(model, tasks, [3, 4])[0])
+        with torch.no_grad():
+            model.meta_inner_lrs.log_lr[0, column] -= sign * 5e-3
+    assert (losses[0] - losses[1]) / 1e-2 == pytest.approx(float(gradient[0, column]), rel=0.01, abs=1e-3)
