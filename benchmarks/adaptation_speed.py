@@ -242,6 +242,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     write_json(args.out / "adaptation_speed.json", summary)
+    write_json(branches.folder / "adaptation_speed.json", summary)  # kept with its meta branch: the next run overwrites
     print(
         f"\nwall {summary['wall_minutes']:.1f} min; {args.out / 'adaptation_speed.json'}, reports in {branches.folder}"
     )
