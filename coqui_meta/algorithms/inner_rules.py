@@ -121,13 +121,8 @@ class InnerOptimizer:
             raise ValueError(f"--lr must be > 0 (got {fixed})")
         if not scale > 0:
             raise ValueError(f"--lr_scale must be > 0 (got {scale})")
-        self.rates, self.kind, self.grad_clip, self.scale, self.fixed = (
-            rates,
-            kind,
-            float(grad_clip or 0.0),
-            scale,
-            fixed,
-        )
+        self.rates, self.kind, self.scale, self.fixed = rates, kind, scale, fixed
+        self.grad_clip = float(grad_clip or 0.0)
         self._moments: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def at(self, step: int) -> dict[str, torch.Tensor | float]:

@@ -4,8 +4,9 @@ shared by the demo and the benchmark.
 From a base (`coqui_meta.experiments.base_training`), with its weights and optimizer state, the meta branch
 meta-trains a meta model for a number of meta-steps and the plain branch goes on with plain Coqui steps until it has
 used as many clip-gradient evaluations (a gradient on c clips counts c; a meta-step of T tasks costs
-``T * (inner_steps * k_shot + q_query)``). Both are then adapted to held-out speakers by ``coqui-meta evaluate``'s
-code with identical settings, each at the best value of the same learning-rate grid (`evaluate_sides`).
+``T * (inner_steps * k_shot + q_query)``, with ``q_query`` once more per inner step for the multi-step loss). Both
+are then adapted to held-out speakers by ``coqui-meta evaluate``'s code with identical settings, each at the best
+value of the same learning-rate grid (`evaluate_sides`).
 
 Example::
 
@@ -31,7 +32,6 @@ def clip_gradients_per_meta_step(meta) -> int:
     passes (one, or one per inner step and one more with the multi-step loss)."""
     query_passes = meta.inner_steps + 1 if meta.multi_step_loss else 1
     return meta.meta_batch_size * (meta.inner_steps * meta.k_shot + query_passes * meta.q_query)
-
 
 
 @dataclass
@@ -248,12 +248,9 @@ def evaluate_sides(sides: list[tuple[str, tuple[str, str], float | None]], grid:
         for value in grid:
             result = next(results)
             grids[label][value] = None if isinstance(result, str) else result["query_loss"]
-            shown = (
-                result
-                if isinstance(result, str)
-                else ", ".join(f"{k} {v:.2f}" for k, v in result["query_loss"].items())
-            )
-            print(f"  {label} at {value:g}: {shown}")
+            curve = grids[label][value]
+            print(f"  {label} at {value:g}: " + (result if curve is None else ", ".join(
+                f"{step} {loss:.2f}" for step, loss in curve.items())))
         usable = {value: curve for value, curve in grids[label].items() if curve is not None}
         if not usable:
             raise RuntimeError(f"{label}: the adaptation diverged at every learning rate of the grid {grid}")

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 STOCK_OF = {"meta_vits": "vits", "meta_tacotron2": "tacotron2", "vits": "vits", "tacotron2": "tacotron2"}
+FINETUNE = "finetune"  # the algorithm name of a stock checkpoint: plain Coqui fine-tuning
 #: state-dict prefixes a meta checkpoint may hold beside the stock keys: a stock model has no such modules
 META_ONLY_PREFIXES = ("prototype_encoder.", "meta_inner_lrs.")
 
@@ -29,7 +30,6 @@ META_ONLY_PREFIXES = ("prototype_encoder.", "meta_inner_lrs.")
 def stock_state_dict(state: dict[str, Any]) -> dict[str, Any]:
     """``state`` without the meta-only entries: what a stock Vits/Tacotron2 loads with ``strict=True``."""
     return {name: value for name, value in state.items() if not name.startswith(META_ONLY_PREFIXES)}
-FINETUNE = "finetune"  # the algorithm name of a stock checkpoint: plain Coqui fine-tuning
 
 
 @dataclass

@@ -77,10 +77,8 @@ class SpeakerClips:
     def __init__(self, model, dataset, indices: list[int], shots: int) -> None:
         collate = model.meta_episode_collate(dataset, shots, len(indices) - shots)
         raw_support, raw_query = collate([dataset[i] for i in indices])["tasks"][0]
-        self.support_files, self.query_files = (
-            self._files(dataset, indices, raw_support),
-            self._files(dataset, indices, raw_query),
-        )
+        self.support_files = self._files(dataset, indices, raw_support)
+        self.query_files = self._files(dataset, indices, raw_query)
         self.support, self.query = model.meta_prepare(raw_support), model.meta_prepare(raw_query)
 
     @staticmethod
