@@ -61,8 +61,9 @@ def test_torch_backend_matches_learn2learn(corpus_samples, kind, algorithm, adap
         assert relative_difference(first_order, ours) > 1e-4
 
 
-@pytest.mark.parametrize("algorithm", ["maml", "proto_maml"])
-def test_gradient_checkpointing_gives_the_same_meta_gradient(corpus_samples, algorithm):
+@pytest.mark.parametrize(("algorithm", "inner_lr_mode"), [("maml", "fixed"), ("proto_maml", "fixed"),
+                                                       ("maml", "per_tensor_step")])
+def test_gradient_checkpointing_gives_the_same_meta_gradient(corpus_samples, algorithm, inner_lr_mode):
     """Second order: each inner step is recomputed by the outer backward instead of kept (first-order steps keep no
     graph, so there is nothing to checkpoint). proto_maml: the gradient also reaches the encoder through the voice."""
     samples = pick(corpus_samples, speakers=3, clips=4, max_seconds=2.6, seed=1)
@@ -70,11 +71,13 @@ def test_gradient_checkpointing_gives_the_same_meta_gradient(corpus_samples, alg
     grads = {}
     for checkpointing in (False, True):
         meta = MetaLearningConfig(algorithm=algorithm, inner_steps=3, inner_lr=0.05, n_way=2, k_shot=1, q_query=1,
-                                  meta_batch_size=2, gradient_checkpointing=checkpointing,
+                                  meta_batch_size=2, gradient_checkpointing=checkpointing, inner_lr_mode=inner_lr_mode,
                                   prototype_reconstruction_grad=True)
         torch.manual_seed(0)
         model = build_meta_model("vits", meta, speakers, max_audio_seconds=3.0)
         grads[checkpointing] = meta_gradient(model, first_meta_batch(model, samples)["tasks"], "torch")
     assert relative_difference(grads[True], grads[False]) < 1e-6
+    if inner_lr_mode != "fixed":  # the learned rates' meta-gradient goes through the recomputed steps too
+        assert grads[True]["meta_inner_lrs.log_lr"].abs().sum() > 0
     if algorithm == "proto_maml":
         assert any(name.startswith("prototype_encoder.") for name in grads[True])
