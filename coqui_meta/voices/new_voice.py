@@ -161,20 +161,10 @@ def adapt(
         prepared = prepare_clips(chosen, model, Path(work))
         batch = support_batch(model, prepared)
         voice = VoiceAdaptation(model, settings, support=batch)
-        losses = []
-        bar = tqdm(range(steps), desc=f"adapt {speaker}", unit="step", disable=not progress)
-        for _ in bar:
-            losses.append(voice.step(batch))
-            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        losses = _train_voice(voice, batch, steps, speaker, progress)
         final_loss = voice.score(batch)
         sample, rate = voice.synthesize(batch, 0)
-    speaker_key = D_VECTOR if prototypes else model.meta_speaker_embedding
-    if prototypes:
-        state = d_vector_state(loaded.checkpoint["model"], voice)
-        stock_config = d_vector_config(config, Path(out_path).resolve() / "d_vectors.json")
-    else:
-        state = voice_state(loaded.checkpoint["model"], voice, speaker_key, int(batch["speaker_ids"][0]))
-        stock_config = stock_config_with(config, old_speakers + [speaker])
+    state, stock_config, speaker_key = _stock_voice(loaded, voice, config, old_speakers, speaker, batch, out_path)
     adapted = list(voice.task.adapted)
     info = {
         "speaker": speaker, "base_model": str(model_path), "base_config": str(config_path),
@@ -198,6 +188,26 @@ def adapt(
 
             write_delta(folder / "voice.safetensors", state, loaded.checkpoint["model"], speaker, speaker_key, info)
     return info
+
+
+def _train_voice(voice: VoiceAdaptation, batch: dict, steps: int, speaker: str, progress: bool) -> list[float]:
+    """The support loss of each of ``steps`` steps, shown on a progress bar."""
+    losses = []
+    bar = tqdm(range(steps), desc=f"adapt {speaker}", unit="step", disable=not progress)
+    for _ in bar:
+        losses.append(voice.step(batch))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    return losses
+
+
+def _stock_voice(loaded, voice, config, old_speakers: list[str], speaker: str, batch: dict, out_path: str):
+    """The stock state dict and config of the adapted voice, and the key of the tensor that holds voices."""
+    if voice.model.meta_uses_prototypes:
+        state = d_vector_state(loaded.checkpoint["model"], voice)
+        return state, d_vector_config(config, Path(out_path).resolve() / "d_vectors.json"), D_VECTOR
+    speaker_key = voice.model.meta_speaker_embedding
+    state = voice_state(loaded.checkpoint["model"], voice, speaker_key, int(batch["speaker_ids"][0]))
+    return state, stock_config_with(config, old_speakers + [speaker]), speaker_key
 
 
 def _check_voice_model(model, config_path: str, speaker: str, save_delta: bool) -> list[str]:
