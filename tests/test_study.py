@@ -75,3 +75,34 @@ def test_the_seen_speaker_eer_judges_renditions_of_training_speakers_against_the
     assert -1.0 <= result["other_speaker_cosine"] <= 1.0 and -1.0 <= result["same_speaker_cosine"] <= 1.0
     with pytest.raises(ValueError, match="needs 2 speakers"):
         seen_speaker_eer(model, samples[:1], speakers=3, clips=1)
+
+
+def test_the_grid_keeps_each_finished_evaluation_so_a_crash_loses_only_the_run_under_way(tmp_path, monkeypatch):
+    from coqui_meta.experiments import study
+
+    files = (str(tmp_path / "model.pth"), str(tmp_path / "config.json"))
+    kwargs = dict(data="corpus", speakers=["a"], shots=5, queries=3, steps=[0, 1])
+    calls = [(files, study.grid_settings(value, 0), None, False, kwargs) for value in (0.01, 0.03)]
+    ran = []
+
+    def crash_on_the_second(files, settings, out_path, similarity, kwargs):
+        ran.append(settings.lr)
+        if len(ran) == 2:
+            raise RuntimeError("killed")
+        return {"query_loss": {0: 2.0, 1: settings.lr}}
+
+    monkeypatch.setattr(study, "_evaluate_point", crash_on_the_second)
+    with pytest.raises(RuntimeError, match="killed"):
+        study._run_all(calls, jobs=1)
+    kept = json.loads((tmp_path / "evaluations.json").read_text())
+    assert list(kept.values()) == [{"query_loss": {"0": 2.0, "1": 0.01}}]
+    ran.clear()
+
+    def finish(files, settings, out_path, similarity, kwargs):
+        ran.append(settings.lr)
+        return {"query_loss": {0: 2.0, 1: settings.lr}}
+
+    monkeypatch.setattr(study, "_evaluate_point", finish)
+    results = study._run_all(calls, jobs=1)
+    assert [r["query_loss"][1] for r in results] == [0.01, 0.03] and ran == [0.03], "the finished run is not redone"
+    assert len(json.loads((tmp_path / "evaluations.json").read_text())) == 2

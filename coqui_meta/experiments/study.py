@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from coqui_meta.experiments.base_training import Base, make_trainer, save_checkpoint, settings_key, train_steps
 from coqui_meta.files import write_json
@@ -196,27 +197,36 @@ def _evaluate_point(files, settings, out_path, similarity, kwargs):
 
 def _run_all(calls: list[tuple], jobs: int) -> list:
     """The ``evaluate`` runs of ``calls``, ``jobs`` at a time; the grid's runs without a report folder are kept in an
-    ``evaluations.json`` beside each model, so that a later study with the same model and settings reuses them."""
+    ``evaluations.json`` beside each model as each one ends (a crash loses only the runs under way), so that a later
+    study with the same model and settings reuses them."""
     keys = [settings_key(files, vars(settings), similarity, kwargs) if out_path is None else None
             for files, settings, out_path, similarity, kwargs in calls]
     caches = {files[0]: _load_cache(files) for files, *_ in calls}
     results = [_cached(caches[call[0][0]].get(key)) if key else None for call, key in zip(calls, keys)]
     todo = [index for index, result in enumerate(results) if result is None]
-    if jobs <= 1 or len(todo) <= 1:
-        computed = [_evaluate_point(*calls[index]) for index in todo]
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet) as pool:
-            computed = list(pool.map(_evaluate_point, *zip(*(calls[index] for index in todo))))
-    for index, result in zip(todo, computed):
+    def keep(index: int, result) -> None:
         results[index] = result
         if keys[index]:  # a divergence's message, or the query loss curve (all the grid needs)
-            caches[calls[index][0][0]][keys[index]] = result if isinstance(result, str) else {
-                "query_loss": result["query_loss"]}
-    for files, *_ in calls:
-        write_json(Path(files[0]).parent / "evaluations.json", caches[files[0]])
+            model = calls[index][0][0]
+            caches[model][keys[index]] = result if isinstance(result, str) else {"query_loss": result["query_loss"]}
+            write_json(Path(model).parent / "evaluations.json", caches[model])
+
+    bar = tqdm(total=len(todo), desc="evaluations", unit="run", disable=not todo)
+    if jobs <= 1 or len(todo) <= 1:
+        for index in todo:
+            keep(index, _evaluate_point(*calls[index]))
+            bar.update()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet) as pool:
+            futures = {pool.submit(_evaluate_point, *calls[index]): index for index in todo}
+            for future in as_completed(futures):
+                keep(futures[future], future.result())
+                bar.update()
+    bar.close()
     return results
 
 
