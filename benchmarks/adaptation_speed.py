@@ -55,6 +55,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--inner-lr-lr", type=float, default=0.01, help="outer learning rate of learned log-rates")
     parser.add_argument("--multi-step-loss", action="store_true", help="meta.multi_step_loss (MAML++)")
     parser.add_argument("--adversarial-outer", action="store_true", help="meta.adversarial_outer: GAN terms outside")
+    parser.add_argument("--plain-objective", choices=["stock", "reconstruction"], default="stock",
+                        help="plain branch: Coqui's VITS loss, or its reconstruction terms alone (the meta branch's "
+                        "objective without --adversarial-outer)")
     parser.add_argument("--shots", type=int, default=5)
     parser.add_argument("--queries", type=int, default=3)
     parser.add_argument("--steps", default="0,1,2,5,10,20,50,100")
@@ -212,16 +215,18 @@ def main() -> None:
         print(f"meta branch: {record['steps']} meta-steps in {record['seconds'] / 60:.1f} min: {record['files'][0]}")
         return
     branches = train_branches(base, train, meta, args.out, meta_steps=args.meta_steps, meta_seconds=meta_seconds,
-                              jobs=args.jobs)
+                              jobs=args.jobs, plain_objective=args.plain_objective)
     print(f"branches: meta {branches.meta_steps} meta-steps ({branches.seconds['meta'] / 60:.1f} min), plain "
           f"{branches.plain_steps} steps ({branches.seconds['plain'] / 60:.1f} min), {branches.clip_gradients} "
           f"clip-gradients each ({clip_gradients_per_meta_step(meta)} a meta-step)")
     grid = [float(v) for v in args.lr_grid.split(",")]
     steps = [int(s) for s in args.steps.split(",")]
     data = args.eval_data or args.data
+    # reports kept with the meta branch, one folder for each plain objective it was compared against
+    reports = branches.folder if args.plain_objective == "stock" else branches.folder / f"vs-{args.plain_objective}"
     sides = [("plain", branches.plain_files, None), ("meta", branches.meta_files, learned_from(meta))]
     plain, meta_side = evaluate_sides(sides, grid, data, evaluated, args.shots, args.queries, steps, args.seed,
-                                      branches.folder, jobs=args.jobs)
+                                      reports, jobs=args.jobs)
     baseline, candidate = dict(plain.report), dict(meta_side.report)
     baseline["_path"], candidate["_path"] = f"plain (lr {plain.lr:g})", f"{args.algorithm} ({meta_side.lr:g})"
     result = compare([baseline, candidate])
@@ -229,7 +234,7 @@ def main() -> None:
     summary = {
         "base": {"steps": base.steps, "minutes": base.minutes, "folder": str(base.folder), "history": base.history,
                  "seen_speaker_eer": base.history[-1].get("seen_speaker_eer") if base.history else None},
-        "plain": side_summary(plain),
+        "plain": {**side_summary(plain), "objective": args.plain_objective},
         "meta": {**side_summary(meta_side), "algorithm": args.algorithm, "config": meta.to_dict()},
         "speedup": {metric: (row or {}).get("speedup") for metric, row in result["rows"][1].items()
                     if metric in ("query_loss", "speaker_similarity")},
@@ -242,9 +247,9 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     write_json(args.out / "adaptation_speed.json", summary)
-    write_json(branches.folder / "adaptation_speed.json", summary)  # kept with its meta branch: the next run overwrites
+    write_json(reports / "adaptation_speed.json", summary)  # kept with its meta branch: the next run overwrites
     print(
-        f"\nwall {summary['wall_minutes']:.1f} min; {args.out / 'adaptation_speed.json'}, reports in {branches.folder}"
+        f"\nwall {summary['wall_minutes']:.1f} min; {args.out / 'adaptation_speed.json'}, reports in {reports}"
     )
 
 

@@ -91,18 +91,29 @@ def meta_branch(base: Base, samples: list[dict], meta, out: str | Path, steps: i
     return record
 
 
+PLAIN_OBJECTIVES = ("stock", "reconstruction")
+
+
 def plain_branch(base: Base, samples: list[dict], steps: int, out: str | Path, seed: int = 0,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, objective: str = "stock") -> dict:
     """The stock model trained on from ``base`` for ``steps`` plain Coqui steps, in ``out/branches/plain-<key>/``;
-    reused when trained before (any meta branch of the same budget compares against the same plain branch)."""
+    reused when trained before (any meta branch of the same budget compares against the same plain branch).
+    ``objective="reconstruction"``: a VITS generator without its GAN terms (``gen_loss_alpha`` and
+    ``feat_loss_alpha`` 0), the objective a meta branch without ``adversarial_outer`` trains on, so that the two
+    differ in meta-learning alone."""
     from TTS.tts.models import setup_model
 
     from coqui_meta.voices.checkpoints import load_config_file
 
-    folder = Path(out) / "branches" / f"plain-{settings_key(base.folder.name, base.steps, steps, seed)}"
+    if objective not in PLAIN_OBJECTIVES:
+        raise ValueError(f"plain objective must be one of {PLAIN_OBJECTIVES}, got {objective!r}")
+    key = settings_key(base.folder.name, base.steps, steps, seed, *([objective] if objective != "stock" else []))
+    folder = Path(out) / "branches" / f"plain-{key}"
     if (folder / "branch.json").is_file():
         return json.loads((folder / "branch.json").read_text())
     stock_config = load_config_file(base.files[1])
+    if objective == "reconstruction" and hasattr(stock_config, "gen_loss_alpha"):
+        stock_config.gen_loss_alpha, stock_config.feat_loss_alpha = 0.0, 0.0
     start = base.start_state()
     stock_config.output_path = str(folder / "trainer")
     torch.manual_seed(seed)  # the branch's shuffles
@@ -112,17 +123,18 @@ def plain_branch(base: Base, samples: list[dict], steps: int, out: str | Path, s
     for optimizer, state in zip(trainer.optimizer, start["optimizer"] or []):
         optimizer.load_state_dict(state)
     _, took = train_steps(trainer, samples, "plain branch (same clip-gradients)", steps=steps, progress=progress)
-    record = {"steps": steps, "seconds": took,
+    record = {"steps": steps, "seconds": took, "objective": objective,
               "files": save_checkpoint(model, stock_config, folder / "model", base.steps + steps)}
     write_json(folder / "branch.json", record)
     return record
 
 
 def train_branches(base: Base, samples: list[dict], meta, out: str | Path, meta_steps: int | None = None,
-                   meta_seconds: float | None = None, jobs: int = 1, progress: bool = True) -> Branches:
+                   meta_seconds: float | None = None, jobs: int = 1, progress: bool = True,
+                   plain_objective: str = "stock") -> Branches:
     """The meta branch (``meta_steps`` meta-steps, or as many as ``meta_seconds`` allow) and the plain branch (the
-    same clip-gradients) from ``base``. With ``meta_steps`` and ``jobs`` >= 2 the two train side by side, each in a
-    process of its own (one thread each)."""
+    same clip-gradients, on ``plain_objective``) from ``base``. With ``meta_steps`` and ``jobs`` >= 2 the two train
+    side by side, each in a process of its own (one thread each)."""
     from coqui_meta.voices.checkpoints import load_config_file
 
     batch = load_config_file(base.files[1]).batch_size
@@ -130,11 +142,11 @@ def train_branches(base: Base, samples: list[dict], meta, out: str | Path, meta_
         plain_steps = round(meta_steps * clip_gradients_per_meta_step(meta) / batch)
         meta_record, plain_record = _side_by_side(
             [(meta_branch, (base, samples, meta, out, meta_steps, None, False)),
-             (plain_branch, (base, samples, plain_steps, out, meta.seed, False))])
+             (plain_branch, (base, samples, plain_steps, out, meta.seed, False, plain_objective))])
     else:
         meta_record = meta_branch(base, samples, meta, out, meta_steps, meta_seconds, progress)
         plain_steps = round(meta_record["clip_gradients"] / batch)
-        plain_record = plain_branch(base, samples, plain_steps, out, meta.seed, progress)
+        plain_record = plain_branch(base, samples, plain_steps, out, meta.seed, progress, plain_objective)
     return Branches(Path(meta_record["files"][0]).parents[1], tuple(plain_record["files"]),
                     tuple(meta_record["files"]), meta_record["steps"], plain_steps, meta_record["clip_gradients"],
                     {"meta": meta_record["seconds"], "plain": plain_record["seconds"]})
