@@ -250,6 +250,9 @@ def _compare_branches(base, train: list[dict], corpus: Path, out: Path, quick: b
     reached = "not reached" if row["steps_to_target"] is None else f"step {row['steps_to_target']}"
     print(f"\nPlain fine-tuning's final query loss ({row['target']:.3f}, step {steps[-1]}): meta reaches it at "
           f"{reached}. Lower is better for the loss, higher for the similarity (Resemblyzer cosine).")
+    print("Read with care: the query loss is the generator's reconstruction terms, and the meta branch trains on\n"
+          "those alone (meta.adversarial_outer off) while plain Coqui training adds its GAN terms. Much of the\n"
+          "meta lead comes from that; BENCHMARKS.md compares against plain training on the same objective.")
     print(f"Demo done in {(time.perf_counter() - started) / 60:.1f} min on {torch.get_num_threads()} thread(s).")
     print(f"  comparison: {out / 'compare' / 'compare.md'} and compare.png")
     print(f"  curves:     {out / 'eval_meta' / 'curves.png'}, {out / 'eval_plain' / 'curves.png'}")
