@@ -7,7 +7,7 @@
   2. branches from the base, with its weights and optimizer state: the meta branch meta-trains for ``--meta-steps``
      meta-steps (or half of ``--budget-minutes``); the plain branch goes on with plain Coqui steps for as many
      clip-gradient evaluations.
-  3. both are evaluated on held-out speakers (from ``--eval-data`` when given, else held out from ``--data``) by
+  3. both (and the base itself, to show how far the branches moved it) are evaluated on held-out speakers (from ``--eval-data`` when given, else held out from ``--data``) by
      `coqui-meta evaluate`'s code with identical settings; each side gets the best of the same learning-rate grid by
      its final query loss (the meta model's grid multiplies its learned inner rates: grid value / inner_lr).
 
@@ -178,6 +178,16 @@ def print_tables(base, plain, meta, result, steps: list[int]) -> None:
         )
 
 
+def print_untouched(base_side, plain, steps: list[int]) -> None:
+    """The base adapted as it is: if the plain branch moved its step-0 loss much, the base was not trained enough for
+    the branches to compare adaptation rather than TTS training."""
+    curve = base_side.report["query_loss"]
+    shown = ", ".join(f"{step} {curve_row(curve, step)}" for step in steps)
+    print(f"\nthe base itself (lr {base_side.lr:g}): {shown}")
+    moved = curve[steps[0]] - plain.report["query_loss"][steps[0]]
+    print(f"the plain branch moved the step-{steps[0]} query loss by {moved:.3f} from the base's")
+
+
 def side_summary(side) -> dict:
     report = side.report
     keys = ("query_loss", "speaker_similarity", "eer")
@@ -224,16 +234,20 @@ def main() -> None:
     data = args.eval_data or args.data
     # reports kept with the meta branch, one folder for each plain objective it was compared against
     reports = branches.folder if args.plain_objective == "stock" else branches.folder / f"vs-{args.plain_objective}"
-    sides = [("plain", branches.plain_files, None), ("meta", branches.meta_files, learned_from(meta))]
-    plain, meta_side = evaluate_sides(sides, grid, data, evaluated, args.shots, args.queries, steps, args.seed,
-                                      reports, jobs=args.jobs)
+    # the base itself too: how far the branches moved it says whether the base was trained long enough
+    sides = [("plain", branches.plain_files, None), ("meta", branches.meta_files, learned_from(meta)),
+             ("base", base.files, None)]
+    plain, meta_side, untouched = evaluate_sides(sides, grid, data, evaluated, args.shots, args.queries, steps,
+                                                 args.seed, reports, jobs=args.jobs)
     baseline, candidate = dict(plain.report), dict(meta_side.report)
     baseline["_path"], candidate["_path"] = f"plain (lr {plain.lr:g})", f"{args.algorithm} ({meta_side.lr:g})"
     result = compare([baseline, candidate])
     print_tables(base, plain, meta_side, result, steps)
+    print_untouched(untouched, plain, steps)
     summary = {
         "base": {"steps": base.steps, "minutes": base.minutes, "folder": str(base.folder), "history": base.history,
-                 "seen_speaker_eer": base.history[-1].get("seen_speaker_eer") if base.history else None},
+                 "seen_speaker_eer": base.history[-1].get("seen_speaker_eer") if base.history else None,
+                 "adapted": side_summary(untouched)},
         "plain": {**side_summary(plain), "objective": args.plain_objective},
         "meta": {**side_summary(meta_side), "algorithm": args.algorithm, "config": meta.to_dict()},
         "speedup": {metric: (row or {}).get("speedup") for metric, row in result["rows"][1].items()
