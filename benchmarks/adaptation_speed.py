@@ -7,9 +7,10 @@
   2. branches from the base, with its weights and optimizer state: the meta branch meta-trains for ``--meta-steps``
      meta-steps (or half of ``--budget-minutes``); the plain branch goes on with plain Coqui steps for as many
      clip-gradient evaluations.
-  3. both (and the base itself, to show how far the branches moved it) are evaluated on held-out speakers (from ``--eval-data`` when given, else held out from ``--data``) by
-     `coqui-meta evaluate`'s code with identical settings; each side gets the best of the same learning-rate grid by
-     its final query loss (the meta model's grid multiplies its learned inner rates: grid value / inner_lr).
+  3. both (and the base itself, to show how far the branches moved it) are evaluated on held-out speakers (from
+     ``--eval-data`` when given, else held out from ``--data``) by `coqui-meta evaluate`'s code with identical
+     settings; each side gets the best of the same learning-rate grid by its final query loss (the meta model's grid
+     multiplies its learned inner rates: grid value / inner_lr).
 
 Writes ``OUT/adaptation_speed.json`` (``base``, ``plain``, ``meta``, ``speedup``, the grid, the split) and prints the
 tables for BENCHMARKS.md.
