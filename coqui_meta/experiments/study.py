@@ -134,7 +134,8 @@ def train_branches(base: Base, samples: list[dict], meta, out: str | Path, meta_
                    plain_objective: str = "stock") -> Branches:
     """The meta branch (``meta_steps`` meta-steps, or as many as ``meta_seconds`` allow) and the plain branch (the
     same clip-gradients, on ``plain_objective``) from ``base``. With ``meta_steps`` and ``jobs`` >= 2 the two train
-    side by side, each in a process of its own (one thread each)."""
+    side by side, each in a process of its own (one thread each), with the progress bar of the plain branch (the
+    longer of the two: a plain VITS step runs the discriminator twice)."""
     from coqui_meta.voices.checkpoints import load_config_file
 
     batch = load_config_file(base.files[1]).batch_size
@@ -142,7 +143,7 @@ def train_branches(base: Base, samples: list[dict], meta, out: str | Path, meta_
         plain_steps = round(meta_steps * clip_gradients_per_meta_step(meta) / batch)
         meta_record, plain_record = _side_by_side(
             [(meta_branch, (base, samples, meta, out, meta_steps, None, False)),
-             (plain_branch, (base, samples, plain_steps, out, meta.seed, False, plain_objective))])
+             (plain_branch, (base, samples, plain_steps, out, meta.seed, progress, plain_objective))])
     else:
         meta_record = meta_branch(base, samples, meta, out, meta_steps, meta_seconds, progress)
         plain_steps = round(meta_record["clip_gradients"] / batch)
