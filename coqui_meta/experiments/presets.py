@@ -16,6 +16,8 @@ from TTS.tts.configs.shared_configs import CharactersConfig
 from TTS.tts.configs.tacotron2_config import Tacotron2Config
 from TTS.tts.configs.vits_config import VitsArgs, VitsConfig
 
+from coqui_meta.voices.data import coqui_dataset
+
 # Lower-case letters, digits and punctuation cover the shared corpus and the demo's sentences.
 CHARACTERS = CharactersConfig(
     characters_class="TTS.tts.models.vits.VitsCharacters",
@@ -31,7 +33,7 @@ CHARACTERS = CharactersConfig(
 
 def speechocean_dataset(path: str, formatter: str = "coqui") -> BaseDatasetConfig:
     """A Coqui dataset entry for a corpus in the ``coqui`` format (``metadata.csv``: audio_file|text|speaker_name)."""
-    return BaseDatasetConfig(formatter=formatter, path=path, meta_file_train="metadata.csv", dataset_name="corpus")
+    return coqui_dataset(path, formatter)
 
 
 def _common(config, dataset: BaseDatasetConfig | None, output_path: str, max_audio_seconds: float, sample_rate: int):

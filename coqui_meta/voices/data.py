@@ -16,16 +16,19 @@ from typing import Any
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
-def _from_metadata(root: Path) -> list[dict[str, Any]]:
+def coqui_dataset(path: str, formatter: str = "coqui"):
+    """A Coqui dataset entry for a corpus in the ``coqui`` format (``metadata.csv``: audio_file|text|speaker_name)."""
     from TTS.config.shared_configs import BaseDatasetConfig
+
+    return BaseDatasetConfig(formatter=formatter, path=path, meta_file_train="metadata.csv", dataset_name="corpus")
+
+
+def _from_metadata(root: Path) -> list[dict[str, Any]]:
     from TTS.tts.configs.shared_configs import BaseTTSConfig
     from TTS.tts.datasets import load_tts_samples
 
-    dataset = BaseDatasetConfig(
-        formatter="coqui", path=str(root), meta_file_train="metadata.csv", dataset_name="corpus"
-    )
     try:
-        samples, _ = load_tts_samples(BaseTTSConfig(datasets=[dataset]), eval_split=False)
+        samples, _ = load_tts_samples(BaseTTSConfig(datasets=[coqui_dataset(str(root))]), eval_split=False)
     except (KeyError, IndexError, ValueError) as error:
         raise ValueError(
             f"{root / 'metadata.csv'} is not in Coqui's coqui format (audio_file|text|speaker_name): {error}"
