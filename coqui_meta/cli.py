@@ -7,8 +7,9 @@
 --out_path DIR [--save_delta]``: a new voice that stock Coqui loads (see `coqui_meta.voices.new_voice`);
 ``coqui-meta apply-delta`` puts a saved delta back on its base (see `coqui_meta.voices.delta`).
 
-``coqui-meta embed --model_path CKPT --config_path CONFIG --data CORPUS --out_path d_vectors.json``: a prototype
-model's embedding of every clip and speaker, in the d-vector format Coqui reads (see `coqui_meta.voices.embed`).
+``coqui-meta embed [--encoder prototype|resemblyzer|coqui] [--model_path CKPT] [--config_path CONFIG] --data CORPUS
+--out_path d_vectors.json``: a speaker encoder's embedding (a prototype model's own, Resemblyzer's or Coqui's) of every
+clip and speaker, in the d-vector format Coqui reads (see `coqui_meta.voices.embed`).
 
 ``coqui-meta compare A/report.json B/report.json ... --out_path DIR``: adaptation curves side by side, the first report
 being the baseline (see `coqui_meta.voices.compare`).
@@ -26,6 +27,14 @@ import argparse
 import logging
 import os
 import sys
+
+from coqui_meta.cli_voices import (
+    adapt_command,
+    adaptation_settings,
+    apply_delta_command,
+    embed_command,
+    model_and_adaptation_arguments,
+)
 
 logger = logging.getLogger("coqui_meta")
 
@@ -65,44 +74,15 @@ def _speakers(text: str) -> int | list[str]:
     return int(text) if text.isdigit() else [name for name in text.split(",") if name]
 
 
-def _checkpoint_arguments(parser: argparse.ArgumentParser, model_help: str) -> None:
-    parser.add_argument("--model_path", required=True, help=model_help)
-    parser.add_argument("--config_path", required=True, help="its config.json")
-    parser.add_argument("--trust_checkpoint", action="store_true", help="allow a checkpoint that needs pickled code")
-
-
-def _model_and_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags `evaluate` and `adapt` share: which checkpoint, and how a new voice is learned."""
-    _checkpoint_arguments(parser, "checkpoint (.pth) of a meta or stock vits/tacotron2")
-    parser.add_argument("--lr", type=float, default=None,
-                        help="one adaptation learning rate for every tensor (default: the checkpoint's learned inner "
-                        "rates, or its meta.inner_lr)")
-    parser.add_argument("--lr_scale", type=float, default=1.0, help="multiplies the learning rates (learned or --lr)")
-    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
-    parser.add_argument("--grad_clip", type=float, default=0.0, help="clip the gradients' total norm (default: off)")
-    parser.add_argument("--adapt_modules", default=None,
-                        help="comma-separated name patterns (default: the config's); the speaker embedding alone "
-                        "(emb_g / speaker_embedding) keeps every old speaker bit-identical")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-
-
-def _adaptation_settings(args):
-    from coqui_meta.voices.adaptation import AdaptationSettings
-
-    return AdaptationSettings(lr=args.lr, lr_scale=args.lr_scale, optimizer=args.optimizer, grad_clip=args.grad_clip,
-                              adapt_modules=args.adapt_modules.split(",") if args.adapt_modules else [],
-                              seed=args.seed, device=args.device, trust=args.trust_checkpoint)
-
-
 def _evaluate(arg_list: list[str]) -> int:
     from coqui_meta.voices.evaluation import DEFAULT_STEPS, evaluate
 
     parser = argparse.ArgumentParser(
         prog="coqui-meta evaluate",
-        description="Adapt a meta or stock checkpoint to unseen speakers and score it at every listed step.",
+        description="Adapt a meta or stock checkpoint to unseen speakers (or languages) and score it at every listed "
+        "step.",
     )
-    _model_and_adaptation_arguments(parser)
+    model_and_adaptation_arguments(parser)
     parser.add_argument("--data", required=True, help="corpus folder with a Coqui coqui-format metadata.csv")
     parser.add_argument(
         "--speakers", type=_speakers, default=4, help="how many unseen speakers (by seed), or names a,b,c"
@@ -112,6 +92,9 @@ def _evaluate(arg_list: list[str]) -> int:
     parser.add_argument("--steps", type=_int_list, default=list(DEFAULT_STEPS), help="steps to score at, e.g. 0,1,5,10")
     parser.add_argument("--out_path", required=True, help="folder for report.json, report.md, curves.png, samples/")
     parser.add_argument("--mcd", action="store_true", help="also report mel-cepstral distortion against the real clips")
+    parser.add_argument("--task_key", default=None, choices=("speaker_name", "language"),
+                        help="what a new task is: a speaker, or a language (then --speakers counts or names languages "
+                        "and --data is a folder of language folders); default: the checkpoint's meta.task_key")
     args = parser.parse_args(arg_list)
     try:
         report = evaluate(
@@ -123,8 +106,9 @@ def _evaluate(arg_list: list[str]) -> int:
             queries=args.queries,
             steps=args.steps,
             out_path=args.out_path,
-            settings=_adaptation_settings(args),
+            settings=adaptation_settings(args),
             mcd=args.mcd,
+            task_key=args.task_key,
         )
     except (FileNotFoundError, ValueError, FloatingPointError) as error:
         raise SystemExit(f"coqui-meta evaluate: {error}") from None
@@ -132,92 +116,6 @@ def _evaluate(arg_list: list[str]) -> int:
 
     print(to_markdown(report))
     print(f"Written: {os.path.join(args.out_path, 'report.json')}, report.md, curves.png, samples/")
-    return 0
-
-
-def _adapt(arg_list: list[str]) -> int:
-    from coqui_meta.voices.new_voice import adapt
-
-    parser = argparse.ArgumentParser(
-        prog="coqui-meta adapt",
-        description="Learn a new voice from a few clips; write a model, config and speakers file that stock Coqui "
-        "loads.",
-    )
-    _model_and_adaptation_arguments(parser)
-    parser.add_argument(
-        "--data", required=True, help="a folder with a coqui-format metadata.csv, or of name.wav + name.txt"
-    )
-    parser.add_argument("--speaker", required=True, help="the new voice's name (for metadata.csv: the speaker to take)")
-    parser.add_argument("--shots", type=int, default=10, help="clips to learn from")
-    parser.add_argument("--steps", type=int, default=20, help="adaptation steps (0: a prototype model's voice is the "
-                        "prototype of the clips)")
-    parser.add_argument("--out_path", required=True, help="new folder for model.pth, config.json, speakers.json, ...")
-    parser.add_argument("--save_delta", action="store_true", help="also write voice.safetensors: only what changed")
-    parser.add_argument("--d_vectors", action="append", default=[],
-                        help="prototype models: a d-vector file whose voices to keep beside the new one (coqui-meta "
-                        "embed's, or an earlier voice's d_vectors.json); default: the training speakers' prototypes")
-    args = parser.parse_args(arg_list)
-    try:
-        info = adapt(
-            args.model_path, args.config_path, args.data, args.speaker, args.shots, args.steps, args.out_path,
-            settings=_adaptation_settings(args), save_delta=args.save_delta, d_vectors=args.d_vectors,
-        )
-    except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as error:
-        raise SystemExit(f"coqui-meta adapt: {error}") from None
-    out = args.out_path
-    voice_file = "d_vectors.json" if info.get("d_vectors") else "speakers.json"
-    print(
-        f"Voice {info['speaker']!r}: support loss {(info['support_loss'] or [info['final_support_loss']])[0]:.4f}"
-        f" -> {info['final_support_loss']:.4f} in {info['steps']} steps ({info['seconds']:.1f} s on {info['device']})"
-    )
-    print(f"Written: {out}/model.pth, config.json, {voice_file}, sample.wav, adapt.json")
-    print(f'Try: tts --model_path {out}/model.pth --config_path {out}/config.json --speaker_idx {info["speaker"]} '
-          f'--text "Hello there." --out_path {out}/hello.wav')
-    return 0
-
-
-def _embed(arg_list: list[str]) -> int:
-    from coqui_meta.voices.embed import embed
-
-    parser = argparse.ArgumentParser(
-        prog="coqui-meta embed",
-        description="A prototype model's embedding of every clip and speaker of a corpus, as a Coqui d-vector file.",
-    )
-    _checkpoint_arguments(parser, "checkpoint of a protonet or proto_maml model")
-    parser.add_argument("--data", required=True, help="corpus folder with a Coqui coqui-format metadata.csv")
-    parser.add_argument("--out_path", required=True, help="the d-vector file to write (.json)")
-    parser.add_argument("--dataset_name", default="",
-                        help="the dataset_name of the Coqui dataset config that will read the file (keys are "
-                        "dataset_name#path, as Coqui names clips; default: empty, Coqui's default)")
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    args = parser.parse_args(arg_list)
-    try:
-        info = embed(args.model_path, args.config_path, args.data, args.out_path, dataset_name=args.dataset_name,
-                     batch_size=args.batch_size, device=args.device, trust=args.trust_checkpoint)
-    except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"coqui-meta embed: {error}") from None
-    print(f"{info['clips']} clips of {info['speakers']} speakers, {info['d_vector_dim']}-dimensional, written to "
-          f"{info['out_path']} ({info['seconds']:.1f} s)")
-    if info["left_out"]:
-        print(f"{len(info['left_out'])} clip(s) left out by the model's length filters, e.g. {info['left_out'][0]}")
-    return 0
-
-
-def _apply_delta(arg_list: list[str]) -> int:
-    from coqui_meta.voices.delta import apply_delta
-
-    parser = argparse.ArgumentParser(prog="coqui-meta apply-delta",
-                                     description="Put a voice delta (voice.safetensors) back on its base checkpoint.")
-    _checkpoint_arguments(parser, "the base checkpoint the voice was adapted from")
-    parser.add_argument("--delta", required=True, help="voice.safetensors written by coqui-meta adapt --save_delta")
-    parser.add_argument("--out_path", required=True, help="new folder for model.pth, config.json, speakers.json")
-    args = parser.parse_args(arg_list)
-    try:
-        info = apply_delta(args.model_path, args.config_path, args.delta, args.out_path, trust=args.trust_checkpoint)
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        raise SystemExit(f"coqui-meta apply-delta: {error}") from None
-    print(f"Voice {info['speaker']!r} written to {args.out_path}")
     return 0
 
 
@@ -250,9 +148,9 @@ COMMANDS = {
     "train": _train_command,
     "evaluate": _evaluate,
     "compare": _compare,
-    "adapt": _adapt,
-    "apply-delta": _apply_delta,
-    "embed": _embed,
+    "adapt": adapt_command,
+    "apply-delta": apply_delta_command,
+    "embed": embed_command,
 }
 
 
@@ -267,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         choices=sorted(COMMANDS),
         help="train: meta-train a meta_vits or meta_tacotron2 config; evaluate: adaptation curves of a checkpoint on "
-        "unseen speakers; compare: evaluate reports side by side; adapt: a new voice that stock Coqui loads; "
-        "apply-delta: a saved voice delta back on its base; embed: a prototype model's d-vectors of a corpus; "
+        "unseen speakers or languages; compare: evaluate reports side by side; adapt: a new voice or language that "
+        "stock Coqui loads; "
+        "apply-delta: a saved voice delta back on its base; embed: a speaker encoder's d-vector file of a corpus; "
         "demo: the whole idea on Debian voices",
     )
     if not argv or argv[0] in ("-h", "--help"):

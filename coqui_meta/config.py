@@ -25,6 +25,7 @@ PROTOTYPE_ALGORITHMS = ("protonet", "proto_maml")
 DISTANCES = ("euclidean", "cosine")
 BACKENDS = ("torch", "learn2learn")
 INNER_LR_MODES = ("fixed", "per_tensor", "per_tensor_step")
+D_VECTOR_STARTS = ("task", "mean")
 DEFAULT_PROTOTYPE_DIM = 64
 
 
@@ -58,6 +59,13 @@ class MetaLearningConfig(Coqpit):
         q_query: query clips per task.
         meta_batch_size: tasks per outer step.
         task_key: the sample field that defines a task: ``speaker_name``, ``emotion_name``, ``language``, ...
+            With ``language``, a task is a language: it starts from the mean row of the language embedding (``emb_l``,
+            which then must be on: ``use_language_embedding``), and the inner loop adapts that row with the adapted
+            modules (default: the language embedding and the text encoder).
+        d_vector_start: a d-vector model (``use_d_vector_file``, no prototype algorithm): where a task's voice (its
+            d-vector, adapted by the inner loop) starts. ``task``: the mean of the task's own support d-vectors in
+            the file (YourTTS's zero-shot voice, then MAML's steps on top); ``mean``: the mean of every d-vector in
+            the file (a voice with nothing known).
         backend: ``torch`` (``torch.func.functional_call``) or ``learn2learn`` (its MAML wrapper).
         episodes_per_epoch: outer steps in one Trainer epoch.
         eval_episodes: meta-validation episodes per Trainer evaluation (fixed across evaluations).
@@ -94,6 +102,7 @@ class MetaLearningConfig(Coqpit):
     q_query: int = 5
     meta_batch_size: int = 4
     task_key: str = "speaker_name"
+    d_vector_start: str = "task"
     backend: str = "torch"
     episodes_per_epoch: int = 100
     eval_episodes: int = 4
@@ -152,6 +161,8 @@ class MetaLearningConfig(Coqpit):
             fail("max_skipped_share", "must be between 0 and 1")
         if not self.task_key:
             fail("task_key", "must name a sample field such as speaker_name")
+        if self.d_vector_start not in D_VECTOR_STARTS:
+            fail("d_vector_start", f"must be one of {', '.join(D_VECTOR_STARTS)}")
 
     @property
     def second_order(self) -> bool:

@@ -85,6 +85,8 @@ def _model_and_samples(config):
     from TTS.tts.models import setup_model
 
     from coqui_meta.episodes import split_by_task
+    from coqui_meta.voices.d_vector_file import check_covers
+    from coqui_meta.voices.language_table import check_languages
 
     declared_speakers = list(config.speakers)
     samples, _ = load_tts_samples(config, eval_split=False)  # it sets config.speakers to every speaker in the data
@@ -98,6 +100,11 @@ def _model_and_samples(config):
         config.speakers = declared_speakers or trained
     elif meta.uses_prototypes:  # no table to fill; recorded so that evaluate knows the speakers the encoder saw
         config.speakers = trained
+    try:
+        check_covers(config, train_samples + eval_samples)
+        check_languages(config)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"coqui-meta train: {error}") from None
     torch.manual_seed(meta.seed)  # the initial weights too: two runs of one config are the same run
     model = setup_model(config)
     return model, _screen(model, train_samples, "training"), _screen(model, eval_samples, "meta-validation")

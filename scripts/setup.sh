@@ -31,6 +31,14 @@ if ! "$venv/bin/python" -c "import resemblyzer" 2>/dev/null; then
     echo "==> installing the speaker judge (Resemblyzer, weights inside its wheel)"
     $pip install -q --no-deps "resemblyzer==0.1.4"
 fi
+if ! command -v espeak-ng >/dev/null 2>&1; then
+    # phonemes of the multilingual corpus and models; Coqui looks for it once, when TTS is imported
+    echo "==> installing espeak-ng from the Debian archive"
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    $sudo apt-get install -y -q espeak-ng >/dev/null 2>&1 \
+        || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q espeak-ng >/dev/null 2>&1; } \
+        || echo "warning: could not install espeak-ng (sudo apt-get install espeak-ng); multilingual tests skip"
+fi
 "$venv/bin/python" -c "import learn2learn, TTS, trainer, coqui_meta, resemblyzer" 2>/dev/null
 echo "$hash" > "$stamp"
 echo "==> set-up done: $venv"

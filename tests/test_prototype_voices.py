@@ -192,11 +192,11 @@ def test_a_voice_alone_is_refused_with_what_to_do(tiny_protonet, two_speakers, t
     assert not (tmp_path / "zoe").exists()
 
 
-def test_a_d_vector_model_without_the_encoder_is_refused_by_name(tiny_protonet, two_speakers, tmp_path):
+def test_a_d_vector_model_without_a_d_vector_file_is_refused_by_name(tiny_protonet, two_speakers, tmp_path):
     from coqui_meta.voices.evaluation import evaluate
 
     corpus, _, _ = two_speakers
-    with pytest.raises(ValueError, match="stock_config.json: a d-vector model without a prototype encoder"):
+    with pytest.raises(ValueError, match="stock_config.json: use_d_vector_file is set but no d_vector_file"):
         evaluate(str(tiny_protonet / "model.pth"), str(tiny_protonet / "stock_config.json"), str(corpus), speakers=1,
                  shots=2, queries=1, steps=[0], out_path=None, progress=False)
 

@@ -34,3 +34,20 @@ def test_a_recipe_trains_one_episode_with_meta_validation(corpus, recipe, tmp_pa
         assert any(key.startswith("prototype_encoder.") for key in state)
     else:
         assert state["emb_g.weight"].shape[0] == len(config["speakers"])
+
+
+@pytest.mark.slow
+def test_the_language_recipe_builds_its_corpus_and_meta_trains_on_languages(tmp_path):
+    script = ROOT / "recipes" / "espeak_languages" / "vits_fomaml" / "train.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--corpus", str(tmp_path / "corpus"), "--clips_per_speaker", "4",
+         "--output_path", str(tmp_path / "runs"), "--epochs", "1", "--episodes", "1", "--threads", "1"],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "query_loss_after_adaptation" in result.stdout + result.stderr
+    run = Path(glob.glob(str(tmp_path / "runs" / "*" / "best_model.pth"))[0]).parent
+    config = json.loads((run / "config.json").read_text())
+    assert config["meta"]["task_key"] == "language" and "sv" not in config["languages"]
+    state = torch.load(run / "best_model.pth", map_location="cpu", weights_only=True)["model"]
+    assert state["emb_l.weight"].shape[0] == len(config["languages"]) == 9

@@ -58,8 +58,8 @@ class GradientMetaAlgorithm:
         )
 
     def task_voice(self, support: dict) -> torch.Tensor | None:
-        """The voice a task starts from, if the algorithm makes one from the support clips (prototypes)."""
-        return None
+        """The d-vector a task's voice starts from, for a model whose voice is one (`meta_start_voice`), else None."""
+        return self.model.meta_start_voice(support)
 
     def task_backward(self, support: dict, query: dict, weight: float, scale: Callable, seeds: TaskSeeds) -> TaskResult:
         raise NotImplementedError

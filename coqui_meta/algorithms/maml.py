@@ -25,6 +25,7 @@ class MAML(GradientMetaAlgorithm):
     name = "maml"
 
     def task_backward(self, support, query, weight, scale, seeds, voice=None) -> TaskResult:
+        voice = self.task_voice(support) if voice is None else voice
         task, optimizer = self.task_model(voice=voice), self.inner_optimizer()
         every_step = self.meta.multi_step_loss  # MAML++: the query loss as the voice starts and after every step
         queries = [self.query_loss(task, query, seeds)] if every_step else []

@@ -21,7 +21,7 @@ class Reptile(GradientMetaAlgorithm):
     name = "reptile"
 
     def task_backward(self, support, query, weight, scale, seeds) -> TaskResult:
-        task = self.task_model()
+        task = self.task_model(voice=self.task_voice(support))
         support_losses = adapt(task, support, self.meta.inner_steps, self.inner_optimizer(), False, seeds)
         phi = {name: tensor.detach() for name, tensor in task.adapted_tensors().items()}
         task.detach_adapted()

@@ -35,6 +35,7 @@ VOICES = [
 ]
 HELD_OUT = ("flite_rms", "festival_ked_diphone")
 PACKAGES = ("flite", "festival", "festvox-kallpc16k", "festvox-kdlpc16k", "espeak-ng")
+PROGRAMS = ("flite", "text2wave", "espeak-ng")
 
 SUBJECTS = ["the old man", "a young girl", "my brother", "the teacher", "our neighbour", "the doctor", "a small dog",
             "the farmer", "her friend", "the baker", "his sister", "the captain"]
@@ -55,25 +56,26 @@ def voice_name(engine: str, voice: str) -> str:
     return f"{engine.split('-')[0]}_{voice.replace('+', '_').replace('-', '_')}".replace("voice_", "")
 
 
-def missing_programs() -> list[str]:
-    return [p for p in ("flite", "text2wave", "espeak-ng") if shutil.which(p) is None]
+def missing_programs(programs: tuple[str, ...] = PROGRAMS) -> list[str]:
+    return [p for p in programs if shutil.which(p) is None]
 
 
-def install_voices() -> None:
-    """apt-get the Debian voices when they are missing (as root), else say how."""
-    if not missing_programs():
+def install_voices(packages: tuple[str, ...] = PACKAGES, programs: tuple[str, ...] = PROGRAMS) -> None:
+    """apt-get the Debian voices (``packages``, which give ``programs``) when they are missing (as root), else say
+    how."""
+    if not missing_programs(programs):
         return
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    install = [*sudo, "apt-get", "install", "-y", "-q", *PACKAGES]
+    install = [*sudo, "apt-get", "install", "-y", "-q", *packages]
     print("Installing the Debian voices:", " ".join(install))
     result = subprocess.run(install, capture_output=True, text=True)
     if result.returncode != 0:  # a fresh machine may have no package lists yet
         subprocess.run([*sudo, "apt-get", "update", "-q"], capture_output=True, text=True)
         result = subprocess.run(install, capture_output=True, text=True)
-    if result.returncode != 0 or missing_programs():
+    if result.returncode != 0 or missing_programs(programs):
         raise RuntimeError(
-            f"the demo needs {', '.join(missing_programs())}; install them with: sudo apt-get install "
-            f"{' '.join(PACKAGES)}"
+            f"the demo needs {', '.join(missing_programs(programs))}; install them with: sudo apt-get install "
+            f"{' '.join(packages)}"
             f"\n{result.stderr[-500:]}"
         )
 

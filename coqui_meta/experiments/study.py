@@ -257,11 +257,14 @@ def _load_cache(files: tuple[str, str]) -> dict:
 
 def evaluate_sides(sides: list[tuple[str, tuple[str, str], float | None]], grid: list[float], data: str,
                    speakers: list[str], shots: int, queries: int, steps: list[int], seed: int, out: Path,
-                   jobs: int = 1) -> list[Side]:
+                   jobs: int = 1, task_key: str | None = None) -> list[Side]:
     """Each side (label, files, and for a meta model with learned rates the ``inner_lr`` they started from) adapted at
     every grid value (query loss only), then
-    again at its value with the lowest final query loss, with the speaker judge; ``jobs`` processes at a time."""
+    again at its value with the lowest final query loss, with the speaker judge; ``jobs`` processes at a time.
+    ``task_key="language"``: ``speakers`` are languages."""
     kwargs = dict(data=data, speakers=speakers, shots=shots, queries=queries, steps=steps)
+    if task_key:
+        kwargs["task_key"] = task_key
     calls = [(files, grid_settings(value, seed, inner_lr), None, False, kwargs)
              for _, files, inner_lr in sides for value in grid]
     results = iter(_run_all(calls, jobs))

@@ -21,6 +21,19 @@ def _to_device(value: Any, device: torch.device) -> Any:
     return value
 
 
+class DVectorsOfKnownClips(dict):
+    """A d-vector file's entries, where a clip it lacks (a new voice's, in ``evaluate`` or ``adapt``) reads as NaNs:
+    a d-vector model's task voice stands in for every clip's d-vector, and `meta_start_voice` starts it elsewhere
+    (``coqui-meta train`` refuses a file that lacks a training clip, before training)."""
+
+    def __init__(self, entries: dict, dim: int) -> None:
+        super().__init__(entries)
+        self.dim = dim
+
+    def __missing__(self, key: str) -> dict:
+        return {"name": None, "embedding": [float("nan")] * self.dim}
+
+
 class EpisodicDataMixin:
     """Episodic loaders and per-task formatting for a Coqui ``BaseTTS`` model."""
 
@@ -82,7 +95,30 @@ class EpisodicDataMixin:
     def _meta_without_d_vector_file(self, dataset):
         if self.meta_uses_prototypes:  # the d-vectors are the encoder's prototypes, not looked up in a file
             dataset.d_vector_mapping = None
+        elif getattr(dataset, "d_vector_mapping", None) is not None:
+            dataset.d_vector_mapping = self.speaker_manager.embeddings  # the lenient lookup, for Tacotron2's collate
         return dataset
+
+    def _meta_read_new_clips(self) -> None:
+        """Let a d-vector model's batches hold clips its d-vector file lacks (`DVectorsOfKnownClips`)."""
+        manager = self.speaker_manager
+        if not self.meta_uses_prototypes and manager is not None and manager.embeddings:
+            dim = len(next(iter(manager.embeddings.values()))["embedding"])
+            manager.embeddings = DVectorsOfKnownClips(manager.embeddings, dim)
+
+    def _meta_fill_d_vectors(self, batch: dict) -> dict:
+        """When the task is not the voice (a language task of a d-vector model), a clip the d-vector file lacks (a new
+        language's) speaks with its speaker's mean d-vector in the file (the file's mean for a speaker it lacks)."""
+        vectors = batch.get("d_vectors")
+        if vectors is None or self.meta_voice_is_d_vector:
+            return batch  # none, or the task's d-vector stands in for every clip's
+        for row in (~torch.isfinite(vectors).all(1)).nonzero().flatten().tolist():
+            vectors[row] = self._meta_speaker_d_vector(batch["speaker_names"][row])
+        return batch
+
+    def _meta_speaker_d_vector(self, speaker: str) -> torch.Tensor:
+        entries = [e["embedding"] for e in self.speaker_manager.embeddings.values() if e["name"] == speaker]
+        return torch.tensor(entries).mean(0) if entries else self.meta_mean_d_vector().cpu()
 
     def meta_prepare(self, raw: dict) -> dict:
         """One collated support or query set, formatted and on the model's device as the Trainer prepares a task."""
@@ -96,7 +132,7 @@ class EpisodicDataMixin:
         for pair in batch["tasks"]:
             formatted = []
             for part in pair:
-                part = super().format_batch(part)
+                part = self._meta_fill_d_vectors(super().format_batch(part))
                 formatted.append({key: _to_device(value, device) for key, value in part.items()})
             tasks.append(tuple(formatted))
         return {"tasks": tasks}

@@ -56,6 +56,8 @@ class MetaLearningMixin(TaskStartMixin, EpisodicDataMixin):
         if meta.gradient_checkpointing and not meta.second_order:
             logger.warning("meta.gradient_checkpointing changes nothing for %s%s: first-order inner steps keep no "
                            "graph to recompute", meta.algorithm, " with first_order" if meta.first_order else "")
+        self._meta_check_task()
+        self._meta_read_new_clips()
         if self.meta_uses_prototypes:
             self._meta_init_prototype_encoder()
         self._meta_groups = self.meta_adapted_groups()

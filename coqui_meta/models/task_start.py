@@ -1,6 +1,10 @@
-"""What a task is to a meta model: the tensors its inner loop adapts, and the voice it starts from (the mean of the
-speaker table's rows, as Coqui initialises an added speaker, or the prototype of its support clips, through the
-prototype encoder, for the prototype algorithms)."""
+"""What a task is to a meta model: the tensors its inner loop adapts, and where it starts.
+
+A task is a speaker (or any ``meta.task_key`` value) or a language. A speaker task of a speaker-table model starts
+from the mean of the table's rows (as Coqui initialises an added speaker); of a d-vector model (YourTTS's shape:
+``use_d_vector_file``) from a d-vector, which the inner loop adapts: the task's own d-vectors, or their mean over the
+file (``meta.d_vector_start``); of a prototype model from the prototype of its support clips. A language task
+(``task_key="language"``) starts from the mean row of the language embedding."""
 
 from __future__ import annotations
 
@@ -17,16 +21,55 @@ logger = logging.getLogger(__name__)
 
 class TaskStartMixin:
     """A task's adapted tensors and starting voice. A model class supplies ``meta_speaker_embedding``,
-    ``meta_default_adapt_modules``, ``meta_task_loss(batch, outer)`` and, for prototypes, ``meta_clip_mels(batch)``."""
+    ``meta_default_adapt_modules``, ``meta_task_loss(batch, outer)`` and, for prototypes, ``meta_clip_mels(batch)``;
+    for language tasks ``meta_language_embedding`` and ``meta_language_adapt_modules``."""
 
     #: name of the speaker-embedding weight in ``named_parameters()``
     meta_speaker_embedding: str = ""
     #: default ``adapt_modules`` patterns
     meta_default_adapt_modules: tuple[str, ...] = ()
+    #: name of the language-embedding weight (empty: the model has none)
+    meta_language_embedding: str = ""
+    #: default ``adapt_modules`` patterns when a task is a language
+    meta_language_adapt_modules: tuple[str, ...] = ()
 
     @property
     def meta_uses_prototypes(self) -> bool:
         return self.config.meta.uses_prototypes
+
+    @property
+    def meta_task_is_language(self) -> bool:
+        return self.config.meta.task_key == "language"
+
+    @property
+    def meta_voice_is_d_vector(self) -> bool:
+        """A task's voice is a d-vector (``D_VECTOR``, adapted by the inner loop), not a row of a speaker table: a
+        prototype model's, or a speaker task's of a model that reads its voices from a d-vector file."""
+        from TTS.config import get_from_config_or_model_args
+
+        if self.meta_uses_prototypes:
+            return True
+        d_vectors = get_from_config_or_model_args(self.config, "use_d_vector_file", False)
+        return bool(d_vectors) and not self.meta_task_is_language
+
+    @property
+    def meta_task_table(self) -> str:
+        """The embedding weight whose rows are tasks (its mean row starts a task), or "" for a d-vector voice."""
+        if self.meta_task_is_language:
+            return self.meta_language_embedding
+        return "" if self.meta_voice_is_d_vector else self.meta_speaker_embedding
+
+    def _meta_check_task(self) -> None:
+        """Errors for a task the model cannot start, raised when the model is built (before any training)."""
+        if self.meta_voice_is_d_vector and self.config.meta.backend != "torch":
+            raise ValueError(f"meta.backend = {self.config.meta.backend!r}: a d-vector voice is adapted on the torch "
+                             "backend only (learn2learn adapts parameters, and a d-vector is an input)")
+        if self.meta_task_is_language and self.meta_language_embedding not in dict(self.named_parameters()):
+            raise ValueError(
+                f"meta.task_key = 'language': {type(self).__name__} has no language embedding "
+                f"({self.meta_language_embedding or 'this model has none'}); set use_language_embedding (VITS: "
+                "model_args.use_language_embedding) and give the datasets their language"
+            )
 
     def _meta_init_prototype_encoder(self) -> None:
         from TTS.config import get_from_config_or_model_args
@@ -71,9 +114,36 @@ class TaskStartMixin:
         ``[d_vector_dim]``."""
         return self.meta_embed(support).mean(0)
 
+    def meta_start_voice(self, support: dict) -> torch.Tensor | None:
+        """The d-vector a task's voice starts from (None when the voice is a table row): the prototype of the support
+        clips, or for a d-vector model their own d-vectors' mean (``meta.d_vector_start = "task"``; clips that the
+        d-vector file lacks have none) or the file's mean."""
+        if not self.meta_voice_is_d_vector:
+            return None
+        if self.meta_uses_prototypes:
+            return self.meta_prototype(support)
+        own = support.get("d_vectors")
+        if self.config.meta.d_vector_start == "task" and own is not None and bool(torch.isfinite(own).all()):
+            start = own.mean(0)
+        else:
+            start = self.meta_mean_d_vector()
+        return start.detach().clone().requires_grad_(True)  # data, not a parameter: the inner loop's own leaf
+
+    def meta_mean_d_vector(self) -> torch.Tensor:
+        """The mean of every d-vector of the model's d-vector file: a voice with nothing known."""
+        if getattr(self, "_meta_mean_d_vector", None) is None:
+            manager = self.speaker_manager
+            if manager is None or not manager.embeddings:
+                raise ValueError("this d-vector model has no d-vector file loaded (d_vector_file) to take a mean of")
+            vectors = torch.tensor([entry["embedding"] for entry in manager.embeddings.values()], dtype=torch.float32)
+            self._meta_mean_d_vector = vectors.mean(0)
+        return self._meta_mean_d_vector.to(next(self.parameters()).device)
+
     def meta_default_patterns(self) -> list[str]:
+        if self.meta_task_is_language:
+            return list(self.meta_language_adapt_modules)
         patterns = list(self.meta_default_adapt_modules)
-        if self.meta_uses_prototypes:  # the voice is the d-vector, not a row of the speaker table
+        if self.meta_voice_is_d_vector:  # the voice is the d-vector, not a row of the speaker table
             table = self.meta_speaker_embedding.split(".")[0]
             patterns = [D_VECTOR] + [p for p in patterns if p != table]
         return patterns
@@ -88,7 +158,7 @@ class TaskStartMixin:
         patterns = list(self.config.meta.adapt_modules) or self.meta_default_patterns()
         names = [name for name, param in self.named_parameters()
                  if param.requires_grad and not name.startswith("meta_inner_lrs.")]
-        if self.meta_uses_prototypes:
+        if self.meta_voice_is_d_vector:
             names.append(D_VECTOR)
         chosen: list[str] = []
         groups: dict[str, list[str]] = {}
@@ -108,18 +178,17 @@ class TaskStartMixin:
     def meta_task_init(
         self, params: dict[str, torch.Tensor], adapted: list[str], voice: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        """The tensors a task starts from: the adapted ones as they are, and the voice: for a prototype model
-        ``voice`` (the prototype of the support clips) as the d-vector; otherwise the speaker embedding replaced by the
-        mean of its rows in every row, so each task starts as a new voice (as Coqui initialises an added speaker)."""
+        """The tensors a task starts from: the adapted ones as they are, and the task's own: for a d-vector voice
+        ``voice`` (`meta_start_voice`) as the d-vector; otherwise the task table (speaker or language embedding)
+        replaced by the mean of its rows in every row, so each task starts as a new voice or language (as Coqui
+        initialises an added speaker)."""
         tensors = {name: params[name] for name in adapted if name != D_VECTOR}
-        if self.meta_uses_prototypes:
+        if self.meta_voice_is_d_vector:
             if voice is None:
-                raise ValueError(
-                    "a task of a prototype model starts from the prototype of its support clips: pass voice"
-                )
+                raise ValueError("a task of a d-vector model starts from a d-vector (meta_start_voice): pass voice")
             tensors[D_VECTOR] = voice
             return tensors
-        name = self.meta_speaker_embedding
+        name = self.meta_task_table
         if name and name in params:
             weight = params[name]
             tensors[name] = weight.mean(0, keepdim=True).expand_as(weight)

@@ -29,6 +29,9 @@ class MetaVits(MetaLearningMixin, Vits):
     meta_speaker_embedding = "emb_g.weight"
     # speaker embedding plus the decoder side: the flow and the waveform decoder's speaker conditioning
     meta_default_adapt_modules = ("emb_g", "flow", "waveform_decoder.cond_layer")
+    meta_language_embedding = "emb_l.weight"
+    # a language is how text is read: its embedding, the text encoder it conditions, and the durations
+    meta_language_adapt_modules = ("emb_l", "text_encoder", "duration_predictor")
     meta_optimizer_index = 1
 
     def __init__(self, config, *args, **kwargs) -> None:

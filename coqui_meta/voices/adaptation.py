@@ -39,7 +39,9 @@ class AdaptationSettings:
     ``lr``: one rate for every adapted tensor (None: the model's own, learned or ``meta.inner_lr``); ``lr_scale``
     multiplies the rates; ``optimizer`` ``sgd`` or ``adam``; ``grad_clip`` clips the gradients' total norm (0: off);
     ``adapt_modules`` overrides ``meta.adapt_modules``; ``seed`` seeds the clips drawn and every random draw;
-    ``device`` (None: CUDA when there is one); ``trust`` reads checkpoints that need pickled code."""
+    ``device`` (None: CUDA when there is one); ``trust`` reads checkpoints that need pickled code; ``encoder``: where
+    a d-vector model's new voice starts (`coqui_meta.voices.d_vector_voice.STARTS`; None: its config's encoder, else
+    the mean of its d-vector file)."""
 
     lr: float | None = None
     lr_scale: float = 1.0
@@ -49,9 +51,29 @@ class AdaptationSettings:
     seed: int = 0
     device: str | None = None
     trust: bool = False
+    encoder: str | None = None
 
     def torch_device(self) -> torch.device:
         return torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def load_for_adaptation(model_path: str, config_path: str, settings: AdaptationSettings, device: torch.device,
+                        task_key: str | None = None):
+    """The checkpoint as a model to adapt, with ``settings.adapt_modules`` applied and tasks of ``task_key`` (None:
+    the checkpoint's own). A checkpoint's learned inner rates are for its own ``adapt_modules``: with other modules,
+    ``settings.lr`` must say the rate."""
+    overrides = {"adapt_modules": list(settings.adapt_modules)} if settings.adapt_modules else {}
+    if task_key:
+        overrides["task_key"] = task_key
+    from coqui_meta.voices.checkpoints import load_model
+
+    loaded = load_model(model_path, config_path, device=str(device), trust=settings.trust, meta_overrides=overrides)
+    if loaded.dropped_learned_rates and settings.lr is None:
+        raise ValueError(
+            f"--adapt_modules: {model_path} learned its inner rates for its own adapt_modules and tasks "
+            f"({', '.join(loaded.config.meta.adapt_modules) or 'the default'}); give --lr for these modules"
+        )
+    return loaded
 
 
 class AdaptationDiverged(FloatingPointError):
@@ -61,19 +83,21 @@ class AdaptationDiverged(FloatingPointError):
 class VoiceAdaptation:
     """One new voice: a task view of ``model`` moved, step by step, by the inner loop."""
 
-    def __init__(self, model, settings: AdaptationSettings | None = None, support: dict | None = None) -> None:
+    def __init__(self, model, settings: AdaptationSettings | None = None, support: dict | None = None,
+                 start_voice: torch.Tensor | None = None) -> None:
+        """``start_voice``: the d-vector a d-vector model's voice starts from (default: `meta_start_voice` of
+        ``support``: the prototype of its clips, their own d-vectors, or the file's mean)."""
         settings = settings or AdaptationSettings()
         self.model = model
         self.device = next(model.parameters()).device
-        self.prototype = None
-        if model.meta_uses_prototypes:
-            if support is None:
-                raise ValueError(
-                    "a prototype model's voice starts from the prototype of its support clips: pass support"
-                )
+        self.prototype = None  # the d-vector the voice starts from, for a model whose voice is one
+        if model.meta_voice_is_d_vector:
+            if start_voice is None and support is None:
+                raise ValueError("a d-vector model's voice starts from its support clips: pass support or start_voice")
             model.eval()
             with torch.no_grad():
-                self.prototype = model.meta_prototype(support)
+                start = model.meta_start_voice(support) if start_voice is None else start_voice
+            self.prototype = start.detach().to(self.device)
         adapted = model.meta_adapted_names()
         rates = model.meta_inner_lrs
         if rates.names != adapted:  # other modules than those the rates were made for: one rate for all
@@ -115,7 +139,7 @@ class VoiceAdaptation:
         return {name: tensor.detach() for name, tensor in self.task.adapted_tensors().items()}
 
     def d_vector(self) -> torch.Tensor:
-        """A prototype model's voice as it is now: the prototype, moved by the steps if it is adapted."""
+        """A d-vector model's voice as it is now: where it started, moved by the steps if it is adapted."""
         return self.task.tensors[D_VECTOR].detach()
 
     def synthesize(self, batch: dict, index: int, seed: int | None = None) -> tuple[np.ndarray, int]:
@@ -144,10 +168,15 @@ def render(model, batch: dict, index: int, seed: int, tensors: dict | None = Non
     model.eval()
     tokens, lengths = model.meta_text(batch)
     tokens = tokens[index : index + 1, : int(lengths[index])]
+    def row(key: str):
+        values = batch.get(key)
+        return values[index : index + 1] if values is not None else None
+
     if voice is not None:
-        aux_input = {"speaker_ids": None, "d_vectors": voice.detach()[None], "language_ids": None}
-    else:
-        aux_input = {"speaker_ids": batch["speaker_ids"][index : index + 1], "d_vectors": None, "language_ids": None}
+        aux_input = {"speaker_ids": None, "d_vectors": voice.detach()[None], "language_ids": row("language_ids")}
+    else:  # the clip's own speaker: its row of the table, or its d-vector
+        aux_input = {"speaker_ids": row("speaker_ids"), "d_vectors": row("d_vectors"),
+                     "language_ids": row("language_ids")}
     device = next(model.parameters()).device
     with seeded(seed, device), _inference_limit(model, batch, index):
         outputs = functional_call(_CallMethod(model, "inference"), tensors or {}, (tokens,), {"aux_input": aux_input},

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class LoadedModel:
     algorithm: str  # the meta algorithm, or "finetune" for a stock checkpoint
     checkpoint: dict
     dropped_learned_rates: bool = False  # learned inner rates left out: other adapt_modules than they were made for
+    phoneme_cache_path: str | None = None  # the config's own, which a written voice's config keeps
 
 
 def load_checkpoint(path: str | os.PathLike, trust: bool = False) -> dict:
@@ -110,19 +112,25 @@ def load_model(
     algorithm = original.meta.algorithm if "meta" in original else FINETUNE
     overrides = dict(meta_overrides or {})
     learned = "meta" in original and original.meta.inner_lr_mode != "fixed"
-    drop_rates = learned and "adapt_modules" in overrides and overrides["adapt_modules"] != original.meta.adapt_modules
+    drop_rates = learned and any(key in overrides and overrides[key] != original.meta.get(key)
+                                 for key in ("adapt_modules", "task_key"))  # rates made for other tensors
     if drop_rates:
         overrides["inner_lr_mode"] = "fixed"
     config = as_meta_config(original, overrides)
     from TTS.config import get_from_config_or_model_args
 
     if get_from_config_or_model_args(config, "use_d_vector_file") and not config.meta.uses_prototypes:
-        raise ValueError(
-            f"{config_path}: a d-vector model without a prototype encoder has no way to make a new voice's d-vector; "
-            "use a speaker-table model (use_speaker_embedding) or a checkpoint trained with meta.algorithm protonet or "
-            "proto_maml (with its own config)"
-        )
+        from coqui_meta.voices.d_vector_file import d_vector_dim, d_vector_paths, read_d_vector_files
+
+        if not d_vector_paths(config):
+            raise ValueError(f"{config_path}: use_d_vector_file is set but no d_vector_file: a d-vector model reads "
+                             "its voices (and a new voice's start) from one; coqui-meta embed writes one for a corpus")
+        read_d_vector_files(d_vector_paths(config), d_vector_dim(config))  # a clear error before Coqui reads them
     checkpoint = load_checkpoint(model_path, trust)
+    phoneme_cache_path = config.get("phoneme_cache_path")
+    if config.get("use_phonemes"):
+        # Coqui caches phonemes by clip name (new voices' clips are 0000.wav, ...): a cache of this run's own
+        config.phoneme_cache_path = tempfile.mkdtemp(prefix="coqui-meta-phonemes-")
     model = (MetaVits if STOCK_OF[model_name] == "vits" else MetaTacotron2)(config)
     state = checkpoint["model"]
     if drop_rates:
@@ -135,4 +143,5 @@ def load_model(
             f"{model_path} does not match {config_path}: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
         )
     model.to(torch.device(device)).eval()
-    return LoadedModel(model, config, model_name, STOCK_OF[model_name], algorithm, checkpoint, drop_rates)
+    return LoadedModel(model, config, model_name, STOCK_OF[model_name], algorithm, checkpoint, drop_rates,
+                       phoneme_cache_path)

@@ -36,6 +36,20 @@ def _from_metadata(root: Path) -> list[dict[str, Any]]:
     return samples
 
 
+def _from_language_folders(root: Path) -> list[dict[str, Any]]:
+    """A multilingual corpus: one coqui-format folder per language (``root/<language>/metadata.csv``), each read as a
+    Coqui dataset of that language (and its own ``dataset_name``: Coqui caches phonemes by clip name)."""
+    from TTS.tts.configs.shared_configs import BaseTTSConfig
+    from TTS.tts.datasets import load_tts_samples
+
+    datasets = []
+    for folder in sorted(p for p in root.iterdir() if (p / "metadata.csv").is_file()):
+        dataset = coqui_dataset(str(folder))
+        dataset.language = dataset.dataset_name = folder.name
+        datasets.append(dataset)
+    return load_tts_samples(BaseTTSConfig(datasets=datasets), eval_split=False)[0] if datasets else []
+
+
 def _from_pairs(root: Path, speaker: str) -> list[dict[str, Any]]:
     samples = []
     for audio in sorted(p for p in root.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES):
@@ -107,12 +121,16 @@ def load_clips(path: str | os.PathLike, speaker: str | None = None) -> list[dict
     """Coqui samples of every clip under ``path``, each checked (see `check_clip`), with ``seconds`` set.
 
     ``speaker`` names the voice of a wav + txt folder (default: the folder's name) and, for a metadata.csv folder,
-    keeps only that speaker's clips.
+    keeps only that speaker's clips. A folder of language folders, each with a metadata.csv, is a multilingual
+    corpus: each clip's ``language`` is its folder's name.
     """
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"data folder not found: {root}")
-    if (root / "metadata.csv").is_file():
+    languages = [] if (root / "metadata.csv").is_file() else _from_language_folders(root)
+    if languages:
+        samples = languages
+    elif (root / "metadata.csv").is_file():
         samples = _from_metadata(root)
         if speaker is not None:
             names = sorted({s["speaker_name"] for s in samples})

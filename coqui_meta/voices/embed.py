@@ -1,51 +1,62 @@
-"""`coqui-meta embed`: a prototype model's encoder embedding of every clip of a corpus, as Coqui's d-vector file.
+"""`coqui-meta embed`: a speaker encoder's embedding of every clip of a corpus, as Coqui's d-vector file.
+
+The encoder (see `coqui_meta.voices.encoders`) is a prototype model's own (``--encoder prototype``, the default: a
+protonet or proto_maml checkpoint), Resemblyzer's (``resemblyzer``, 256 dimensions) or Coqui's speaker encoder
+(``coqui``: YourTTS's kind, from ``--encoder_model_path`` / ``--encoder_config_path`` or the files a TTS config names).
+With another encoder than the prototype one, ``--config_path`` is optional: the d-vector model's config, whose
+``d_vector_dim`` the vectors must have (checked before any work).
 
 The file is what Coqui's ``use_d_vector_file`` reads: one entry per clip, keyed as Coqui keys the clips of a dataset
 (``"{dataset_name}#{path without extension}"``, ``audio_unique_name``), ``{"name": speaker, "embedding": [...]}``;
 plus one entry per speaker, ``"{speaker}#mean"``, holding the mean of that speaker's clips (the speaker's prototype).
 Coqui's ``get_mean_embedding(speaker)`` averages every entry of a speaker, and adding their mean does not change it.
 Any stock Coqui model can train on these embeddings: set ``use_d_vector_file``, ``d_vector_file`` and ``d_vector_dim``.
+It is written at the end, whole, or not at all.
 
 Example::
 
     coqui-meta embed --model_path runs/protonet/best_model.pth --config_path runs/protonet/config.json \\
         --data ../shared/data/speechocean762 --dataset_name corpus --out_path d_vectors.json
+    coqui-meta embed --encoder resemblyzer --data ../shared/data/speechocean762 --out_path resemblyzer.json
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from coqui_meta.files import write_json
 from coqui_meta.voices.checkpoints import load_model
 from coqui_meta.voices.data import load_clips, require_sample_rate
+from coqui_meta.voices.encoders import ENCODERS, ClipEncoder, make_encoder, prototype_vectors, require_dim
+
+
+def d_vector_entries(samples: list[dict], vectors: dict[str, torch.Tensor], dataset_name: str = ""):
+    """(Coqui's d-vector entries of the embedded ``samples``, keyed as a dataset named ``dataset_name`` keys its clips
+    (a multilingual corpus's: as its language's dataset);
+    the vectors by speaker). ``vectors`` is keyed by ``audio_unique_name``; samples without a vector are left out."""
+    entries: dict[str, dict[str, Any]] = {}
+    by_speaker: dict[str, list[torch.Tensor]] = defaultdict(list)
+    for sample in samples:
+        vector = vectors.get(sample["audio_unique_name"])
+        if vector is not None:
+            own, path = sample["audio_unique_name"].split("#", 1)
+            # a multilingual corpus's clip keeps its language folder's dataset name (`load_clips`), as Coqui reads it
+            prefix = own if sample.get("language") else dataset_name
+            entries[f"{prefix}#{path}"] = {"name": sample["speaker_name"], "embedding": vector.tolist()}
+            by_speaker[sample["speaker_name"]].append(vector)
+    return entries, dict(by_speaker)
 
 
 def embed_samples(model, samples: list[dict], batch_size: int = 16, dataset_name: str = "", progress: bool = False):
-    """The encoder's embedding of each clip: (entries keyed as Coqui keys clips, embeddings by speaker, clips the
-    model's dataset filters left out)."""
-    dataset = model.meta_stock_dataset(samples)
-    kept = {sample["audio_unique_name"]: sample for sample in dataset.samples}
-    left_out = sorted(s["audio_file"] for s in samples if s["audio_unique_name"] not in kept)
-    collate = model.meta_episode_collate(dataset, 1, 0)
-    entries: dict[str, dict[str, Any]] = {}
-    by_speaker: dict[str, list[torch.Tensor]] = defaultdict(list)
-    model.eval()
-    indices = list(range(len(dataset.samples)))
-    for start in tqdm(range(0, len(indices), batch_size), desc="embed", unit="batch", disable=not progress):
-        batch = model.meta_prepare(collate.collate_task([dataset[i] for i in indices[start : start + batch_size]]))
-        with torch.no_grad():
-            embeddings = model.meta_embed(batch).float().cpu()
-        for name, embedding in zip(batch["audio_unique_names"], embeddings):  # collate may reorder the clips
-            speaker = kept[name]["speaker_name"]
-            entries[f"{dataset_name}#{name.split('#', 1)[1]}"] = {"name": speaker, "embedding": embedding.tolist()}
-            by_speaker[speaker].append(embedding)
-    return entries, dict(by_speaker), left_out
+    """A prototype model's embedding of each clip: (entries keyed as Coqui keys clips, embeddings by speaker, clips
+    the model's dataset filters left out)."""
+    vectors, left_out = prototype_vectors(model, samples, batch_size, progress)
+    return (*d_vector_entries(samples, vectors, dataset_name), left_out)
 
 
 def speaker_means(by_speaker: dict[str, list[torch.Tensor]]) -> dict[str, dict[str, Any]]:
@@ -54,9 +65,40 @@ def speaker_means(by_speaker: dict[str, list[torch.Tensor]]) -> dict[str, dict[s
             for speaker, vectors in sorted(by_speaker.items())}
 
 
+def _prototype_encoder(model_path, config_path, device: str, trust: bool) -> ClipEncoder:
+    if not model_path or not config_path:
+        raise ValueError("--encoder prototype needs --model_path and --config_path: a checkpoint trained with "
+                         "meta.algorithm protonet or proto_maml, and its config (or use --encoder resemblyzer/coqui)")
+    loaded = load_model(model_path, config_path, device=device, trust=trust)
+    if not loaded.model.meta_uses_prototypes:
+        raise ValueError(
+            f"{model_path}: embed needs a checkpoint trained with meta.algorithm protonet or proto_maml "
+            f"(this one: {loaded.algorithm}), whose prototype encoder makes the embeddings"
+        )
+    return make_encoder("prototype", model=loaded.model)
+
+
+def _other_encoder(kind: str, model_path, config_path, device: str, **encoder_files) -> ClipEncoder:
+    """The ``kind`` encoder, checked against the ``d_vector_dim`` of ``config_path`` when it is given."""
+    from TTS.config import get_from_config_or_model_args, load_config
+
+    if model_path:
+        raise ValueError(f"--model_path is for --encoder prototype; the {kind} encoder needs no TTS checkpoint "
+                         "(give --config_path alone to check the vectors against its d_vector_dim)")
+    config = None
+    if config_path:
+        if not Path(config_path).is_file():
+            raise FileNotFoundError(f"config not found: {config_path} (--config_path)")
+        config = load_config(str(config_path))
+    encoder = make_encoder(kind, config=config, device=device, **encoder_files)
+    if config is not None:
+        require_dim(encoder, get_from_config_or_model_args(config, "d_vector_dim"), str(config_path))
+    return encoder
+
+
 def embed(
-    model_path: str,
-    config_path: str,
+    model_path: str | None,
+    config_path: str | None,
     data: str,
     out_path: str,
     dataset_name: str = "",
@@ -64,28 +106,35 @@ def embed(
     device: str | None = None,
     trust: bool = False,
     progress: bool = True,
+    encoder: str = "prototype",
+    encoder_model_path: str | None = None,
+    encoder_config_path: str | None = None,
 ) -> dict[str, Any]:
-    """Write ``out_path`` (a d-vector JSON file); returns a summary (clips, speakers, dimension, clips left out)."""
+    """Write ``out_path`` (a d-vector JSON file); returns a summary (clips, speakers, dimension, clips left out,
+    encoder). ``model_path`` and ``config_path`` are a prototype model's; other encoders need neither."""
     started = time.perf_counter()
     if not str(out_path).endswith(".json"):
         raise ValueError(f"--out_path must be a .json file (Coqui reads d-vectors from .json or .pth), got {out_path}")
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    loaded = load_model(model_path, config_path, device=str(device), trust=trust)
-    model = loaded.model
-    if not model.meta_uses_prototypes:
-        raise ValueError(
-            f"{model_path}: embed needs a checkpoint trained with meta.algorithm protonet or proto_maml "
-            f"(this one: {loaded.algorithm}), whose prototype encoder makes the embeddings"
-        )
+    if encoder not in ENCODERS:
+        raise ValueError(f"--encoder must be one of {', '.join(ENCODERS)}, got {encoder!r}")
+    device = str(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if encoder == "prototype":
+        clip_encoder = _prototype_encoder(model_path, config_path, device, trust)
+    else:
+        clip_encoder = _other_encoder(encoder, model_path, config_path, device, encoder_model_path=encoder_model_path,
+                                      encoder_config_path=encoder_config_path)
     clips = load_clips(data)
-    require_sample_rate(clips, model.config.audio.sample_rate)
-    entries, by_speaker, left_out = embed_samples(model, clips, batch_size, dataset_name, progress)
+    if clip_encoder.model is not None:  # its dataset reads the audio as it is; the other encoders resample
+        require_sample_rate(clips, clip_encoder.model.config.audio.sample_rate)
+    vectors, left_out = clip_encoder.embed_samples(clips, progress, batch_size)
+    entries, by_speaker = d_vector_entries(clips, vectors, dataset_name)
     write_json(out_path, {**speaker_means(by_speaker), **entries})
     return {
         "out_path": str(out_path),
+        "encoder": encoder,
         "clips": len(entries),
         "speakers": len(by_speaker),
-        "d_vector_dim": int(model.prototype_encoder.dim),
+        "d_vector_dim": clip_encoder.dim,
         "left_out": left_out,
         "seconds": round(time.perf_counter() - started, 2),
     }

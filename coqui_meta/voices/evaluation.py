@@ -29,8 +29,8 @@ import torch
 from tqdm.auto import tqdm
 
 from coqui_meta.files import write_atomic, write_json
-from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation
-from coqui_meta.voices.checkpoints import load_model
+from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation, load_for_adaptation
+from coqui_meta.voices.d_vector_voice import start_d_vector, start_kind
 from coqui_meta.voices.data import load_clips, require_sample_rate
 from coqui_meta.voices.judge import SpeakerJudge, cosine, equal_error_rate, mel_cepstral_distortion
 from coqui_meta.voices.report import write_report
@@ -44,11 +44,13 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def choose_speakers(samples, known: set[str], wanted: int | list[str], needed: int, seed: int) -> list[str]:
-    """``wanted`` speakers (a count, drawn by seed among those the model never saw, or names) with ``needed`` clips."""
+def choose_speakers(samples, known: set[str], wanted: int | list[str], needed: int, seed: int,
+                    task_key: str = "speaker_name") -> list[str]:
+    """``wanted`` speakers (or values of ``task_key``: a count, drawn by seed among those the model never saw, or
+    names) with ``needed`` clips."""
     counts: dict[str, int] = defaultdict(int)
     for sample in samples:
-        counts[sample["speaker_name"]] += 1
+        counts[sample[task_key]] += 1
     if isinstance(wanted, list):
         for name in wanted:
             if counts[name] < needed:
@@ -86,19 +88,6 @@ class SpeakerClips:
         """The audio file of each row (collate may reorder rows: Tacotron2's sorts them by text length)."""
         by_name = {dataset.samples[i]["audio_unique_name"]: dataset.samples[i]["audio_file"] for i in indices}
         return [by_name[name] for name in raw["audio_unique_names"]]
-
-
-def load_for_adaptation(model_path: str, config_path: str, settings: AdaptationSettings, device: torch.device):
-    """The checkpoint as a model to adapt, with ``settings.adapt_modules`` applied. A checkpoint's learned inner rates
-    are for its own ``adapt_modules``: with other modules, ``settings.lr`` must say the rate."""
-    overrides = {"adapt_modules": list(settings.adapt_modules)} if settings.adapt_modules else {}
-    loaded = load_model(model_path, config_path, device=str(device), trust=settings.trust, meta_overrides=overrides)
-    if loaded.dropped_learned_rates and settings.lr is None:
-        raise ValueError(
-            f"--adapt_modules: {model_path} learned its inner rates for its own adapt_modules "
-            f"({', '.join(loaded.config.meta.adapt_modules) or 'the default'}); give --lr for these modules"
-        )
-    return loaded
 
 
 class Judgement:
@@ -170,7 +159,8 @@ def speaker_curve(model, clips: SpeakerClips, name: str, steps: list[int], setti
         judgement.references += [(name, judgement.embed(model.ap.load_wav(p), model.ap.sample_rate))
                                  for p in clips.support_files]
         real_embeddings = [judgement.embed(wav, model.ap.sample_rate) for wav in real_query]
-    voice = VoiceAdaptation(model, settings, support=clips.support)
+    start, _ = start_d_vector(model, model.config, "", clips.support_files, settings.encoder)
+    voice = VoiceAdaptation(model, settings, support=clips.support, start_voice=start)
     curve: dict[str, dict[int, float]] = defaultdict(dict)
     for step in range(max(steps) + 1):
         if step in steps:
@@ -199,8 +189,10 @@ def evaluate(
     mcd: bool = False,
     similarity: bool = True,
     progress: bool = True,
+    task_key: str | None = None,
 ) -> dict[str, Any]:
-    """Adapt to each held-out speaker and score the query clips at every step of ``steps``; write the report."""
+    """Adapt to each held-out speaker (or language, with ``task_key="language"``: then ``speakers`` counts or names
+    languages) and score the query clips at every step of ``steps``; write the report."""
     started = time.perf_counter()
     settings = settings or AdaptationSettings()
     if shots < 1 or queries < 1:
@@ -209,10 +201,12 @@ def evaluate(
         raise ValueError(f"--steps must be a list of steps >= 0 (got {steps})")
     steps = sorted(set(steps))
     device = settings.torch_device()
-    loaded = load_for_adaptation(model_path, config_path, settings, device)
+    loaded = load_for_adaptation(model_path, config_path, settings, device, task_key)
     model = loaded.model
-    dataset, by_speaker, known = _corpus(loaded, data)
-    names = choose_speakers(dataset.samples, known, speakers, shots + queries, settings.seed)
+    task_key = model.config.meta.task_key
+    voice_start = start_kind(model, loaded.config, settings.encoder)  # a wrong --encoder stops here
+    dataset, by_speaker, known = _corpus(loaded, data, task_key)
+    names = choose_speakers(dataset.samples, known, speakers, shots + queries, settings.seed, task_key)
     judge = SpeakerJudge.load(str(device)) if similarity else None
     judgement = Judgement(judge, mcd)
     samples_dir = Path(out_path, "samples") if out_path else None
@@ -229,10 +223,11 @@ def evaluate(
     report = {
         "model": loaded.model_name, "stock_model": loaded.stock_name, "algorithm": loaded.algorithm,
         "model_path": str(model_path), "config_path": str(config_path), "data": str(data),
-        "shots": shots, "queries": queries, "speakers": names, "speakers_seen_in_training": sorted(set(names) & known),
+        "shots": shots, "queries": queries, "task_key": task_key, "speakers": names,
+        "speakers_seen_in_training": sorted(set(names) & known),
         "steps": steps, "optimizer": settings.optimizer,
         **rates,  # lr (or null for learned rates), lr_scale, inner_lr_mode, grad_clip, rates
-        "adapt_modules": model.meta_adapted_names(), "seed": settings.seed,
+        "adapt_modules": model.meta_adapted_names(), "seed": settings.seed, "voice_start": voice_start,
         **_curves(curves, names, steps, judgement),
         "judge": "resemblyzer VoiceEncoder (GE2E)" if judge else (
             f"unavailable: {SpeakerJudge.unavailable}" if similarity else "not asked for"),
@@ -246,17 +241,26 @@ def evaluate(
     return report
 
 
-def _corpus(loaded, data: str):
-    """The corpus as the model's own dataset reads it, its clips by speaker, and the speakers the model knows."""
+def _corpus(loaded, data: str, task_key: str):
+    """The corpus as the model's own dataset reads it, its clips by speaker (or ``task_key`` value), and the speakers
+    (or languages) the model knows. A language the model lacks gets a row (`add_language`): a language task starts
+    from the mean row whichever row it reads."""
     model = loaded.model
     clips = load_clips(data)
     require_sample_rate(clips, model.config.audio.sample_rate)
+    if task_key == "language":
+        from coqui_meta.voices.language_table import add_language
+
+        known = set(model.language_manager.name_to_id)
+        for language in sorted({clip["language"] for clip in clips} - known):
+            add_language(model, language)
+    else:
+        known = set(model.speaker_manager.name_to_id) if model.speaker_manager is not None else set()
+        known |= set(loaded.config.get("speakers") or [])  # a prototype model's training speakers (coqui-meta train)
     dataset = model.meta_stock_dataset(clips)
     by_speaker: dict[str, list[int]] = defaultdict(list)
     for index, sample in enumerate(dataset.samples):
-        by_speaker[sample["speaker_name"]].append(index)
-    known = set(model.speaker_manager.name_to_id) if model.speaker_manager is not None else set()
-    known |= set(loaded.config.get("speakers") or [])  # a prototype model's training speakers (coqui-meta train)
+        by_speaker[sample[task_key]].append(index)
     return dataset, by_speaker, known
 
 

@@ -13,10 +13,12 @@ Example::
         --data my_clips/ --speaker anna --shots 10 --steps 20 --out_path voices/anna
     tts --model_path voices/anna/model.pth --config_path voices/anna/config.json --speaker_idx anna --text "Hello."
 
-A prototype model (``protonet``, ``proto_maml``) has no speaker table: its voice is a d-vector, the prototype of the
-clips (``--steps 0``: no gradient step), moved by the steps if any. The folder then holds ``d_vectors.json`` in Coqui's
-d-vector format and a config with ``use_d_vector_file`` pointing at it (an absolute path: Coqui resolves it from the
-working directory), and ``model.pth`` without the prototype encoder, which stock Coqui does not know.
+A d-vector model has no speaker table: its voice is a d-vector, moved by the steps if any. A prototype model's
+(``protonet``, ``proto_maml``) starts as the prototype of the clips (``--steps 0``: no gradient step); a YourTTS-style
+model's (``use_d_vector_file``) from a speaker encoder or the file's mean (`coqui_meta.voices.d_vector_voice`). The
+folder then holds ``d_vectors.json`` in Coqui's d-vector format and a config with ``use_d_vector_file`` pointing at it
+(an absolute path: Coqui resolves it from the working directory), and ``model.pth`` without the prototype encoder,
+which stock Coqui does not know.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from tqdm.auto import tqdm
 
 from coqui_meta.algorithms.inner_loop import D_VECTOR
 from coqui_meta.files import require_new_folder, staged_folder
-from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation
+from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation, load_for_adaptation
+from coqui_meta.voices.d_vector_voice import other_voices, start_d_vector, start_kind
 from coqui_meta.voices.data import load_clips, unknown_characters
 from coqui_meta.voices.voice_folder import (
     d_vector_config,
@@ -84,51 +87,6 @@ def support_batch(model, samples: list[dict[str, Any]]) -> dict:
     return model.meta_prepare(collate.collate_task([dataset[i] for i in range(len(samples))]))
 
 
-def other_voices(model, config, d_vector_files: list[str], shots: int, speaker: str) -> dict[str, dict[str, Any]]:
-    """The voices a prototype model's new voice is written beside: those of the base config's ``d_vector_file`` and of
-    ``d_vector_files``; with none, the prototypes of the training speakers (``shots`` clips each, from the config's
-    datasets). Stock Coqui takes a d-vector file of a single voice for a single-speaker model and ignores the voice."""
-    from TTS.tts.utils.managers import load_file
-
-    from coqui_meta.voices.embed import embed_samples, speaker_means
-
-    dim = int(model.prototype_encoder.dim)
-    entries: dict[str, dict[str, Any]] = {}
-    for path in [p for p in [config.get("d_vector_file"), *d_vector_files] if p]:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"d-vector file not found: {path}")
-        data = load_file(path)
-        for key, entry in data.items():
-            if not isinstance(entry, dict) or "name" not in entry or len(entry.get("embedding", [])) != dim:
-                raise ValueError(
-                    f"{path}: entry {key!r} is not a {dim}-dimensional Coqui d-vector ({{name, embedding}})"
-                )
-        entries.update(data)
-    reason = ""
-    if not entries:
-        try:
-            from TTS.tts.datasets import load_tts_samples
-
-            trained = set(config.get("speakers") or [])
-            samples, _ = load_tts_samples(config, eval_split=False)
-            by_speaker: dict[str, list] = {}
-            for sample in sorted(samples, key=lambda s: s["audio_file"]):
-                if sample["speaker_name"] in trained and len(by_speaker.setdefault(sample["speaker_name"], [])) < shots:
-                    by_speaker[sample["speaker_name"]].append(sample)
-            entries = speaker_means(embed_samples(model, [s for clips in by_speaker.values() for s in clips])[1])
-        except Exception as error:  # the training corpus is not on this machine, or not readable
-            reason = f" (the training corpus could not be read: {error})"
-    names = {entry["name"] for entry in entries.values()}
-    if speaker in names:
-        raise ValueError(f"--speaker {speaker!r} is already a voice of the d-vector file(s); choose a new name")
-    if not names:
-        raise ValueError(
-            "stock Coqui takes a d-vector file of a single voice for a single-speaker model and ignores the voice: "
-            f"give --d_vectors FILE with other voices (coqui-meta embed writes one from a corpus){reason}"
-        )
-    return entries
-
-
 def adapt(
     model_path: str,
     config_path: str,
@@ -141,11 +99,11 @@ def adapt(
     save_delta: bool = False,
     progress: bool = True,
     d_vectors: list[str] | None = None,
+    language: str | None = None,
 ) -> dict[str, Any]:
     """Learn ``speaker`` from ``shots`` clips of ``data`` in ``steps`` steps; write the voice folder ``out_path``.
-    For a prototype model, ``d_vectors`` names d-vector files whose voices are kept beside the new one."""
-    from coqui_meta.voices.evaluation import load_for_adaptation
-
+    For a d-vector model, ``d_vectors`` names d-vector files whose voices are kept beside the new one; for a
+    multilingual model, ``language`` is that of clips that do not say theirs."""
     started = time.perf_counter()
     settings = settings or AdaptationSettings()
     if shots < 1 or steps < 0:
@@ -153,26 +111,32 @@ def adapt(
     require_new_folder(out_path)  # before any work, and again when the folder is put in place
     loaded = load_for_adaptation(model_path, config_path, settings, settings.torch_device())
     model, config = loaded.model, loaded.config
-    prototypes = model.meta_uses_prototypes
+    d_vector_voice = model.meta_voice_is_d_vector
     old_speakers = _check_voice_model(model, config_path, speaker, save_delta)
-    chosen = _chosen_clips(data, speaker, shots, settings.seed)
-    others = other_voices(model, config, list(d_vectors or []), shots, speaker) if prototypes else {}
+    start_kind(model, config, settings.encoder)  # a wrong --encoder stops here, before the clips are read
+    chosen = clips_language(model, config_path, _chosen_clips(data, speaker, shots, settings.seed), language)
+    others = other_voices(model, config, list(d_vectors or []), shots, speaker) if d_vector_voice else {}
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_clips(chosen, model, Path(work))
+        start, start_source = start_d_vector(model, config, config_path, [c["audio_file"] for c in prepared],
+                                             settings.encoder)
         batch = support_batch(model, prepared)
-        voice = VoiceAdaptation(model, settings, support=batch)
-        losses = _train_voice(voice, batch, steps, speaker, progress)
+        voice = VoiceAdaptation(model, settings, support=batch, start_voice=start)
+        losses = train_voice(voice, batch, steps, speaker, progress)
         final_loss = voice.score(batch)
         sample, rate = voice.synthesize(batch, 0)
     state, stock_config, speaker_key = _stock_voice(loaded, voice, config, old_speakers, speaker, batch, out_path)
+    stock_config.phoneme_cache_path = loaded.phoneme_cache_path
     adapted = list(voice.task.adapted)
     info = {
-        "speaker": speaker, "base_model": str(model_path), "base_config": str(config_path),
+        "speaker": speaker, "language": chosen[0].get("language") or None, "base_model": str(model_path),
+        "base_config": str(config_path),
         "model": stock_config.model, "algorithm": loaded.algorithm, "shots": shots,
         "clips": [c["source_file"] for c in prepared], "steps": steps,
         **voice.rates(),  # optimizer, lr (null for learned rates), lr_scale, inner_lr_mode, grad_clip, rates
         "adapt_modules": adapted, "old_speakers_unchanged": steps == 0 or adapted == [speaker_key],
-        "d_vectors": "d_vectors.json" if prototypes else None,
+        "d_vectors": "d_vectors.json" if d_vector_voice else None,
+        "voice_start": start_source or ("prototype of the clips" if model.meta_uses_prototypes else "mean row"),
         "other_voices": sorted({entry["name"] for entry in others.values()}),
         "support_loss": losses, "final_support_loss": final_loss,
         "seconds": round(time.perf_counter() - started, 2), "seed": settings.seed,
@@ -180,7 +144,7 @@ def adapt(
     }
     with staged_folder(out_path) as folder:
         write_voice(folder, state, stock_config, speaker, info)
-        if prototypes:  # the voice: the prototype of the clips, moved by the steps if the d-vector is adapted
+        if d_vector_voice:  # the voice: where it started, moved by the steps if the d-vector is adapted
             write_d_vectors(folder / "d_vectors.json", speaker, voice.d_vector(), others)
         soundfile.write(str(folder / "sample.wav"), np.clip(sample, -1.0, 1.0), rate)
         if save_delta:
@@ -190,7 +154,7 @@ def adapt(
     return info
 
 
-def _train_voice(voice: VoiceAdaptation, batch: dict, steps: int, speaker: str, progress: bool) -> list[float]:
+def train_voice(voice: VoiceAdaptation, batch: dict, steps: int, speaker: str, progress: bool) -> list[float]:
     """The support loss of each of ``steps`` steps, shown on a progress bar."""
     losses = []
     bar = tqdm(range(steps), desc=f"adapt {speaker}", unit="step", disable=not progress)
@@ -202,7 +166,7 @@ def _train_voice(voice: VoiceAdaptation, batch: dict, steps: int, speaker: str, 
 
 def _stock_voice(loaded, voice, config, old_speakers: list[str], speaker: str, batch: dict, out_path: str):
     """The stock state dict and config of the adapted voice, and the key of the tensor that holds voices."""
-    if voice.model.meta_uses_prototypes:
+    if voice.model.meta_voice_is_d_vector:
         state = d_vector_state(loaded.checkpoint["model"], voice)
         return state, d_vector_config(config, Path(out_path).resolve() / "d_vectors.json"), D_VECTOR
     speaker_key = voice.model.meta_speaker_embedding
@@ -211,10 +175,10 @@ def _stock_voice(loaded, voice, config, old_speakers: list[str], speaker: str, b
 
 
 def _check_voice_model(model, config_path: str, speaker: str, save_delta: bool) -> list[str]:
-    """The model's speakers (none for a prototype model); an error if it cannot take a new voice named ``speaker``."""
-    if model.meta_uses_prototypes:
+    """The model's speakers (none for a d-vector model); an error if it cannot take a new voice named ``speaker``."""
+    if model.meta_voice_is_d_vector:
         if save_delta:
-            raise ValueError("--save_delta is for speaker-table models; a prototype model's voice is its "
+            raise ValueError("--save_delta is for speaker-table models; a d-vector model's voice is its "
                              "d_vectors.json")
         return []
     if model.speaker_manager is None or model.meta_speaker_embedding not in dict(model.named_parameters()):
@@ -226,6 +190,22 @@ def _check_voice_model(model, config_path: str, speaker: str, save_delta: bool) 
     if speaker in old_speakers:
         raise ValueError(f"--speaker {speaker!r} exists already in {config_path}; choose a new name")
     return old_speakers
+
+
+def clips_language(model, config_path: str, clips: list[dict[str, Any]], language: str | None) -> list[dict]:
+    """The clips with their language: for a multilingual model, each clip's own or ``language``, one the model has;
+    an error naming the flag when a clip has none or the model lacks it."""
+    manager = getattr(model, "language_manager", None)
+    if model.meta_language_embedding not in dict(model.named_parameters()) or manager is None:
+        return clips
+    known = list(manager.name_to_id)
+    clips = [{**clip, "language": clip.get("language") or language or ""} for clip in clips]
+    unknown = sorted({clip["language"] for clip in clips} - set(known))
+    if unknown:
+        what = f"the clips' language {unknown[0]!r} is not one of them" if unknown[0] else "the clips do not say theirs"
+        raise ValueError(f"{config_path} is multilingual ({', '.join(known)}): {what}; give --language, the clips' "
+                         "language (one the model has; --language alone, without --speaker, adds a new one)")
+    return clips
 
 
 def _chosen_clips(data: str, speaker: str, shots: int, seed: int) -> list[dict[str, Any]]:
