@@ -64,6 +64,12 @@ def held_out_folder(corpus: Path, languages: list[str], out: Path) -> Path:
     return folder
 
 
+def side_summary(side) -> dict:
+    report = side.report
+    return {"lr": side.lr, **{key: report[key] for key in ("query_loss", "speaker_similarity", "eer")},
+            "grid": {str(value): curve for value, curve in side.grid.items()}}
+
+
 def main() -> None:
     args = arguments()
     torch.set_num_threads(1)
@@ -122,10 +128,9 @@ def main() -> None:
             f"{value:g} -> " + ("diverged" if curve is None else f"{curve[steps[-1]]:.3f}")
             for value, curve in side.grid.items()))
     summary = {
-        "base": {"steps": base.steps, "minutes": base.minutes, "folder": str(base.folder)},
-        **{side.label: {"lr": side.lr, "query_loss": side.report["query_loss"],
-                        "speaker_similarity": side.report["speaker_similarity"], "eer": side.report["eer"],
-                        "grid": {str(v): c for v, c in side.grid.items()}} for side in (plain, meta_side, untouched)},
+        "base": {"steps": base.steps, "minutes": base.minutes, "folder": str(base.folder),
+                 "adapted": side_summary(untouched)},
+        "plain": side_summary(plain), "meta": side_summary(meta_side),
         "speedup": {"query_loss": row.get("speedup")}, "held_out": held, "training_languages": training,
         "plain_objective": args.plain_objective,
         "branches": {"meta_steps": branches.meta_steps, "plain_steps": branches.plain_steps,

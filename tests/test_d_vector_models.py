@@ -255,3 +255,20 @@ def test_adapt_starts_from_the_files_mean_and_refuses_an_encoder_of_another_dime
     taken = adapt_cli(folder, clips, tmp_path / "taken", "--steps", "0", speaker=speakers[0])
     assert taken.returncode != 0 and "is already a voice of the d-vector file" in taken.stderr
     assert not (tmp_path / "taken").exists()
+
+
+def test_evaluate_starts_unseen_voices_as_adapt_does(d_vector_voice_model, corpus, corpus_samples, tmp_path):
+    from coqui_meta.voices.adaptation import AdaptationSettings
+    from coqui_meta.voices.evaluation import evaluate
+
+    folder, _, known = d_vector_voice_model
+    others = sorted({s["speaker_name"] for s in corpus_samples} - set(known))[:2]
+    data = corpus_subset(corpus, others, tmp_path / "data")
+    reports = {}
+    for encoder in (None, "mean"):
+        reports[encoder] = evaluate(str(folder / "model.pth"), str(folder / "config.json"), str(data), speakers=1,
+                                    shots=2, queries=1, steps=[0, 1], out_path=None, similarity=False,
+                                    progress=False, settings=AdaptationSettings(device="cpu", encoder=encoder))
+    assert reports[None]["voice_start"] == "coqui" and reports["mean"]["voice_start"] == "mean"
+    assert reports[None]["speakers"] == reports["mean"]["speakers"] and reports[None]["speakers"][0] in others
+    assert reports[None]["query_loss"][0] != reports["mean"]["query_loss"][0], "another start, another voice"

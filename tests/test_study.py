@@ -77,10 +77,12 @@ def test_the_seen_speaker_eer_judges_renditions_of_training_speakers_against_the
         seen_speaker_eer(model, samples[:1], speakers=3, clips=1)
 
 
-def test_the_grid_keeps_each_finished_evaluation_so_a_crash_loses_only_the_run_under_way(tmp_path, monkeypatch):
+def test_the_grid_keeps_finished_runs_and_knows_a_rewritten_model(tmp_path, monkeypatch):
+    """A crash loses only the runs under way; a model written again (a base trained on) is evaluated again."""
     from coqui_meta.experiments import study
 
     files = (str(tmp_path / "model.pth"), str(tmp_path / "config.json"))
+    (tmp_path / "model.pth").write_bytes(b"weights")
     kwargs = dict(data="corpus", speakers=["a"], shots=5, queries=3, steps=[0, 1])
     calls = [(files, study.grid_settings(value, 0), None, False, kwargs) for value in (0.01, 0.03)]
     ran = []
@@ -106,3 +108,7 @@ def test_the_grid_keeps_each_finished_evaluation_so_a_crash_loses_only_the_run_u
     results = study._run_all(calls, jobs=1)
     assert [r["query_loss"][1] for r in results] == [0.01, 0.03] and ran == [0.03], "the finished run is not redone"
     assert len(json.loads((tmp_path / "evaluations.json").read_text())) == 2
+    ran.clear()
+    (tmp_path / "model.pth").write_bytes(b"weights trained on")  # a base trained on: another model in the same file
+    study._run_all(calls, jobs=1)
+    assert ran == [0.01, 0.03], "a model written again is evaluated again"

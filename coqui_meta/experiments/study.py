@@ -212,7 +212,8 @@ def _run_all(calls: list[tuple], jobs: int) -> list:
     """The ``evaluate`` runs of ``calls``, ``jobs`` at a time; the grid's runs without a report folder are kept in an
     ``evaluations.json`` beside each model as each one ends (a crash loses only the runs under way), so that a later
     study with the same model and settings reuses them."""
-    keys = [settings_key(files, vars(settings), similarity, kwargs) if out_path is None else None
+    # a model file written again (a base trained on) is another model: its size and time are in the key
+    keys = [settings_key(files, _written(files[0]), vars(settings), similarity, kwargs) if out_path is None else None
             for files, settings, out_path, similarity, kwargs in calls]
     caches = {files[0]: _load_cache(files) for files, *_ in calls}
     results = [_cached(caches[call[0][0]].get(key)) if key else None for call, key in zip(calls, keys)]
@@ -241,6 +242,11 @@ def _run_all(calls: list[tuple], jobs: int) -> list:
                 bar.update()
     bar.close()
     return results
+
+
+def _written(path: str) -> tuple[int, int]:
+    stat = Path(path).stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _cached(result):
