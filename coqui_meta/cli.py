@@ -83,7 +83,8 @@ def _evaluate(arg_list: list[str]) -> int:
         "step.",
     )
     model_and_adaptation_arguments(parser)
-    parser.add_argument("--data", required=True, help="corpus folder with a Coqui coqui-format metadata.csv")
+    parser.add_argument("--data", required=True, help="corpus folder with a Coqui coqui-format metadata.csv, or a "
+                        "folder of such folders, one per language (named by its espeak-ng code)")
     parser.add_argument(
         "--speakers", type=_speakers, default=4, help="how many unseen speakers (by seed), or names a,b,c"
     )
