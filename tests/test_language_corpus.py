@@ -75,7 +75,7 @@ def test_a_failed_build_leaves_no_half_corpus(tmp_path, monkeypatch):
     def fail(engine, voice, text, target):
         raise RuntimeError(f"{voice} failed")
 
-    monkeypatch.setattr(language_corpus, "_clip", fail)
+    monkeypatch.setattr(language_corpus, "voice_clip", fail)
     with pytest.raises(RuntimeError, match="failed"):
         language_corpus.build_language_corpus(tmp_path / "corpus", ["de"], clips_per_speaker=1, progress=False)
     assert list(tmp_path.iterdir()) == []

@@ -92,7 +92,8 @@ def _say(engine: str, voice: str, text: str, path: Path) -> None:
         raise RuntimeError(f"{engine} voice {voice} failed on {text!r}: {result.stderr[-300:]}")
 
 
-def _clip(engine: str, voice: str, text: str, target: Path) -> None:
+def voice_clip(engine: str, voice: str, text: str, target: Path) -> None:
+    """``target``: ``voice`` of ``engine`` saying ``text``, 16 kHz mono, trimmed and normalised (the corpora's clip)."""
     import librosa
     import soundfile
 
@@ -121,11 +122,8 @@ def build_corpus(folder: Path, clips_per_voice: int, seed: int = 0) -> Path:
             text = texts[number * clips_per_voice + index]
             jobs.append((engine, voice, text, folder / "wavs" / name / f"{name}_{index:03d}.wav", name))
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        list(
-            tqdm(
-                pool.map(lambda job: _clip(*job[:4]), jobs), total=len(jobs), desc="corpus (Debian voices)", unit="clip"
-            )
-        )
+        said = pool.map(lambda job: voice_clip(*job[:4]), jobs)
+        list(tqdm(said, total=len(jobs), desc="corpus (Debian voices)", unit="clip"))
     lines = ["audio_file|text|speaker_name"] + [f"{p.relative_to(folder)}|{t}|{n}" for _, _, t, p, n in jobs]
     (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
     return folder

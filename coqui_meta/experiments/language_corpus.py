@@ -26,7 +26,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from coqui_meta.experiments.demo import _clip, install_voices
+from coqui_meta.experiments.demo import install_voices, voice_clip
 from coqui_meta.experiments.language_sentences import WORDS
 
 LANGUAGES = tuple(WORDS)  # en-us, de, fr-fr, es, it, nl, pt, pl, sv, cs, fi, ro: espeak-ng's (and Coqui's) names
@@ -108,7 +108,7 @@ def build_language_corpus(folder, languages=LANGUAGES, clips_per_speaker: int = 
         clips = [job for language in languages for job in _language_jobs(work, language, clips_per_speaker, speakers,
                                                                          seed)]
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            done = pool.map(lambda job: _clip(*job), clips)
+            done = pool.map(lambda job: voice_clip(*job), clips)
             list(tqdm(done, total=len(clips), desc="corpus (espeak-ng languages)", unit="clip", disable=not progress))
         (work / "corpus.json").write_text(json.dumps(settings, indent=1) + "\n")
         if folder.exists():  # an older corpus of other settings: ours (it has corpus.json), replaced whole
