@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=Path("runs/language_corpus"))
-    parser.add_argument("--eval-corpus", type=Path, default=None, help="corpus of the held-out languages")
+    parser.add_argument("--eval-corpus", type=Path, default=None,
+                        help="corpus of the held-out languages (language folders); built there if it is not there")
     parser.add_argument("--held-out", default="sv,ro,cs", help="languages no model trains on")
     parser.add_argument("--clips-per-speaker", type=int, default=10)
     parser.add_argument("--base-minutes", type=float, default=15.0)
@@ -88,7 +89,7 @@ def main() -> None:
     held = args.held_out.split(",")
     build_language_corpus(args.corpus, clips_per_speaker=args.clips_per_speaker, seed=args.seed)
     eval_corpus = args.eval_corpus or args.corpus
-    if args.eval_corpus:
+    if args.eval_corpus and not args.eval_corpus.exists():  # else another corpus of language folders, as it is
         build_language_corpus(args.eval_corpus, languages=held, clips_per_speaker=args.clips_per_speaker,
                               seed=args.seed + 1)
     training = [language for language in LANGUAGES if language not in held]
