@@ -4,9 +4,9 @@ inner loop of meta-training (`coqui_meta.algorithms.inner_loop.adapt`), step by 
 The voice starts as the model's task initialisation (the speaker embedding set to the mean of the trained rows, as
 Coqui initialises an added speaker, or for a language task the language embedding's mean row; for a prototype model,
 the prototype of the support clips as its d-vector: a voice with no step at all; for a YourTTS-style d-vector model,
-``start_voice``, from a speaker encoder or the file's mean) and the adapted tensors (``meta.adapt_modules``) take SGD steps on the support clips at the
-model's inner rates (learned or ``meta.inner_lr``; ``lr`` fixes one rate for all, ``lr_scale`` multiplies them);
-Adam and gradient clipping only when asked for. The tensors live in a dict run through ``functional_call``: the loaded
+``start_voice``, from a speaker encoder or the file's mean) and the adapted tensors (``meta.adapt_modules``) take SGD
+steps on the support clips at the model's inner rates (learned or ``meta.inner_lr``; ``lr`` fixes one rate for all,
+``lr_scale`` multiplies them); Adam and gradient clipping only when asked for. The tensors live in a dict run through ``functional_call``: the loaded
 model is never changed. Every random draw (VITS's segment and noise, dropout) comes from the task's seeds, the ones
 meta-validation uses, so two runs give the same numbers. A loss that stops being finite, or grows ten-fold, stops the
 adaptation with `AdaptationDiverged`.
