@@ -6,10 +6,10 @@ Coqui initialises an added speaker, or for a language task the language embeddin
 the prototype of the support clips as its d-vector: a voice with no step at all; for a YourTTS-style d-vector model,
 ``start_voice``, from a speaker encoder or the file's mean) and the adapted tensors (``meta.adapt_modules``) take SGD
 steps on the support clips at the model's inner rates (learned or ``meta.inner_lr``; ``lr`` fixes one rate for all,
-``lr_scale`` multiplies them); Adam and gradient clipping only when asked for. The tensors live in a dict run through ``functional_call``: the loaded
-model is never changed. Every random draw (VITS's segment and noise, dropout) comes from the task's seeds, the ones
-meta-validation uses, so two runs give the same numbers. A loss that stops being finite, or grows ten-fold, stops the
-adaptation with `AdaptationDiverged`.
+``lr_scale`` multiplies them); Adam and gradient clipping only when asked for. The tensors live in a dict run through
+``functional_call``: the loaded model is never changed. Every random draw (VITS's segment and noise, dropout) comes
+from the task's seeds, the ones meta-validation uses, so two runs give the same numbers. A loss that stops being
+finite, or grows ten-fold, stops the adaptation with `AdaptationDiverged`.
 
 Example::
 
