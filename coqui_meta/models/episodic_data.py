@@ -117,8 +117,10 @@ class EpisodicDataMixin:
         return batch
 
     def _meta_speaker_d_vector(self, speaker: str) -> torch.Tensor:
-        entries = [e["embedding"] for e in self.speaker_manager.embeddings.values() if e["name"] == speaker]
-        return torch.tensor(entries).mean(0) if entries else self.meta_mean_d_vector().cpu()
+        manager = self.speaker_manager
+        if speaker in manager.embeddings_by_names:
+            return torch.as_tensor(manager.get_mean_embedding(speaker), dtype=torch.float32)
+        return self.meta_mean_d_vector().cpu()
 
     def meta_prepare(self, raw: dict) -> dict:
         """One collated support or query set, formatted and on the model's device as the Trainer prepares a task."""

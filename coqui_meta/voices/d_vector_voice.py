@@ -26,8 +26,9 @@ STARTS = ("coqui", "resemblyzer", "mean")
 
 def names_an_encoder(config) -> bool:
     """Whether the config names Coqui speaker encoder files (VITS keeps them in ``model_args``)."""
-    holders = [config, config.get("model_args")]
-    return any(holder is not None and holder.get("speaker_encoder_model_path") for holder in holders)
+    from TTS.config import get_from_config_or_model_args
+
+    return bool(get_from_config_or_model_args(config, "speaker_encoder_model_path"))
 
 
 def start_kind(model, config, encoder: str | None) -> str | None:

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from coqui_meta.files import write_json
-from coqui_meta.voices.checkpoints import load_model
+from coqui_meta.voices.checkpoints import load_config_file, load_model
 from coqui_meta.voices.data import load_clips, require_sample_rate
 from coqui_meta.voices.encoders import ENCODERS, ClipEncoder, make_encoder, prototype_vectors, require_dim
 
@@ -80,16 +79,14 @@ def _prototype_encoder(model_path, config_path, device: str, trust: bool) -> Cli
 
 def _other_encoder(kind: str, model_path, config_path, device: str, **encoder_files) -> ClipEncoder:
     """The ``kind`` encoder, checked against the ``d_vector_dim`` of ``config_path`` when it is given."""
-    from TTS.config import get_from_config_or_model_args, load_config
+    from TTS.config import get_from_config_or_model_args
 
     if model_path:
         raise ValueError(f"--model_path is for --encoder prototype; the {kind} encoder needs no TTS checkpoint "
                          "(give --config_path alone to check the vectors against its d_vector_dim)")
     config = None
     if config_path:
-        if not Path(config_path).is_file():
-            raise FileNotFoundError(f"config not found: {config_path} (--config_path)")
-        config = load_config(str(config_path))
+        config = load_config_file(config_path)
     encoder = make_encoder(kind, config=config, device=device, **encoder_files)
     if config is not None:
         require_dim(encoder, get_from_config_or_model_args(config, "d_vector_dim"), str(config_path))

@@ -22,7 +22,6 @@ Example::
 
 from __future__ import annotations
 
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -33,9 +32,8 @@ import soundfile
 
 from coqui_meta.files import require_new_folder, staged_folder
 from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation, load_for_adaptation
-from coqui_meta.voices.data import load_clips
 from coqui_meta.voices.language_table import add_language, check_language_model
-from coqui_meta.voices.new_voice import prepare_clips, support_batch, train_voice
+from coqui_meta.voices.new_voice import choose_clips, prepare_clips, support_batch, train_voice
 from coqui_meta.voices.voice_folder import stock_config_with, voice_state, write_voice
 
 
@@ -64,7 +62,7 @@ def adapt_language(model_path: str, config_path: str, data: str, language: str, 
     loaded = load_for_adaptation(model_path, config_path, settings, settings.torch_device(), task_key="language")
     model = loaded.model
     languages = check_language_model(model, config_path, language)
-    chosen = _chosen_clips(data, language, shots, settings.seed)
+    chosen = [{**clip, "language": language} for clip in choose_clips(data, shots, settings.seed)]
     row = add_language(model, language)
     with tempfile.TemporaryDirectory() as work:
         batch = support_batch(model, prepare_clips(chosen, model, Path(work)))
@@ -90,16 +88,6 @@ def adapt_language(model_path: str, config_path: str, data: str, language: str, 
         write_voice(folder, state, stock, language, info)
         soundfile.write(str(folder / "sample.wav"), np.clip(sample, -1.0, 1.0), rate)
     return info
-
-
-def _chosen_clips(data: str, language: str, shots: int, seed: int) -> list[dict[str, Any]]:
-    """``shots`` clips of ``data`` (any speakers), drawn by ``seed``, all of ``language``."""
-    clips = load_clips(data)
-    if len(clips) < shots:
-        raise ValueError(f"--shots {shots} but {data} has {len(clips)} clip(s)")
-    ordered = sorted(clips, key=lambda s: s["audio_file"])
-    chosen = sorted(random.Random(seed).sample(ordered, shots), key=lambda s: s["audio_file"])
-    return [{**clip, "language": language} for clip in chosen]
 
 
 def _known_speaker(model, clips: list[dict[str, Any]]) -> str | None:

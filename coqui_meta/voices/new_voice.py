@@ -114,7 +114,7 @@ def adapt(
     d_vector_voice = model.meta_voice_is_d_vector
     old_speakers = _check_voice_model(model, config_path, speaker, save_delta)
     start_kind(model, config, settings.encoder)  # a wrong --encoder stops here, before the clips are read
-    chosen = clips_language(model, config_path, _chosen_clips(data, speaker, shots, settings.seed), language)
+    chosen = clips_language(model, config_path, choose_clips(data, shots, settings.seed, speaker), language)
     others = other_voices(model, config, list(d_vectors or []), shots, speaker) if d_vector_voice else {}
     with tempfile.TemporaryDirectory() as work:
         prepared = prepare_clips(chosen, model, Path(work))
@@ -208,10 +208,11 @@ def clips_language(model, config_path: str, clips: list[dict[str, Any]], languag
     return clips
 
 
-def _chosen_clips(data: str, speaker: str, shots: int, seed: int) -> list[dict[str, Any]]:
-    """``shots`` of the speaker's clips in ``data``, drawn by ``seed``; an error if there are fewer."""
+def choose_clips(data: str, shots: int, seed: int, speaker: str | None = None) -> list[dict[str, Any]]:
+    """``shots`` clips of ``data`` (``speaker``'s only, when given), drawn by ``seed``; an error if there are fewer."""
     clips = load_clips(data, speaker=speaker)
     if len(clips) < shots:
-        raise ValueError(f"--shots {shots} but {data} has {len(clips)} clip(s) of {speaker!r}")
+        whose = f" of {speaker!r}" if speaker is not None else ""
+        raise ValueError(f"--shots {shots} but {data} has {len(clips)} clip(s){whose}")
     ordered = sorted(clips, key=lambda s: s["audio_file"])
     return sorted(random.Random(seed).sample(ordered, shots), key=lambda s: s["audio_file"])
