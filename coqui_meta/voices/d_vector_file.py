@@ -41,15 +41,20 @@ def read_d_vector_files(paths: list[str], dim: int | None) -> dict[str, dict[str
     for path in paths:
         if not Path(path).is_file():
             raise FileNotFoundError(f"d-vector file not found: {path}")
-        for key, entry in load_file(path).items():
-            if not isinstance(entry, dict) or "name" not in entry or "embedding" not in entry:
-                raise ValueError(f"{path}: entry {key!r} is not a Coqui d-vector ({{name, embedding}})")
-            if dim is not None and len(entry["embedding"]) != dim:
-                raise ValueError(
-                    f"{path}: entry {key!r} has {len(entry['embedding'])} dimensions but the config's d_vector_dim "
-                    f"is {dim}"
-                )
-            entries[key] = entry
+        entries.update(check_entries(load_file(path), dim, path))
+    return entries
+
+
+def check_entries(entries: dict[str, Any], dim: int | None, source: str) -> dict[str, dict[str, Any]]:
+    """``entries`` when each is a ``dim``-dimensional Coqui d-vector; else `ValueError` naming ``source``."""
+    for key, entry in entries.items():
+        if not isinstance(entry, dict) or "name" not in entry or "embedding" not in entry:
+            raise ValueError(f"{source}: entry {key!r} is not a Coqui d-vector ({{name, embedding}})")
+        if dim is not None and len(entry["embedding"]) != dim:
+            raise ValueError(
+                f"{source}: entry {key!r} has {len(entry['embedding'])} dimensions but the config's d_vector_dim "
+                f"is {dim}"
+            )
     return entries
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from coqui_meta.voices.d_vector_file import d_vector_dim, d_vector_paths, read_d_vector_files
+from coqui_meta.voices.d_vector_file import check_entries, d_vector_dim, d_vector_paths, read_d_vector_files
 
 #: where a d-vector model's new voice can start (``coqui-meta adapt --encoder``)
 STARTS = ("coqui", "resemblyzer", "mean")
@@ -67,7 +67,11 @@ def other_voices(model, config, d_vector_files: list[str], shots: int, speaker: 
     ``d_vector_files``; for a prototype model with none, the prototypes of the training speakers (``shots`` clips
     each, from the config's datasets). Stock Coqui takes a d-vector file of a single voice for a single-speaker model
     and ignores the voice."""
-    entries = read_d_vector_files([*d_vector_paths(config), *d_vector_files], d_vector_dim(config))
+    dim = d_vector_dim(config)
+    # Coqui's SpeakerManager read the config's own files when the model was made: check those, do not read them again
+    loaded = model.speaker_manager.embeddings if model.speaker_manager is not None else {}
+    entries = dict(check_entries(loaded, dim, ", ".join(d_vector_paths(config)))) if d_vector_paths(config) else {}
+    entries.update(read_d_vector_files(d_vector_files, dim))
     reason = ""
     if not entries and model.meta_uses_prototypes:
         try:
