@@ -153,7 +153,7 @@ def test_coqui_meta_train_meta_trains_a_d_vector_vits_that_stock_coqui_loads(cor
     d_vector_config(d_vectors, meta, tmp_out / "run", dataset=dataset).save_json(str(tmp_out / "config.json"))
     result = run_cli("train", "--config_path", str(tmp_out / "config.json"), "--coqpit.epochs", "1", cwd=tmp_out)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run_dir = Path(glob.glob(str(tmp_out / "run" / "*"))[0])
+    run_dir = Path(glob.glob(str(tmp_out / "run" / "*" / "best_model.pth"))[0]).parent  # not a cache beside it
     state = torch.load(run_dir / "best_model.pth", map_location="cpu", weights_only=True)["model"]
     stock = VitsConfig()
     stock.load_json(str(run_dir / "config.json"))

@@ -158,7 +158,7 @@ def test_coqui_meta_train_meta_trains_languages(languages, tmp_out):
     result = run_cli("train", "--config_path", str(tmp_out / "config.json"), "--coqpit.epochs", "1", cwd=tmp_out)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "held-out language values: it" in result.stdout + result.stderr
-    run_dir = Path(glob.glob(str(tmp_out / "run" / "*"))[0])
+    run_dir = Path(glob.glob(str(tmp_out / "run" / "*" / "best_model.pth"))[0]).parent  # not a cache beside it
     state = torch.load(run_dir / "best_model.pth", map_location="cpu", weights_only=True)["model"]
     assert state["emb_l.weight"].shape[0] == len(TRAINED)
 

@@ -119,7 +119,7 @@ def test_cli_trains_protonet_then_evaluates_and_makes_a_zero_step_voice_from_the
     config.save_json(str(tmp_out / "config.json"))
     result = run_cli("train", "--config_path", str(tmp_out / "config.json"), "--coqpit.epochs", "1", cwd=tmp_out)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run_dir = Path(glob.glob(str(tmp_out / "run" / "*"))[0])
+    run_dir = Path(glob.glob(str(tmp_out / "run" / "*" / "best_model.pth"))[0]).parent  # not a cache beside it
     state = torch.load(run_dir / "best_model.pth", map_location="cpu", weights_only=True)["model"]
     assert any(key.startswith("prototype_encoder.") for key in state) and "emb_g.weight" not in state
     saved = json.loads((run_dir / "config.json").read_text())

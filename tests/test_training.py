@@ -89,7 +89,7 @@ def test_cli_train_with_overrides_and_restore_from_a_stock_checkpoint(corpus, co
         "--coqpit.lr_disc", "0", "--coqpit.meta.inner_steps", "2", cwd=tmp_out,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run_dir = Path(glob.glob(str(tmp_out / "run" / "*"))[0])
+    run_dir = Path(glob.glob(str(tmp_out / "run" / "*" / "best_model.pth"))[0]).parent  # not a cache beside it
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["meta"]["inner_steps"] == 2 and saved["meta"]["episodes_per_epoch"] == 2
     assert "Meta-validation on held-out speaker_name values: " + ", ".join(speakers[3:]) in result.stdout
