@@ -47,6 +47,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--plain-objective", choices=["stock", "reconstruction"], default="stock",
                         help="plain branch: Coqui's VITS loss, or its reconstruction terms alone (the meta branch's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--branch-seed", type=int, default=None,
+                        help="seed of the branches alone (episode draws, plain batches; default --seed): their spread "
+                             "on one base, whose corpus, training and evaluation clips stay those of --seed")
     parser.add_argument("--jobs", type=int, default=2, help="processes at a time: the branches, the evaluations")
     parser.add_argument("--out", type=Path, default=Path("runs/new_language"))
     return parser.parse_args()
@@ -100,7 +103,8 @@ def main() -> None:
     base = train_base(config, samples, args.out, args.base_minutes, seed=args.seed)
     meta = MetaLearningConfig(algorithm="fomaml", task_key="language", inner_steps=args.inner_steps,
                               inner_lr=args.inner_lr, n_way=2, k_shot=args.shots, q_query=args.queries,
-                              meta_batch_size=2, episodes_per_epoch=50, seed=args.seed)
+                              meta_batch_size=2, episodes_per_epoch=50,
+                              seed=args.seed if args.branch_seed is None else args.branch_seed)
     branches = train_branches(base, samples, meta, args.out, meta_steps=args.meta_steps, jobs=args.jobs,
                               plain_objective=args.plain_objective)
     print(f"branches: meta {branches.meta_steps} meta-steps ({branches.seconds['meta'] / 60:.1f} min), plain "
@@ -124,6 +128,10 @@ def main() -> None:
     row = result["rows"][1]["query_loss"] or {}
     print(f"\nquery loss: plain reaches its final value at step {row.get('baseline_steps_to_target')}, meta at "
           f"{row.get('steps_to_target')}; speed-up {row.get('speedup')}")
+    print(f"per language at step {steps[-1]}: " + "; ".join(
+        f"{language} " + ", ".join(f"{side.label} {side.report['per_speaker'][language]['query_loss'][steps[-1]]:.2f}"
+                                   for side in (plain, meta_side, untouched))
+        for language in held))
     for side in (plain, meta_side, untouched):
         print(f"  {side.label} grid (final step): " + ", ".join(
             f"{value:g} -> " + ("diverged" if curve is None else f"{curve[steps[-1]]:.3f}")
@@ -133,7 +141,7 @@ def main() -> None:
                  "adapted": side_summary(untouched)},
         "plain": side_summary(plain), "meta": side_summary(meta_side),
         "speedup": {"query_loss": row.get("speedup")}, "held_out": held, "training_languages": training,
-        "plain_objective": args.plain_objective,
+        "plain_objective": args.plain_objective, "seed": args.seed, "branch_seed": args.branch_seed,
         "branches": {"meta_steps": branches.meta_steps, "plain_steps": branches.plain_steps,
                      "clip_gradients": branches.clip_gradients, "seconds": branches.seconds},
         "wall_minutes": (time.perf_counter() - started) / 60, "date": time.strftime("%Y-%m-%d %H:%M"),
