@@ -10,7 +10,7 @@ from conftest import pick
 from coqui_meta import MetaLearningConfig
 from coqui_meta.experiments.base_training import train_base
 from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
-from coqui_meta.experiments.study import clip_gradients_per_meta_step, train_branches
+from coqui_meta.experiments.study import clip_gradients_per_meta_step, plain_branch, train_branches
 
 
 @pytest.fixture()
@@ -59,6 +59,18 @@ def test_the_branches_start_from_the_base_and_use_the_same_clip_gradients(base_s
     assert "meta_inner_lrs.log_lr" in meta_state["model"] and "meta_inner_lrs.log_lr" not in plain["model"]
     again = train_branches(base, train, meta, out, meta_steps=2, progress=False)
     assert again.meta_files == branches.meta_files and again.seconds == branches.seconds, "trained once, then reused"
+
+
+@pytest.mark.slow
+def test_a_plain_branch_follows_its_seed(base_setup):
+    """The branches' spread on one base (``--branch-seed``) is measured only if another seed trains another branch:
+    Coqui's Trainer reseeds torch when it is made, so the seed has to reach it."""
+    config, train, out = base_setup
+    base = train_base(config, train, out, minutes=0.05, progress=False)
+    weights = [torch.load(plain_branch(base, train, 2, out, seed=seed, progress=False)["files"][0],
+                          weights_only=True)["model"] for seed in (0, 1)]
+    assert weights[0].keys() == weights[1].keys()
+    assert any(not torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
 
 
 def test_the_seen_speaker_eer_judges_renditions_of_training_speakers_against_their_real_clips(tiny_vits,

@@ -116,7 +116,9 @@ def plain_branch(base: Base, samples: list[dict], steps: int, out: str | Path, s
         stock_config.gen_loss_alpha, stock_config.feat_loss_alpha = 0.0, 0.0
     start = base.start_state()
     stock_config.output_path = str(folder / "trainer")
-    torch.manual_seed(seed)  # the branch's shuffles
+    # the Trainer seeds torch, random and numpy with training_seed when it is made: the branch's shuffles and VITS's
+    # random segments follow ``seed`` only through it (seed 0 keeps Coqui's own, so earlier branches stay the same)
+    stock_config.training_seed += seed
     model = setup_model(stock_config)
     model.load_state_dict(start["model"])
     trainer = make_trainer(stock_config, model, samples, folder / "trainer")
