@@ -70,8 +70,8 @@ def other_voices(model, config, d_vector_files: list[str], shots: int, speaker: 
     dim = d_vector_dim(config)
     # Coqui's SpeakerManager read the config's own files when the model was made: check those, do not read them again
     loaded = model.speaker_manager.embeddings if model.speaker_manager is not None else {}
-    entries = dict(check_entries(loaded, dim, ", ".join(d_vector_paths(config)))) if d_vector_paths(config) else {}
-    entries.update(read_d_vector_files(d_vector_files, dim))
+    entries = {**check_entries(loaded, dim, ", ".join(d_vector_paths(config))),
+               **read_d_vector_files(d_vector_files, dim)}
     reason = ""
     if not entries and model.meta_uses_prototypes:
         try:
