@@ -2,12 +2,20 @@
 of two speakers, and the EER of those trials. The reference for reading `evaluate`'s speaker_similarity and eer.
 
     python benchmarks/judge_calibration.py --data ../shared/data/speechocean762 --speakers 16 --clips 3
+    python benchmarks/judge_calibration.py --corpus voices --out runs/voices            # the many-voice corpus
+    python benchmarks/judge_calibration.py --corpus voices --screen --clips 6 --out runs/voices/screen
+
+``--corpus voices`` builds (or reuses) the project's many-voice corpus in ``OUT/corpus`` and reports the EER over its
+voices and over its held-out voices. ``--screen`` builds ``--clips`` clips of every candidate voice instead and drops
+the voices the judge confuses (`coqui_meta.experiments.voice_screening`): what it prints is `DROPPED` of
+`coqui_meta.experiments.voice_corpus`.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import random
 from pathlib import Path
 
@@ -17,14 +25,7 @@ import soundfile
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "speechocean762"))
-    parser.add_argument("--speakers", type=int, default=16)
-    parser.add_argument("--clips", type=int, default=3, help="longest clips of each speaker")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-
+def real_speakers(args) -> None:
     from coqui_meta.voices.data import load_clips
     from coqui_meta.voices.judge import SpeakerJudge, cosine, equal_error_rate
 
@@ -47,6 +48,46 @@ def main() -> None:
     print(f"| same speaker | {len(same)} | {np.mean(same):.3f} |")
     print(f"| different speakers | {len(different)} | {np.mean(different):.3f} |")
     print(f"\nEER {eer:.3f} ({args.speakers} speakers, {args.clips} clips each, seed {args.seed})")
+
+
+def voices_corpus(args) -> None:
+    from coqui_meta.experiments import voice_corpus
+    from coqui_meta.experiments.voice_screening import embed_corpus, screen_voices
+
+    if args.screen:
+        chosen = [(voice_corpus.voice_name(e, v), e, v) for e, v in voice_corpus.CANDIDATES]
+        corpus = voice_corpus.build_voice_corpus(args.out / "corpus", args.clips, args.seed, chosen=chosen)
+        order, held = [name for name, _, _ in chosen], []
+    else:
+        corpus = voice_corpus.build_voice_corpus(args.out / "corpus", args.clips, args.seed)
+        order, held = [name for name, _, _ in voice_corpus.voices()], voice_corpus.held_out_voices()
+    embeddings = embed_corpus(corpus)
+    result = screen_voices(embeddings, order, held, max_pair_eer=args.max_pair_eer if args.screen else 1.0)
+    (args.out / "judge_calibration.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(f"{len(order)} voices, {args.clips} clips each: EER {result['eer']:.3f} over the "
+          f"{len(result['kept'])} kept (same-voice cosine {result['same_voice_cosine']:.3f}, other voices "
+          f"{result['other_voice_cosine']:.3f})")
+    if result["held_out_eer"] is not None:
+        print(f"held-out voices ({len(held)}): EER {result['held_out_eer']:.3f}")
+    if args.screen:
+        print(f"pairs the judge confuses (pair EER > {args.max_pair_eer}): {len(result['confused_pairs'])}")
+        for pair, eer in result["confused_pairs"].items():
+            print(f"  {pair}: {eer}")
+        print("DROPPED = {\n" + "".join(f"    {k!r}: {v!r},\n" for k, v in result["dropped"].items()) + "}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "speechocean762"))
+    parser.add_argument("--corpus", choices=["voices"], default=None, help="the project's many-voice corpus")
+    parser.add_argument("--screen", action="store_true", help="with --corpus voices: every candidate voice")
+    parser.add_argument("--max-pair-eer", type=float, default=0.1, help="--screen: the most a kept pair may have")
+    parser.add_argument("--out", type=Path, default=Path("runs/voices"))
+    parser.add_argument("--speakers", type=int, default=16)
+    parser.add_argument("--clips", type=int, default=3, help="clips of each speaker or voice")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    voices_corpus(args) if args.corpus else real_speakers(args)
 
 
 if __name__ == "__main__":

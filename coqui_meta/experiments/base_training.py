@@ -116,12 +116,14 @@ def _last_run(folder: Path) -> str | None:
 
 def train_base(stock_config, samples: list[dict], out: str | Path, minutes: float, seed: int = 0,
                check: Callable[[tuple[str, str]], dict] | None = None, check_minutes: float = 15.0,
-               progress: bool = True) -> Base:
+               progress: bool = True, warm_start: Callable[[], tuple[dict, dict]] | None = None) -> Base:
     """The base of these settings under ``out/base/``: trained (or trained on) until it has ``minutes`` of training.
 
     Every ``check_minutes`` and at the end, the Trainer writes a checkpoint (model, optimizers, scaler), the base's
     ``model.pth``/``config.json`` are written, and ``check(files)`` (e.g. the seen-speaker EER) is recorded in
-    ``progress.json`` with the steps and minutes so far.
+    ``progress.json`` with the steps and minutes so far. Without a Trainer checkpoint in the folder (a new machine),
+    ``warm_start()`` may give the weights and the progress record to go on from (a shipped base: its optimizers
+    start anew).
     """
     from TTS.tts.models import setup_model
 
@@ -143,6 +145,10 @@ def train_base(stock_config, samples: list[dict], out: str | Path, minutes: floa
     stock_config.output_path = str(folder / "trainer")
     model = setup_model(stock_config)
     run = _last_run(folder)
+    if run is None and warm_start is not None:
+        weights, state = warm_start()
+        model.load_state_dict(weights)
+        print(f"Base: going on from the shipped weights ({state['steps']} steps, {state['minutes']:.1f} min)")
     trainer = make_trainer(stock_config, model, samples, folder / "trainer", continue_path=run)
     if run:
         print(f"Base: going on from {run} ({state['steps']} steps, {state['minutes']:.1f} of {minutes:g} min)")

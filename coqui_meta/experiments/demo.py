@@ -141,9 +141,9 @@ def demo_config(corpus: Path, voices: list[str]):
     return config
 
 
-def export_base(files: tuple[str, str], path: Path = ASSET, note: str = "") -> Path:
+def export_base(files: tuple[str, str], path: Path = ASSET, note: str = "", progress: dict | None = None) -> Path:
     """The base's weights (generator and discriminator) in half precision as ``path`` (safetensors), with its
-    speakers."""
+    speakers and (to go on training it elsewhere) its ``progress`` record (steps, minutes, checks)."""
     import json
 
     import torch
@@ -154,25 +154,38 @@ def export_base(files: tuple[str, str], path: Path = ASSET, note: str = "") -> P
     state = torch.load(files[0], map_location="cpu", weights_only=True)["model"]
     config = load_config_file(files[1])
     path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"speakers": json.dumps(list(config.speakers)), "note": note}
+    if progress is not None:
+        metadata["progress"] = json.dumps(progress)
     save_file({k: v.half().contiguous() if v.is_floating_point() else v.contiguous() for k, v in state.items()},
-              str(path), metadata={"speakers": json.dumps(list(config.speakers)), "note": note})
+              str(path), metadata=metadata)
     return path
+
+
+def read_asset(path: Path = ASSET) -> tuple[dict, dict]:
+    """A shipped base's fp32 weights and its metadata (``speakers`` and ``progress`` decoded)."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as handle:
+        metadata = dict(handle.metadata())
+        state = {key: handle.get_tensor(key).float() for key in handle.keys()}
+    metadata["speakers"] = json.loads(metadata["speakers"])
+    metadata["progress"] = json.loads(metadata.get("progress", "null"))
+    return state, metadata
 
 
 def shipped_base(config, folder: Path, path: Path = ASSET):
     """The shipped base as a `coqui_meta.experiments.study.Base` in ``folder`` (fp32 weights, the demo's config)."""
-    import json
-
-    from safetensors import safe_open
     from TTS.tts.models import setup_model
 
     from coqui_meta.experiments.base_training import Base, save_checkpoint
 
     if not path.is_file():
         raise RuntimeError(f"the demo's base {path} is missing; train one with coqui-meta demo --train_base MINUTES")
-    with safe_open(str(path), "pt") as handle:
-        speakers, note = json.loads(handle.metadata()["speakers"]), handle.metadata().get("note", "")
-        state = {key: handle.get_tensor(key).float() for key in handle.keys()}
+    state, metadata = read_asset(path)
+    speakers, note = metadata["speakers"], metadata.get("note", "")
     if speakers != list(config.speakers):
         raise RuntimeError(f"{path} was trained on the voices {speakers}, the corpus has {list(config.speakers)}; "
                            "train a base for it with coqui-meta demo --train_base MINUTES")

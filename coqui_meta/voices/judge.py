@@ -74,10 +74,13 @@ def equal_error_rate(scores: Sequence[float], is_target: Sequence[bool]) -> floa
     n_target, n_impostor = int(target.sum()), int((~target).sum())
     if n_target == 0 or n_impostor == 0:
         return None
-    thresholds = np.concatenate([[-np.inf], np.unique(scores), [np.inf]])
-    # accept when score >= threshold
-    far = np.array([((scores >= t) & ~target).sum() / n_impostor for t in thresholds])
-    frr = np.array([((scores < t) & target).sum() / n_target for t in thresholds])
+    # accept when score >= threshold; thresholds at -inf, each distinct score, +inf (sorted: one pass, no N^2)
+    thresholds = np.unique(scores)
+    order = np.sort(scores[~target]), np.sort(scores[target])
+    below_impostor = np.searchsorted(order[0], thresholds, side="left")  # impostors scoring < threshold
+    below_target = np.searchsorted(order[1], thresholds, side="left")
+    far = np.concatenate([[1.0], 1.0 - below_impostor / n_impostor, [0.0]])
+    frr = np.concatenate([[0.0], below_target / n_target, [1.0]])
     diff = far - frr  # decreasing from 1 to -1
     crossing = int(np.argmax(diff <= 0))
     if diff[crossing] == 0 or crossing == 0:
