@@ -126,7 +126,8 @@ def embed_command(arg_list: list[str]) -> int:
                         help="--encoder coqui: its checkpoint (default: the config's speaker_encoder_model_path)")
     parser.add_argument("--encoder_config_path", default=None,
                         help="--encoder coqui: its config (default: the config's speaker_encoder_config_path)")
-    parser.add_argument("--data", required=True, help="corpus folder with a Coqui coqui-format metadata.csv")
+    parser.add_argument("--data", default=None, help="corpus folder with a Coqui coqui-format metadata.csv (default: "
+                        "the datasets of --config_path, read by Coqui in any formatter and keyed as Coqui keys them)")
     parser.add_argument("--out_path", required=True, help="the d-vector file to write (.json)")
     parser.add_argument("--dataset_name", default="",
                         help="the dataset_name of the Coqui dataset config that will read the file (keys are "

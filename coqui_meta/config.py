@@ -231,7 +231,6 @@ class MetaVitsConfig(VitsConfig):
 
     model: str = "meta_vits"
     meta: MetaLearningConfig = field(default_factory=MetaLearningConfig)
-    target_loss: str = "loss_1"
 
     @classmethod
     def from_config(cls, config: VitsConfig, meta: MetaLearningConfig | None = None) -> "MetaVitsConfig":

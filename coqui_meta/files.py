@@ -12,16 +12,24 @@ from typing import Any, Callable, Iterator
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
-    """Call ``write(temporary_path)`` and move the result onto ``path`` in one rename."""
+    """Call ``write(temporary_path)`` and move the result onto ``path`` in one rename, with the mode an ordinary
+    ``open()`` would give it (mkstemp's 0600 would make it private)."""
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(handle)
     try:
         write(Path(temporary))
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def write_json(path: str | os.PathLike, value: Any) -> None:
@@ -60,8 +68,7 @@ def staged_folder(out_path: str | os.PathLike) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
     try:
         yield staging
-        umask = os.umask(0)
-        os.umask(umask)
+        umask = _umask()
         for path in [staging, *staging.rglob("*")]:  # mkdtemp's 0700 would make the folder private
             os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
         os.rename(staging, out)

@@ -2,7 +2,7 @@
 arguments and config overrides (``--coqpit.meta.inner_steps 3``), ``--continue_path`` and ``--restore_path``, and the
 Trainer's launchers for several GPUs (or torchrun, also on CPUs with gloo). Meta-validation runs on the task values
 (speakers) that ``meta.eval_tasks`` names, or ``meta.n_way`` of them chosen by ``meta.seed``; every clip is checked
-before training (`coqui_meta.voices.data.screen_samples`)."""
+before training (`coqui_meta.training`, the one path from a config to a Trainer)."""
 
 # no ``from __future__ import annotations``: coqpit builds the argument parser from the dataclass's real type hints
 import logging
@@ -14,20 +14,23 @@ logger = logging.getLogger("coqui_meta")
 
 
 def train(arg_list: list[str]) -> int:
-    from trainer import Trainer
     from TTS.utils.generic_utils import ConsoleFormatter, setup_logger
+
+    from coqui_meta.models.validation_split import SplitError
+    from coqui_meta.training import TrainingSetupError, meta_trainer
 
     for name in ("TTS", "coqui_meta"):
         setup_logger(name, level=logging.INFO, stream=sys.stdout, formatter=ConsoleFormatter())
     train_args, args, overrides = _arguments(arg_list)
     cpu_group = _launched_ranks(train_args, arg_list)
     config = _config(args, overrides)
-    model, train_samples, eval_samples = _model_and_samples(config)
-    trainer = Trainer(train_args, model.config, config.output_path, model=model, train_samples=train_samples,
-                      eval_samples=eval_samples, parse_command_line_args=False)
+    try:
+        trainer = meta_trainer(config, args=train_args)
+    except (TrainingSetupError, SplitError) as error:
+        raise SystemExit(f"coqui-meta train: {error}") from None
     if args.continue_path and overrides:
         # the Trainer reloads config.json in place when it continues a run: apply the overrides again
-        trainer.config.parse_known_args(overrides, relaxed_parser=True)
+        apply_overrides(trainer.config, overrides)
     try:
         trainer.fit()
     finally:
@@ -72,42 +75,34 @@ def _config(args, overrides: list[str]):
             f"coqui-meta train: {config_path} has model {config.model!r} and no 'meta' block; "
             "use model 'meta_vits' or 'meta_tacotron2' (see MetaVitsConfig.from_config)"
         )
-    if overrides:
-        config.parse_known_args(overrides, relaxed_parser=True)
+    apply_overrides(config, overrides)
     config.meta.check_values()
     return config
 
 
-def _model_and_samples(config):
-    """The model (initial weights from ``meta.seed``) and the screened training and meta-validation clips."""
-    import torch
-    from TTS.tts.datasets import load_tts_samples
-    from TTS.tts.models import setup_model
+def apply_overrides(config, overrides: list[str]) -> None:
+    """``--coqpit.*`` overrides applied to ``config``. Coqpit's parser turns every empty dict or list field it was
+    not asked to change into None (Coqui's ``get_sampler`` then fails on ``weighted_sampler_multipliers``): those
+    are put back."""
+    if not overrides:
+        return
+    empty = dict(_empty_fields(config))
+    config.parse_known_args(overrides, relaxed_parser=True)
+    named = " ".join(overrides)
+    for path, (owner, name, value) in empty.items():
+        if getattr(owner, name) is None and f"--coqpit.{path}" not in named:
+            setattr(owner, name, value)
 
-    from coqui_meta.episodes import split_by_task
-    from coqui_meta.voices.d_vector_file import check_covers
-    from coqui_meta.voices.language_table import check_languages
 
-    declared_speakers = list(config.speakers)
-    samples, _ = load_tts_samples(config, eval_split=False)  # it sets config.speakers to every speaker in the data
-    meta = config.meta
-    train_samples, eval_samples = split_by_task(samples, meta.task_key, meta.eval_tasks, meta.n_way, meta.seed)
-    held_out = sorted({str(s[meta.task_key]) for s in eval_samples})
-    logger.info("Meta-validation on held-out %s values: %s", meta.task_key, ", ".join(held_out))
-    trained = sorted({s["speaker_name"] for s in train_samples})
-    if config.get("use_speaker_embedding"):
-        # the speaker table holds the declared speakers (those of a checkpoint to restore), else the training ones
-        config.speakers = declared_speakers or trained
-    elif meta.uses_prototypes:  # no table to fill; recorded so that evaluate knows the speakers the encoder saw
-        config.speakers = trained
-    try:
-        check_covers(config, train_samples + eval_samples)
-        check_languages(config)
-    except (ValueError, FileNotFoundError) as error:
-        raise SystemExit(f"coqui-meta train: {error}") from None
-    torch.manual_seed(meta.seed)  # the initial weights too: two runs of one config are the same run
-    model = setup_model(config)
-    return model, _screen(model, train_samples, "training"), _screen(model, eval_samples, "meta-validation")
+def _empty_fields(config, prefix: str = ""):
+    import dataclasses
+
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if dataclasses.is_dataclass(value):
+            yield from _empty_fields(value, f"{prefix}{item.name}.")
+        elif isinstance(value, (dict, list)) and not value:
+            yield f"{prefix}{item.name}", (config, item.name, type(value)())
 
 
 def _launched_ranks(train_args, arg_list: list[str]) -> bool:
@@ -141,19 +136,3 @@ def _launched_ranks(train_args, arg_list: list[str]) -> bool:
     dist.init_process_group("gloo", rank=train_args.rank, world_size=world)
     logger.info("Rank %d of %d (gloo, CPU): this rank runs its share of every meta-batch", train_args.rank, world)
     return True
-
-
-def _screen(model, samples: list, which: str) -> list:
-    """Leave out the clips the model cannot train on, counted and named in the log; stop when none are left."""
-    from coqui_meta.voices.data import describe_problems, screen_samples
-
-    kept, problems = screen_samples(samples, model)
-    if problems:
-        logger.warning("%s data: %s", which.capitalize(), describe_problems(problems, len(samples)))
-    if not kept:
-        raise SystemExit(
-            f"coqui-meta train: no usable {which} clip is left ({describe_problems(problems, len(samples))})"
-        )
-    return kept
-
-

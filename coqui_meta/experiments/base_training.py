@@ -33,14 +33,16 @@ def settings_key(*parts: Any) -> str:
 
 
 def make_trainer(config, model, samples, out: Path, continue_path: str | None = None):
-    from trainer import Trainer, TrainerArgs
+    """The project's one path to a Trainer (`coqui_meta.training.trainer_for`), for a model the study made."""
+    from trainer import TrainerArgs
+
+    from coqui_meta.training import trainer_for
 
     args = TrainerArgs()
     args.use_accelerate = False
     if continue_path:
         args.continue_path = continue_path
-    return Trainer(args, config, str(out), model=model, train_samples=samples, parse_command_line_args=False,
-                   gpu=0 if torch.cuda.is_available() else None)
+    return trainer_for(model, samples, None, args, out, config=config, gpu=0 if torch.cuda.is_available() else None)
 
 
 def _batches(trainer, samples):

@@ -5,7 +5,7 @@ Example::
 
     args = recipe_arguments(__doc__, __file__)
     config = MetaVitsConfig.from_config(small_vits_config(speechocean_dataset(args.data)), meta=MetaLearningConfig())
-    train_recipe(config, MetaVits, args)
+    train_recipe(config)
 """
 
 from __future__ import annotations
@@ -34,21 +34,19 @@ def recipe_arguments(description: str, script: str) -> argparse.Namespace:
     return args
 
 
-def train_recipe(config, model_class, held_out: int = 4, seed: int = 0) -> None:
-    """Train ``model_class`` on ``config``'s datasets with Coqui's Trainer, meta-validating on ``held_out`` speakers.
+def train_recipe(config, held_out: int = 4, seed: int = 0) -> None:
+    """Train the model of ``config`` on its datasets with Coqui's Trainer (`coqui_meta.training.meta_trainer`),
+    meta-validating on ``held_out`` speakers.
     The training speakers are recorded in ``config.speakers`` (the speaker table, or, for a prototype model, the
     speakers its encoder saw, which ``coqui-meta evaluate`` then leaves out)."""
-    from trainer import Trainer, TrainerArgs
     from TTS.tts.datasets import load_tts_samples
+
+    from coqui_meta.training import meta_trainer
 
     samples, _ = load_tts_samples(config, eval_split=False)
     train_samples, eval_samples = recipe_split(config, samples, count=held_out, seed=seed)
     config.speakers = sorted({s["speaker_name"] for s in train_samples})
-    model = model_class.init_from_config(config)
-    trainer = Trainer(
-        TrainerArgs(), config, config.output_path, model=model, train_samples=train_samples, eval_samples=eval_samples
-    )
-    trainer.fit()
+    meta_trainer(config, train_samples, eval_samples).fit()
 
 
 def recipe_split(config, samples: list[dict], count: int = 4, seed: int = 0) -> tuple[list[dict], list[dict]]:

@@ -25,7 +25,9 @@ from coqui_meta.episodes import MetaBatchSampler, task_position
 from coqui_meta.models.episodic_data import EpisodicDataMixin
 from coqui_meta.models.outer_step import all_reduce_sum, clip_and_step, scale_gradients, world
 from coqui_meta.models.run_state import RunState
+from coqui_meta.models.target_loss import check_target_loss, with_optimizer_losses
 from coqui_meta.models.task_start import TaskStartMixin
+from coqui_meta.models.validation_split import meta_validation_split
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +115,7 @@ class MetaLearningMixin(TaskStartMixin, EpisodicDataMixin):
         scale_gradients(optimizer, len(tasks) * replicas / kept_everywhere)  # the mean over kept tasks
         loss_dict = {"grad_norm": clip_and_step(trainer, index), **self._meta_step_logs(kept)}
         loss_dict.update(self.meta_after_outer_step(trainer, kept))
+        loss_dict = with_optimizer_losses(self, loss_dict, len(trainer.optimizer))
         outputs = kept[-1].outputs if kept else {}
         if len(trainer.optimizer) > 1:  # name them as the Trainer names multi-optimizer outputs, for train_log
             outputs = {f"{key}_{index}": value for key, value in outputs.items()}
@@ -149,6 +152,8 @@ class MetaLearningMixin(TaskStartMixin, EpisodicDataMixin):
         (``--restore_path``), the Trainer sets every param group to the model's learning rate: the learned rates get
         their own back."""
         super().on_init_end(trainer)
+        self._meta_split_validation(trainer)
+        check_target_loss(self, trainer.config, len(trainer.optimizer))
         if not trainer.args.continue_path:
             for group in trainer.optimizer[self.meta_optimizer_index].param_groups:
                 if group.get("meta_inner_lrs"):
@@ -163,6 +168,18 @@ class MetaLearningMixin(TaskStartMixin, EpisodicDataMixin):
         trainer_bridge.set_position(
             trainer, self.meta_run.trainer_steps, max(trainer.epochs_done, self.meta_run.epochs)
         )
+
+    def _meta_split_validation(self, trainer) -> None:
+        """Before the first step: meta-validation on whole tasks that training never sees (`meta_validation_split`),
+        whatever split the Trainer was given (Coqui's recipes give it one of clips)."""
+        if not trainer.config.run_eval or trainer.train_samples is None:
+            return
+        train, held, note = meta_validation_split(  # a SplitError names the fix
+            list(trainer.train_samples), list(trainer.eval_samples or []), self.config.meta,
+            usable=lambda samples: self.meta_stock_dataset(samples).samples)
+        if note:
+            logger.warning(note)
+            trainer.train_samples, trainer.eval_samples = train, held
 
     def on_train_epoch_start(self, trainer) -> None:
         """Start the epoch's meta-batches where the run is (after ``--continue_path`` too)."""

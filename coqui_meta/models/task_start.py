@@ -64,6 +64,14 @@ class TaskStartMixin:
         if self.meta_voice_is_d_vector and self.config.meta.backend != "torch":
             raise ValueError(f"meta.backend = {self.config.meta.backend!r}: a d-vector voice is adapted on the torch "
                              "backend only (learn2learn adapts parameters, and a d-vector is an input)")
+        if (self.config.meta.task_key == "speaker_name" and not self.meta_voice_is_d_vector
+                and self.meta_speaker_embedding not in dict(self.named_parameters())):
+            raise ValueError(
+                f"{type(self).__name__} has no speaker input (use_speaker_embedding is false and no d-vector file is "
+                "used), so a task per speaker (meta.task_key = 'speaker_name') has no voice to learn: set "
+                "use_speaker_embedding=true (VITS: also model_args.use_speaker_embedding) with the corpus's speakers, "
+                "or use_d_vector_file=true with a d_vector_file (coqui-meta embed writes one)"
+            )
         if self.meta_task_is_language and self.meta_language_embedding not in dict(self.named_parameters()):
             raise ValueError(
                 f"meta.task_key = 'language': {type(self).__name__} has no language embedding "

@@ -33,6 +33,7 @@ class MetaVits(MetaLearningMixin, Vits):
     # a language is how text is read: its embedding, the text encoder it conditions, and the durations
     meta_language_adapt_modules = ("emb_l", "text_encoder", "duration_predictor")
     meta_optimizer_index = 1
+    meta_optimizer_losses = {0: "loss_disc"}  # logged as loss_0, as a stock VITS logs its discriminator's loss
 
     def __init__(self, config, *args, **kwargs) -> None:
         super().__init__(config, *args, **kwargs)

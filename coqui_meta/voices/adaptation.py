@@ -68,7 +68,8 @@ def load_for_adaptation(model_path: str, config_path: str, settings: AdaptationS
         overrides["task_key"] = task_key
     from coqui_meta.voices.checkpoints import load_model
 
-    loaded = load_model(model_path, config_path, device=str(device), trust=settings.trust, meta_overrides=overrides)
+    loaded = load_model(model_path, config_path, device=str(device), trust=settings.trust, meta_overrides=overrides,
+                        encoder=settings.encoder)
     if loaded.dropped_learned_rates and settings.lr is None:
         raise ValueError(
             f"--adapt_modules: {model_path} learned its inner rates for its own adapt_modules and tasks "

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from coqui_meta.voices.encoder_files import drop_encoder, encoder_urls, offline_message
+
 STOCK_OF = {"meta_vits": "vits", "meta_tacotron2": "tacotron2", "vits": "vits", "tacotron2": "tacotron2"}
 FINETUNE = "finetune"  # the algorithm name of a stock checkpoint: plain Coqui fine-tuning
 #: state-dict prefixes a meta checkpoint may hold beside the stock keys: a stock model has no such modules
@@ -103,8 +105,10 @@ def load_model(
     device: str = "cpu",
     trust: bool = False,
     meta_overrides: dict[str, Any] | None = None,
+    encoder: str | None = None,
 ) -> LoadedModel:
-    """The checkpoint's model as a MetaVits / MetaTacotron2 on ``device``, in eval mode."""
+    """The checkpoint's model as a MetaVits / MetaTacotron2 on ``device``, in eval mode. ``encoder``: the start of new
+    voices asked for; one other than ``coqui`` lets a config whose speaker encoder is at a URL build without it."""
     from coqui_meta.models import MetaTacotron2, MetaVits
 
     original = load_config_file(config_path)
@@ -131,7 +135,15 @@ def load_model(
     if config.get("use_phonemes"):
         # Coqui caches phonemes by clip name (new voices' clips are 0000.wav, ...): a cache of this run's own
         config.phoneme_cache_path = tempfile.mkdtemp(prefix="coqui-meta-phonemes-")
-    model = (MetaVits if STOCK_OF[model_name] == "vits" else MetaTacotron2)(config)
+    urls = encoder_urls(config)
+    if urls and encoder not in (None, "coqui"):
+        drop_encoder(config)  # another encoder starts the voices: the one at the URL is never needed
+    try:
+        model = (MetaVits if STOCK_OF[model_name] == "vits" else MetaTacotron2)(config)
+    except OSError as error:  # FileNotFoundError of the URL offline, or a network error
+        if encoder_urls(config):
+            raise ValueError(offline_message(urls, str(config_path), error)) from None
+        raise
     state = checkpoint["model"]
     if drop_rates:
         state = {name: value for name, value in state.items() if not name.startswith("meta_inner_lrs.")}

@@ -44,8 +44,9 @@ def d_vector_entries(samples: list[dict], vectors: dict[str, torch.Tensor], data
         vector = vectors.get(sample["audio_unique_name"])
         if vector is not None:
             own, path = sample["audio_unique_name"].split("#", 1)
-            # a multilingual corpus's clip keeps its language folder's dataset name (`load_clips`), as Coqui reads it
-            prefix = own if sample.get("language") else dataset_name
+            # a multilingual corpus's clip keeps its language folder's dataset name (`load_clips`), as Coqui reads
+            # it; so does a clip read through a config's own datasets (dataset_name None)
+            prefix = own if sample.get("language") or dataset_name is None else dataset_name
             entries[f"{prefix}#{path}"] = {"name": sample["speaker_name"], "embedding": vector.tolist()}
             by_speaker[sample["speaker_name"]].append(vector)
     return entries, dict(by_speaker)
@@ -93,10 +94,34 @@ def _other_encoder(kind: str, model_path, config_path, device: str, **encoder_fi
     return encoder
 
 
+def config_samples(config_path: str) -> list[dict]:
+    """Every clip of the datasets of the TTS config ``config_path``, read by Coqui's ``load_tts_samples`` (any
+    formatter: vctk, ljspeech, libri_tts, coqui, ...) and keyed as Coqui keys them: each dataset's
+    ``meta_file_train`` and, where one is named, its ``meta_file_val``."""
+    import copy
+
+    from TTS.tts.datasets import load_tts_samples
+
+    config = load_config_file(config_path)
+    if not config.datasets:
+        raise ValueError(f"{config_path} has no datasets to embed; give --data a corpus folder")
+    samples = []
+    try:
+        for dataset in config.datasets:
+            one = copy.deepcopy(config)
+            one.datasets = [dataset]
+            train, held = load_tts_samples(one, eval_split=bool(dataset.meta_file_val))
+            samples += list(train) + list(held or [])
+    except (FileNotFoundError, AssertionError, KeyError, IndexError, ValueError) as error:
+        raise ValueError(
+            f"{config_path}: Coqui could not read its datasets ({type(error).__name__}: {error})") from None
+    return samples
+
+
 def embed(
     model_path: str | None,
     config_path: str | None,
-    data: str,
+    data: str | None,
     out_path: str,
     dataset_name: str = "",
     batch_size: int = 16,
@@ -120,7 +145,12 @@ def embed(
     else:
         clip_encoder = _other_encoder(encoder, model_path, config_path, device, encoder_model_path=encoder_model_path,
                                       encoder_config_path=encoder_config_path)
-    clips = load_clips(data)
+    if data:
+        clips = load_clips(data)
+    elif config_path:
+        clips, dataset_name = config_samples(config_path), None
+    else:
+        raise ValueError("give --data (a corpus folder) or --config_path (a TTS config whose datasets are read)")
     if clip_encoder.model is not None:  # its dataset reads the audio as it is; the other encoders resample
         require_sample_rate(clips, clip_encoder.model.config.audio.sample_rate)
     vectors, left_out = clip_encoder.embed_samples(clips, progress, batch_size)

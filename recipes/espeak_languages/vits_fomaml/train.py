@@ -11,7 +11,7 @@ after the inner steps the Trainer reports (query_loss_before_adaptation, query_l
 import argparse
 from pathlib import Path
 
-from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
+from coqui_meta import MetaLearningConfig, MetaVitsConfig
 from coqui_meta.experiments.language_corpus import LANGUAGES, build_language_corpus, multilingual_vits_config
 
 
@@ -32,10 +32,10 @@ def arguments() -> argparse.Namespace:
 
 
 def main() -> None:
-    from trainer import Trainer, TrainerArgs
     from TTS.tts.datasets import load_tts_samples
 
     from coqui_meta.episodes import split_by_task
+    from coqui_meta.training import meta_trainer
 
     args = arguments()
     corpus = build_language_corpus(Path(args.corpus), clips_per_speaker=args.clips_per_speaker)
@@ -53,9 +53,7 @@ def main() -> None:
     )
     samples, _ = load_tts_samples(config, eval_split=False)
     train_samples, eval_samples = split_by_task(samples, "language", eval_tasks=config.meta.eval_tasks)
-    model = MetaVits(config)
-    Trainer(TrainerArgs(), config, config.output_path, model=model, train_samples=train_samples,
-            eval_samples=eval_samples).fit()
+    meta_trainer(config, train_samples, eval_samples).fit()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Tacotron2's layer sizes are fixed by Coqui (about 29 M parameters here), so a st
 first-order MAML keeps memory at a plain training step's.
 """
 
-from coqui_meta import MetaLearningConfig, MetaTacotron2, MetaTacotron2Config
+from coqui_meta import MetaLearningConfig, MetaTacotron2Config
 from coqui_meta.experiments.presets import small_tacotron2_config, speechocean_dataset
 from coqui_meta.experiments.recipes import recipe_arguments, train_recipe
 
@@ -29,7 +29,7 @@ def main() -> None:
             eval_episodes=2,
         ),
     )
-    train_recipe(config, MetaTacotron2)
+    train_recipe(config)
 
 
 if __name__ == "__main__":

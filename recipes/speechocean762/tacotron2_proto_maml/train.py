@@ -8,7 +8,7 @@ decoder.linear_projection, decoder.stopnet, postnet). First order keeps memory a
 sizes are fixed by Coqui (about 29 M parameters).
 """
 
-from coqui_meta import MetaLearningConfig, MetaTacotron2, MetaTacotron2Config
+from coqui_meta import MetaLearningConfig, MetaTacotron2Config
 from coqui_meta.experiments.presets import small_tacotron2_config, speechocean_dataset
 from coqui_meta.experiments.recipes import recipe_arguments, train_recipe
 
@@ -32,7 +32,7 @@ def main() -> None:
             eval_episodes=2,
         ),
     )
-    train_recipe(config, MetaTacotron2)
+    train_recipe(config)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Four speakers are held out for meta-validation: the Trainer's eval reports their
 inner steps (TensorBoard: query_loss_before_adaptation, query_loss_after_adaptation, loss_1).
 """
 
-from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
+from coqui_meta import MetaLearningConfig, MetaVitsConfig
 from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
 from coqui_meta.experiments.recipes import recipe_arguments, train_recipe
 
@@ -31,7 +31,7 @@ def main() -> None:
             eval_episodes=2,
         ),
     )
-    train_recipe(config, MetaVits)
+    train_recipe(config)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ gradient step:
     tts --model_path voices/anna/model.pth --config_path voices/anna/config.json --speaker_idx anna --text "Hello."
 """
 
-from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
+from coqui_meta import MetaLearningConfig, MetaVitsConfig
 from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
 from coqui_meta.experiments.recipes import recipe_arguments, train_recipe
 
@@ -37,7 +37,7 @@ def main() -> None:
             prototype_loss_weight=1.0,
         ),
     )
-    train_recipe(config, MetaVits)
+    train_recipe(config)
 
 
 if __name__ == "__main__":

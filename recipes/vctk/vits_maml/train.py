@@ -11,13 +11,14 @@ meta-trained further. Mixed precision (bf16) and the Trainer's distributed launc
 import argparse
 import os
 
-from trainer import Trainer, TrainerArgs
+from trainer import TrainerArgs
 from TTS.config.shared_configs import BaseAudioConfig, BaseDatasetConfig
 from TTS.tts.configs.vits_config import VitsArgs, VitsConfig
 from TTS.tts.datasets import load_tts_samples
 
-from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
+from coqui_meta import MetaLearningConfig, MetaVitsConfig
 from coqui_meta.episodes import split_by_task
+from coqui_meta.training import meta_trainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -77,12 +78,8 @@ def main() -> None:
     train_samples, eval_samples = split_by_task(samples, "speaker_name", count=8, seed=0)
     config.speakers = sorted({s["speaker_name"] for s in train_samples})
 
-    model = MetaVits.init_from_config(config)
     trainer_args = TrainerArgs(restore_path=args.restore_path or None)
-    trainer = Trainer(
-        trainer_args, config, config.output_path, model=model, train_samples=train_samples, eval_samples=eval_samples
-    )
-    trainer.fit()
+    meta_trainer(config, train_samples, eval_samples, args=trainer_args).fit()
 
 
 if __name__ == "__main__":
