@@ -18,7 +18,6 @@ def vctk(corpus_samples, tmp_path_factory) -> Path:
     """6 speakers x 6 clips of the shared corpus in VCTK 0.92's layout (flac + one txt per clip), which Coqui's
     ``vctk`` formatter reads."""
     import soundfile
-
     from conftest import pick
 
     root = tmp_path_factory.mktemp("vctk") / "VCTK"
