@@ -36,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "speechocean762"))
+    parser.add_argument("--corpus", choices=["voices"], default=None,
+                        help="the project's many-voice corpus (built or reused in OUT/corpus) and its shipped base "
+                        "instead of --data and a base trained here; its held-out voices are judged")
     parser.add_argument(
         "--eval-data", default=None, help="corpus of the held-out speakers (default: held out of --data)"
     )
@@ -47,7 +50,9 @@ def arguments() -> argparse.Namespace:
                         help="train the meta branch (with --meta-steps) and stop; a later run reuses it")
     parser.add_argument("--check-minutes", type=float, default=15.0, help="base: minutes between checkpoints/checks")
     parser.add_argument("--held-out", type=int, default=8, help="speakers of --data kept apart (without --eval-data)")
-    parser.add_argument("--eval-speakers", type=int, default=6, help="held-out speakers evaluated")
+    parser.add_argument("--eval-speakers", type=int, default=None,
+                        help="held-out speakers evaluated (default 6; with --corpus voices and no --eval-data, all of "
+                        "its held-out voices)")
     parser.add_argument("--judge-speakers", type=int, default=12, help="training speakers in the seen-speaker EER")
     parser.add_argument("--algorithm", choices=["fomaml", "maml", "reptile"], default="fomaml")
     parser.add_argument("--inner-steps", type=int, default=2)
@@ -59,17 +64,26 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--plain-objective", choices=["stock", "reconstruction"], default="stock",
                         help="plain branch: Coqui's VITS loss, or its reconstruction terms alone (the meta branch's "
                         "objective without --adversarial-outer)")
-    parser.add_argument("--shots", type=int, default=5)
+    parser.add_argument("--shots", type=int, default=None, help="default 5 (10 with --corpus voices)")
     parser.add_argument("--queries", type=int, default=3)
     parser.add_argument("--steps", default="0,1,2,5,10,20,50,100")
     parser.add_argument("--lr-grid", default="0.003,0.01,0.03", help="SGD learning rates, the same for both sides")
-    parser.add_argument("--max-seconds", type=float, default=5.0, help="longest clip used")
+    parser.add_argument("--max-seconds", type=float, default=None, help="longest clip used (default 5; the corpus's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=1,
                         help="processes at a time, one thread each: the branches (with --meta-steps), evaluations")
     parser.add_argument("--out", type=Path, default=Path("runs/adaptation_speed"))
-    return parser.parse_args()
+    args = parser.parse_args()
+    voices = args.corpus == "voices"
+    args.shots = args.shots or (10 if voices else 5)
+    if voices:
+        from coqui_meta.experiments.voice_corpus import MAX_SECONDS, build_voice_corpus
+
+        args.max_seconds = args.max_seconds or MAX_SECONDS
+        args.data = str(build_voice_corpus(args.out / "corpus"))
+    args.max_seconds = args.max_seconds or 5.0
+    return args
 
 
 def split(args) -> tuple[list[dict], list[dict], list[str]]:
@@ -77,7 +91,16 @@ def split(args) -> tuple[list[dict], list[dict], list[str]]:
     from coqui_meta.voices.data import load_clips
 
     samples = [s for s in load_clips(args.data) if s["seconds"] <= args.max_seconds]
-    if args.eval_data:
+    if args.corpus == "voices":
+        from coqui_meta.experiments.voice_corpus import held_out_voices
+
+        held = set(held_out_voices())
+        train = [s for s in samples if s["speaker_name"] not in held]
+        held_samples = [s for s in samples if s["speaker_name"] in held]
+        if args.eval_data:
+            args.eval_data = str(at_rate(args.eval_data, 16000, args.out / "eval_data"))
+            held_samples = [s for s in load_clips(args.eval_data) if s["seconds"] <= args.max_seconds]
+    elif args.eval_data:
         held_samples = [s for s in load_clips(args.eval_data) if s["seconds"] <= args.max_seconds]
         overlap = {s["speaker_name"] for s in held_samples} & {s["speaker_name"] for s in samples}
         if overlap:
@@ -95,6 +118,8 @@ def split(args) -> tuple[list[dict], list[dict], list[str]]:
     for sample in held_samples:
         counts[sample["speaker_name"]] = counts.get(sample["speaker_name"], 0) + 1
     eligible = sorted(name for name, count in counts.items() if count >= args.shots + args.queries)
+    if args.eval_speakers is None:
+        args.eval_speakers = len(eligible) if args.corpus == "voices" and not args.eval_data else 6
     if len(eligible) < args.eval_speakers:
         raise SystemExit(f"only {len(eligible)} held-out speakers have {args.shots + args.queries} clips of at most "
                          f"{args.max_seconds:g} s; lower --eval-speakers or raise --held-out")
@@ -102,7 +127,42 @@ def split(args) -> tuple[list[dict], list[dict], list[str]]:
     return train, held_samples, evaluated
 
 
+def at_rate(folder: str, rate: int, out: Path) -> Path:
+    """``folder`` (coqui format) as it is when every clip is at ``rate``, else a copy at ``rate`` in ``out``."""
+    import librosa
+    import soundfile
+
+    from coqui_meta.voices.data import load_clips
+
+    clips = load_clips(folder)
+    if all(soundfile.info(c["audio_file"]).samplerate == rate for c in clips):
+        return Path(folder)
+    if not (out / "metadata.csv").is_file():
+        lines = ["audio_file|text|speaker_name"]
+        for index, clip in enumerate(clips):
+            wav, _ = librosa.load(clip["audio_file"], sr=rate, mono=True)
+            relative = f"wavs/{index:05d}.wav"
+            (out / "wavs").mkdir(parents=True, exist_ok=True)
+            soundfile.write(str(out / relative), wav, rate, subtype="PCM_16")
+            lines.append(f"{relative}|{clip['text']}|{clip['speaker_name']}")
+        (out / "metadata.csv").write_text("\n".join(lines) + "\n")
+    return out
+
+
+def shipped_voices_base(args):
+    """The shipped many-voice base as the study's base (no training here), with its record of checks."""
+    from coqui_meta.experiments.base_training import Base
+    from coqui_meta.experiments.demo import read_asset, shipped_base
+    from coqui_meta.experiments.voice_corpus import ASSET, voices_config
+
+    base = shipped_base(voices_config(args.data), args.out / "base" / "shipped", ASSET)
+    progress = read_asset(ASSET)[1]["progress"] or {"steps": 0, "minutes": 0.0, "history": []}
+    return Base(base.folder, base.files, progress["steps"], progress["minutes"], progress["history"])
+
+
 def train_base(args, train: list[dict]):
+    if args.corpus == "voices":
+        return shipped_voices_base(args)
     from coqui_meta.experiments.base_training import seen_speaker_check
     from coqui_meta.experiments.base_training import train_base as build
     from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
@@ -252,7 +312,7 @@ def main() -> None:
         "plain": {**side_summary(plain), "objective": args.plain_objective},
         "meta": {**side_summary(meta_side), "algorithm": args.algorithm, "config": meta.to_dict()},
         "speedup": {metric: (row or {}).get("speedup") for metric, row in result["rows"][1].items()
-                    if metric in ("query_loss", "speaker_similarity")},
+                    if metric in ("query_loss", "speaker_similarity")},  # plain's steps to its final value / meta's
         "comparison": result,
         "branches": {"meta_steps": branches.meta_steps, "plain_steps": branches.plain_steps,
                      "clip_gradients": branches.clip_gradients, "seconds": branches.seconds,
@@ -261,6 +321,7 @@ def main() -> None:
         "wall_minutes": (time.perf_counter() - started) / 60, "threads": torch.get_num_threads(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
+    summary["speedup"]["similarity"] = summary["speedup"].get("speaker_similarity")  # the issue's key
     write_json(args.out / "adaptation_speed.json", summary)
     write_json(reports / "adaptation_speed.json", summary)  # kept with its meta branch: the next run overwrites
     print(

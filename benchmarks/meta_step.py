@@ -43,6 +43,8 @@ def build(args, mode: str, backend: str = "torch"):
     stock_config = make(
         speechocean_dataset(args.data), output_path=str(args.out / mode), max_audio_seconds=args.max_seconds + 0.1
     )
+    if args.size == "recipe":
+        recipe_size(stock_config, args)
     import soundfile
 
     samples, _ = load_tts_samples(stock_config, eval_split=False)
@@ -87,6 +89,22 @@ def build(args, mode: str, backend: str = "torch"):
     batch = next(iter(loader))
     model.train()
     return trainer, batch
+
+
+def recipe_size(config, args) -> None:
+    """The model and audio at the size of Coqui's VCTK recipes (``recipes/vctk/vits/train_vits.py``: VitsArgs and
+    VitsAudioConfig as they are; ``recipes/vctk/tacotron2``: 22050 Hz, 80 mels, its hop and FFT sizes)."""
+    from TTS.tts.configs.vits_config import VitsArgs, VitsAudioConfig
+
+    if args.model == "vits":
+        config.model_args = VitsArgs(use_speaker_embedding=True)
+        config.audio = VitsAudioConfig()
+    else:
+        audio = config.audio
+        audio.sample_rate, audio.num_mels, audio.hop_length = 22050, 80, 256
+        audio.fft_size = audio.win_length = 1024
+        config.out_channels = config.decoder_output_dim = 80
+    config.max_audio_len = int((args.max_seconds + 0.1) * config.audio.sample_rate)
 
 
 def timed_step(trainer, batch, device: str) -> float:
@@ -161,6 +179,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-seconds", type=float, default=3.0, help="longest clip used")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--size", choices=["small", "recipe"], default="small",
+                        help="small: the project's CPU presets; recipe: the model and audio of Coqui's VCTK recipes")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_meta_step"))
     parser.add_argument("--second-order", action=argparse.BooleanOptionalAction, default=True,
                         help="include second-order MAML (--no-second-order: Tacotron2 on a CPU runs out of 24 GB)")

@@ -31,13 +31,18 @@ if ! "$venv/bin/python" -c "import resemblyzer" 2>/dev/null; then
     echo "==> installing the speaker judge (Resemblyzer, weights inside its wheel)"
     $pip install -q --no-deps "resemblyzer==0.1.4"
 fi
-if ! command -v espeak-ng >/dev/null 2>&1; then
-    # phonemes of the multilingual corpus and models; Coqui looks for it once, when TTS is imported
-    echo "==> installing espeak-ng from the Debian archive"
+missing=""
+command -v espeak-ng >/dev/null 2>&1 || missing="$missing espeak-ng"  # phonemes of the multilingual corpus
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"     # the test that reads report.html
+command -v flite >/dev/null 2>&1 || missing="$missing flite"           # the voices of the corpora
+command -v text2wave >/dev/null 2>&1 || missing="$missing festival festvox-kallpc16k festvox-kdlpc16k"
+if [ -n "$missing" ]; then
+    echo "==> installing$missing from the Debian archive"
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
-    $sudo apt-get install -y -q espeak-ng >/dev/null 2>&1 \
-        || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q espeak-ng >/dev/null 2>&1; } \
-        || echo "warning: could not install espeak-ng (sudo apt-get install espeak-ng); multilingual tests skip"
+    # shellcheck disable=SC2086
+    $sudo apt-get install -y -q $missing >/dev/null 2>&1 \
+        || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q $missing >/dev/null 2>&1; } \
+        || echo "warning: could not install$missing (sudo apt-get install$missing); the tests that need them skip"
 fi
 "$venv/bin/python" -c "import learn2learn, TTS, trainer, coqui_meta, resemblyzer" 2>/dev/null
 echo "$hash" > "$stamp"

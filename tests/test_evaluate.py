@@ -117,3 +117,92 @@ def test_without_the_judge_the_report_says_it_is_unavailable_even_with_mcd(tiny_
                       queries=1, steps=[0, 1], out_path=None, settings=CPU, mcd=True, progress=False)
     assert report["judge"] == "unavailable: resemblyzer is not installed (test)"
     assert report["speaker_similarity"] == {0: None, 1: None} and all(v is not None for v in report["mcd"].values())
+
+
+def read_in_chromium(page):
+    """What headless Chromium shows of ``page``: the text of each table row, the audio players and the page's own
+    count of the players it could load (after the media had time to load)."""
+    import shutil
+    import subprocess
+    from html.parser import HTMLParser
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (scripts/setup.sh installs it: apt-get install chromium)")
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                          "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
+
+    class Shown(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.audio, self.playable, self.images, self._cell, self._where = [], [], "", 0, None, []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self._cell = ""
+            elif tag == "audio":
+                self.audio.append(attrs.get("src", ""))
+            elif tag == "img" and attrs.get("src", "").startswith("data:image/png;base64,"):
+                self.images += 1
+            self._where.append(attrs.get("id"))
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.rows:
+                self.rows[-1].append(self._cell.strip())
+                self._cell = None
+            if self._where:
+                self._where.pop()
+
+        def handle_data(self, data):
+            if self._cell is not None:
+                self._cell += data
+            if "playable" in self._where:
+                self.playable += data
+
+    shown = Shown()
+    shown.feed(dom)
+    return shown
+
+
+def test_the_html_report_shows_the_table_curves_and_every_rendition(tiny_vits, corpus, tmp_path):
+    import base64
+    import io
+
+    import soundfile
+
+    folder, _ = tiny_vits
+    out = tmp_path / "eval"
+    report = evaluate(str(folder / "model.pth"), str(folder / "meta_config.json"), str(corpus), 2, 2, 2, [0, 2],
+                      str(out), CPU, progress=False)
+    shown = read_in_chromium(out / "report.html")
+    assert shown.images == 1  # the curves
+    rows = {row[0]: row[1:] for row in shown.rows if row and row[0].isdigit()}
+    assert rows["2"][0] == f"{report['query_loss'][2]:.4g}" and rows["0"][0] == f"{report['query_loss'][0]:.4g}"
+    # each voice: its real clip, then a rendition at every judged step
+    assert len(shown.audio) == len(report["speakers"]) * 3
+    assert shown.playable.startswith(f"{len(shown.audio)} of {len(shown.audio)} players load")
+    for source in shown.audio:
+        kind, data = source.split(";base64,")
+        wav, rate = soundfile.read(io.BytesIO(base64.b64decode(data)))
+        assert kind in ("data:audio/ogg", "data:audio/wav") and len(wav) / rate > 0.3
+
+
+def test_the_recovery_ceiling_renders_known_voices_from_their_own_rows(tiny_vits, corpus):
+    from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta.voices.identity import own_row_ceiling
+
+    folder, known = tiny_vits
+    loaded = load_model(folder / "model.pth", folder / "stock_config.json")
+    ceiling = own_row_ceiling(loaded, str(corpus), known[:2], shots=2, queries=2)
+    again = own_row_ceiling(loaded, str(corpus), known[:2], shots=2, queries=2)
+    assert ceiling == again and set(ceiling["per_speaker"]) == set(known[:2])
+    assert -1 <= ceiling["speaker_similarity"] <= 1 and 0 <= ceiling["eer"] <= 1
+    # the adaptation it bounds starts from the mean row: its step 0 is another voice than the own row
+    start = evaluate(str(folder / "model.pth"), str(folder / "stock_config.json"), str(corpus), known[:2], 2, 2, [0],
+                     None, CPU, progress=False)
+    assert start["speaker_similarity"][0] != ceiling["speaker_similarity"]
+    with pytest.raises(ValueError, match="no own row"):
+        own_row_ceiling(loaded, str(corpus), ["nobody_here"], shots=2, queries=2)

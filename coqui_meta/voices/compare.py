@@ -174,7 +174,10 @@ def plot(reports: list[dict[str, Any]], path: Path) -> None:
 
 
 def run(report_paths: list[str], out_path: str) -> dict[str, Any]:
-    """Load, compare, and write ``compare.json``, ``compare.md`` and ``compare.png`` into ``out_path``."""
+    """Load, compare, and write ``compare.json``, ``compare.md``, ``compare.png`` and ``compare.html`` (the curves,
+    the table and every kept rendition of every report, one page) into ``out_path``."""
+    from coqui_meta.voices.html_report import write_html
+
     reports = [load_report(path) for path in report_paths]
     result = compare(reports)
     out = Path(out_path)
@@ -182,4 +185,8 @@ def run(report_paths: list[str], out_path: str) -> dict[str, Any]:
     write_json(out / "compare.json", result)  # an infinite speed-up (target met at step 0) is written as null
     write_text(out / "compare.md", to_markdown(result))
     write_atomic(out / "compare.png", lambda p: plot(reports, p))
+    sides = [(f"{Path(report['_path']).parent.name} ({row['algorithm']})", report,
+              Path(report["_path"]).parent / "samples") for row, report in zip(result["rows"], reports)]
+    write_html(sides, out / "compare.html", curves=(out / "compare.png").read_bytes(),
+               notes=[line for line in to_markdown(result).splitlines() if line.startswith("- ")])
     return result

@@ -32,6 +32,7 @@ from coqui_meta.files import write_atomic, write_json
 from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation, load_for_adaptation
 from coqui_meta.voices.d_vector_voice import start_d_vector, start_kind
 from coqui_meta.voices.data import load_clips, require_sample_rate
+from coqui_meta.voices.html_report import sample_name
 from coqui_meta.voices.judge import SpeakerJudge, cosine, equal_error_rate, mel_cepstral_distortion
 from coqui_meta.voices.report import write_report
 
@@ -142,7 +143,7 @@ def score_step(
         if judgement.mcd:
             distortion.append(mel_cepstral_distortion(real, wav, rate))
         if samples_dir and index == 0 and keep_sample:
-            _write_wav(samples_dir / f"{name}_step{step}.wav", wav, rate)
+            _write_wav(samples_dir / sample_name(name, step), wav, rate)
     if similarity:
         values["speaker_similarity"] = float(np.mean(similarity))
     if distortion:
@@ -159,12 +160,14 @@ def speaker_curve(model, clips: SpeakerClips, name: str, steps: list[int], setti
         judgement.references += [(name, judgement.embed(model.ap.load_wav(p), model.ap.sample_rate))
                                  for p in clips.support_files]
         real_embeddings = [judgement.embed(wav, model.ap.sample_rate) for wav in real_query]
+    if samples_dir and real_query:  # what the renditions are heard against (report.html)
+        _write_wav(samples_dir / sample_name(name, "real"), real_query[0], model.ap.sample_rate)
     start, _ = start_d_vector(model, model.config, "", clips.support_files, settings.encoder)
     voice = VoiceAdaptation(model, settings, support=clips.support, start_voice=start)
     curve: dict[str, dict[int, float]] = defaultdict(dict)
     for step in range(max(steps) + 1):
         if step in steps:
-            keep = step in (steps[0], steps[-1])
+            keep = True  # every judged step is heard in report.html
             for metric, value in score_step(model, voice, clips, name, step, judgement, real_query, real_embeddings,
                                             samples_dir, keep).items():
                 curve[metric][step] = value
@@ -205,7 +208,7 @@ def evaluate(
     model = loaded.model
     task_key = model.config.meta.task_key
     voice_start = start_kind(model, loaded.config, settings.encoder)  # a wrong --encoder stops here
-    dataset, by_speaker, known = _corpus(loaded, data, task_key)
+    dataset, by_speaker, known = corpus_of(loaded, data, task_key)
     names = choose_speakers(dataset.samples, known, speakers, shots + queries, settings.seed, task_key)
     judge = SpeakerJudge.load(str(device)) if similarity else None
     judgement = Judgement(judge, mcd)
@@ -241,7 +244,7 @@ def evaluate(
     return report
 
 
-def _corpus(loaded, data: str, task_key: str):
+def corpus_of(loaded, data: str, task_key: str):
     """The corpus as the model's own dataset reads it, its clips by speaker (or ``task_key`` value), and the speakers
     (or languages) the model knows. A language the model lacks gets a row (`add_language`): a language task starts
     from the mean row whichever row it reads."""

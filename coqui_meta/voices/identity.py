@@ -68,3 +68,36 @@ def seen_speaker_eer(model, samples: list[dict], speakers: int = 12, clips: int 
         "speakers": chosen,
         "clips": clips,
     }
+
+
+def own_row_ceiling(loaded, data: str, names: list[str], shots: int, queries: int, seed: int = 0,
+                    judge: SpeakerJudge | None = None) -> dict[str, Any]:
+    """How like its speaker a voice the model knows can sound: each of ``names`` (speakers of the model's table)
+    rendered with its own trained row, on the query clips `coqui-meta evaluate` draws for it with ``seed``, judged as
+    evaluate judges (cosine to the real query clip; EER against the support clips of every speaker). The ceiling of
+    an adaptation that starts from the mean voice and learns the row back."""
+    from coqui_meta.algorithms.inner_rules import TaskSeeds
+    from coqui_meta.voices.evaluation import Judgement, SpeakerClips, corpus_of, draw_clips
+
+    model = loaded.model
+    judge = judge or SpeakerJudge.load(str(next(model.parameters()).device))
+    if judge is None:
+        raise RuntimeError(f"the ceiling needs the speaker judge: {SpeakerJudge.unavailable}")
+    dataset, by_speaker, known = corpus_of(loaded, data, "speaker_name")
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)}: not in the model's speaker table, so it has no own row to render")
+    judgement, similarity = Judgement(judge, False), {}
+    for name in names:
+        clips = SpeakerClips(model, dataset, draw_clips(by_speaker[name], name, shots + queries, seed), shots)
+        judgement.references += [(name, judge.embed(model.ap.load_wav(p), model.ap.sample_rate))
+                                 for p in clips.support_files]
+        values = []
+        for index, path in enumerate(clips.query_files):
+            wav, rate = render(model, clips.query, index, seed=TaskSeeds(seed).query() + index)
+            embedding = judge.embed(wav, rate)
+            judgement.renditions[0].append((name, embedding))
+            values.append(cosine(embedding, judge.embed(model.ap.load_wav(path), model.ap.sample_rate)))
+        similarity[name] = float(np.mean(values))
+    return {"speaker_similarity": float(np.mean(list(similarity.values()))), "eer": judgement.eer([0])[0],
+            "per_speaker": similarity}

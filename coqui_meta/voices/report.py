@@ -1,5 +1,5 @@
-"""The human side of an `evaluate` report: ``report.md`` (a table per step) and ``curves.png`` (mean and per-speaker
-curves of every metric against adaptation steps)."""
+"""The human side of an `evaluate` report: ``report.md`` (a table per step), ``curves.png`` (mean and per-speaker
+curves of every metric against adaptation steps) and ``report.html`` (`coqui_meta.voices.html_report`)."""
 
 from __future__ import annotations
 
@@ -77,6 +77,11 @@ def plot_curves(report: dict[str, Any], path: Path) -> None:
 
 
 def write_report(report: dict[str, Any], out: Path) -> None:
+    """``report.md``, ``curves.png`` and ``report.html`` (curves, table and the kept renditions in ``samples/``)."""
+    from coqui_meta.voices.html_report import write_html
+
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "report.md", to_markdown(report))
     write_atomic(out / "curves.png", lambda p: plot_curves(report, p))
+    write_html([(report["algorithm"], report, out / "samples")], out / "report.html",
+               curves=(out / "curves.png").read_bytes())

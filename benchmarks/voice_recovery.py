@@ -1,0 +1,145 @@
+"""Can adaptation recover a voice the base knows? For training voices of the many-voice base, take away their rows
+(every procedure starts a voice from the mean row, as for a new voice), adapt from ``--shots`` of their clips and
+judge the renditions at each step against the ceiling: the same voice rendered from its own trained row, on the same
+query clips. This says whether the procedure or the base holds voices back, and which procedure gets closest, fastest.
+
+Each procedure is `coqui-meta evaluate`'s procedure (`coqui_meta.voices.evaluation.evaluate`) with one optimizer,
+rate and set of adapted modules:
+
+    python benchmarks/voice_recovery.py --corpus voices --out runs/voices/recovery \\
+        --optimizers sgd:0.01,sgd:0.03,adam:0.001,adam:0.01 --modules emb_g,default,speaker --voices 3
+
+``--modules``: ``emb_g`` (the speaker row alone), ``cond`` (the row and the speaker conditioning layers of the
+duration predictor, the flow and the waveform decoder), ``default`` (the model's default: the row, the flow, the
+decoder's conditioning), ``speaker`` (everything speaker-conditioned: the row, the duration predictor, the flow and
+the whole waveform decoder). Writes ``OUT/recovery.json`` and prints the table for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import warnings
+from pathlib import Path
+
+import torch
+
+MODULES = {
+    "emb_g": ["emb_g"],
+    "cond": ["emb_g", "duration_predictor.cond", "flow.flows.*.enc.cond_layer*", "waveform_decoder.cond_layer"],
+    "default": [],
+    "speaker": ["emb_g", "duration_predictor", "flow", "waveform_decoder"],
+}
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", choices=["voices"], default="voices")
+    parser.add_argument("--model_path", default=None, help="a stock VITS checkpoint (default: the shipped base)")
+    parser.add_argument("--config_path", default=None)
+    parser.add_argument("--data", default=None, help="with --model_path: the corpus it trained on (default: the "
+                        "many-voice corpus); the voices are drawn from its speakers in the config's speaker table")
+    parser.add_argument("--out", type=Path, default=Path("runs/voices/recovery"))
+    parser.add_argument("--voices", type=int, default=3, help="training voices recovered (drawn by --seed)")
+    parser.add_argument("--shots", type=int, default=10)
+    parser.add_argument("--queries", type=int, default=3)
+    parser.add_argument("--steps", default="0,1,2,5,10,20,50,100,200")
+    parser.add_argument("--optimizers", default="sgd:0.01,sgd:0.03,adam:0.001,adam:0.01",
+                        help="optimizer:rate pairs tried with every module set")
+    parser.add_argument("--modules", default="emb_g,cond,default,speaker", help=f"of {', '.join(MODULES)}")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    return parser.parse_args()
+
+
+def base_files(args) -> tuple[str, str, Path]:
+    """The checkpoint to diagnose (the shipped base unless given) and the corpus."""
+    from coqui_meta.experiments.demo import read_asset
+    from coqui_meta.experiments.voice_corpus import ASSET, build_voice_corpus, voices_config
+
+    if args.model_path:
+        return args.model_path, args.config_path, Path(args.data or build_voice_corpus(args.out.parent / "corpus"))
+    corpus = build_voice_corpus(args.out.parent / "corpus")
+    from TTS.tts.models import setup_model
+
+    from coqui_meta.experiments.base_training import save_checkpoint
+
+    weights, _ = read_asset(ASSET)
+    config = voices_config(corpus)
+    model = setup_model(config)
+    model.load_state_dict(weights)
+    model_path, config_path = save_checkpoint(model, config, args.out / "base", step=0)
+    return model_path, config_path, corpus
+
+
+def steps_to(curve: dict, target: float) -> int | None:
+    return next((step for step in sorted(curve) if curve[step] is not None and curve[step] >= target), None)
+
+
+def main() -> None:
+    args = arguments()
+    torch.set_num_threads(args.threads)
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")
+
+    from coqui_meta.experiments.voice_corpus import training_voices
+    from coqui_meta.voices.adaptation import AdaptationSettings
+    from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta.voices.evaluation import evaluate
+    from coqui_meta.voices.identity import own_row_ceiling
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    model_path, config_path, corpus = base_files(args)
+    from coqui_meta.voices.checkpoints import load_config_file
+    from coqui_meta.voices.data import load_clips
+
+    known = set(load_config_file(config_path).speakers) & {s["speaker_name"] for s in load_clips(corpus)}
+    pool = sorted(known & set(training_voices())) if not args.data else sorted(known)
+    names = sorted(random.Random(args.seed).sample(pool, args.voices))
+    steps = [int(step) for step in args.steps.split(",")]
+    path = args.out / "recovery.json"
+    result = json.loads(path.read_text()) if path.is_file() else {"voices": names, "procedures": {}}
+    if "ceiling" not in result:
+        result["ceiling"] = own_row_ceiling(load_model(model_path, config_path), str(corpus), names, args.shots,
+                                            args.queries, args.seed)
+        path.write_text(json.dumps(result, indent=1))
+    for modules in args.modules.split(","):
+        for pair in args.optimizers.split(","):
+            optimizer, rate = pair.split(":")
+            key = f"{modules} {optimizer} {rate}"
+            if key in result["procedures"]:
+                continue  # measured by an earlier run: kept, so a crash loses only the run under way
+            settings = AdaptationSettings(device="cpu", optimizer=optimizer, lr=float(rate),
+                                          adapt_modules=list(MODULES[modules]), seed=args.seed)
+            try:
+                report = evaluate(model_path, config_path, str(corpus), names, args.shots, args.queries, steps,
+                                  str(args.out / key.replace(" ", "_")), settings, progress=True)
+                result["procedures"][key] = {m: report[m] for m in ("query_loss", "speaker_similarity", "eer")}
+            except FloatingPointError as error:  # the adaptation diverged at this rate: a result too
+                result["procedures"][key] = {"diverged": str(error)}
+            path.write_text(json.dumps(result, indent=1))
+    print_table(result, steps)
+
+
+def print_table(result: dict, steps: list[int]) -> None:
+    ceiling = result["ceiling"]
+    print(f"Ceiling (own rows): similarity {ceiling['speaker_similarity']:.3f}, EER {ceiling['eer']:.3f}; "
+          f"voices {', '.join(result['voices'])}\n")
+    print("| procedure | " + " | ".join(f"sim. {s}" for s in steps) + " | EER at last | step to 90 % of ceiling |")
+    print("|---" * (len(steps) + 3) + "|")
+    target = 0.9 * ceiling["speaker_similarity"]
+    for key, curves in result["procedures"].items():
+        if "diverged" in curves:
+            print(f"| {key} | diverged: {curves['diverged'][:60]} |")
+            continue
+        similarity = {int(k): v for k, v in curves["speaker_similarity"].items()}
+        eer = {int(k): v for k, v in curves["eer"].items()}
+        cells = " | ".join(f"{similarity[s]:.3f}" for s in steps)
+        reached = steps_to(similarity, target)
+        print(f"| {key} | {cells} | {eer[steps[-1]]:.3f} | {'not reached' if reached is None else reached} |")
+
+
+if __name__ == "__main__":
+    main()
