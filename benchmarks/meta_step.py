@@ -93,12 +93,13 @@ def build(args, mode: str, backend: str = "torch"):
 
 def recipe_size(config, args) -> None:
     """The model and audio at the size of Coqui's VCTK recipes (``recipes/vctk/vits/train_vits.py``: VitsArgs and
-    VitsAudioConfig as they are; ``recipes/vctk/tacotron2``: 22050 Hz, 80 mels, its hop and FFT sizes)."""
-    from TTS.tts.configs.vits_config import VitsArgs, VitsAudioConfig
+    the audio as they are, which coqui-tts 0.28 has as VitsConfig's defaults; ``recipes/vctk/tacotron2``: 22050 Hz,
+    80 mels, its hop and FFT sizes)."""
+    from TTS.tts.configs.vits_config import VitsArgs, VitsConfig
 
     if args.model == "vits":
         config.model_args = VitsArgs(use_speaker_embedding=True)
-        config.audio = VitsAudioConfig()
+        config.audio = VitsConfig().audio
     else:
         audio = config.audio
         audio.sample_rate, audio.num_mels, audio.hop_length = 22050, 80, 256
