@@ -120,3 +120,51 @@ def corpus_subset(corpus, speakers, folder):
     (folder / "metadata.csv").write_text("\n".join(keep) + "\n")
     (folder / "wavs").symlink_to(corpus / "wavs")
     return folder
+
+
+def read_in_chromium(page):
+    """What headless Chromium shows of ``page``: the text of each table row, the audio players and the page's own
+    count of the players it could load (after the media had time to load)."""
+    import shutil
+    import subprocess
+    from html.parser import HTMLParser
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (scripts/setup.sh installs it: apt-get install chromium)")
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                          "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
+
+    class Shown(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.audio, self.playable, self.images, self._cell, self._where = [], [], "", 0, None, []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self._cell = ""
+            elif tag == "audio":
+                self.audio.append(attrs.get("src", ""))
+            elif tag == "img" and attrs.get("src", "").startswith("data:image/png;base64,"):
+                self.images += 1
+            self._where.append(attrs.get("id"))
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.rows:
+                self.rows[-1].append(self._cell.strip())
+                self._cell = None
+            if self._where:
+                self._where.pop()
+
+        def handle_data(self, data):
+            if self._cell is not None:
+                self._cell += data
+            if "playable" in self._where:
+                self.playable += data
+
+    shown = Shown()
+    shown.feed(dom)
+    return shown

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import run_cli
+from conftest import read_in_chromium, run_cli
 
 from coqui_meta.experiments.demo import sentences
 
@@ -26,3 +26,8 @@ def test_quick_demo_runs_end_to_end(tmp_path):
     samples = sorted(p.name for p in (tmp_path / "eval_meta" / "samples").iterdir())
     assert "flite_rms_step0.wav" in samples and "flite_rms_step5.wav" in samples
     assert str(tmp_path / "compare" / "compare.md") in result.stdout
+    assert str(tmp_path / "compare" / "compare.html") in result.stdout
+    shown = read_in_chromium(tmp_path / "compare" / "compare.html")
+    voices, steps = 2, 4  # the quick demo: flite_rms and festival_ked_diphone, steps 0, 1, 2, 5
+    assert shown.images == 1 and len(shown.audio) == voices * (1 + 2 * steps)  # real clip, then both models
+    assert shown.playable.startswith(f"{len(shown.audio)} of {len(shown.audio)} players load")

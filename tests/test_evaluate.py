@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from conftest import build_meta_model, run_cli
+from conftest import build_meta_model, read_in_chromium, run_cli
 
 from coqui_meta import MetaLearningConfig
 from coqui_meta.voices.adaptation import AdaptationSettings
@@ -117,54 +117,6 @@ def test_without_the_judge_the_report_says_it_is_unavailable_even_with_mcd(tiny_
                       queries=1, steps=[0, 1], out_path=None, settings=CPU, mcd=True, progress=False)
     assert report["judge"] == "unavailable: resemblyzer is not installed (test)"
     assert report["speaker_similarity"] == {0: None, 1: None} and all(v is not None for v in report["mcd"].values())
-
-
-def read_in_chromium(page):
-    """What headless Chromium shows of ``page``: the text of each table row, the audio players and the page's own
-    count of the players it could load (after the media had time to load)."""
-    import shutil
-    import subprocess
-    from html.parser import HTMLParser
-
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("chromium is not installed (scripts/setup.sh installs it: apt-get install chromium)")
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
-                          "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
-
-    class Shown(HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.rows, self.audio, self.playable, self.images, self._cell, self._where = [], [], "", 0, None, []
-
-        def handle_starttag(self, tag, attrs):
-            attrs = dict(attrs)
-            if tag == "tr":
-                self.rows.append([])
-            elif tag in ("td", "th"):
-                self._cell = ""
-            elif tag == "audio":
-                self.audio.append(attrs.get("src", ""))
-            elif tag == "img" and attrs.get("src", "").startswith("data:image/png;base64,"):
-                self.images += 1
-            self._where.append(attrs.get("id"))
-
-        def handle_endtag(self, tag):
-            if tag in ("td", "th") and self.rows:
-                self.rows[-1].append(self._cell.strip())
-                self._cell = None
-            if self._where:
-                self._where.pop()
-
-        def handle_data(self, data):
-            if self._cell is not None:
-                self._cell += data
-            if "playable" in self._where:
-                self.playable += data
-
-    shown = Shown()
-    shown.feed(dom)
-    return shown
 
 
 def test_the_html_report_shows_the_table_curves_and_every_rendition(tiny_vits, corpus, tmp_path):

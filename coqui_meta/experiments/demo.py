@@ -267,6 +267,7 @@ def _compare_branches(base, train: list[dict], corpus: Path, out: Path, quick: b
           "those alone (meta.adversarial_outer off) while plain Coqui training adds its GAN terms. Much of the\n"
           "meta lead comes from that; BENCHMARKS.md compares against plain training on the same objective.")
     print(f"Demo done in {(time.perf_counter() - started) / 60:.1f} min on {torch.get_num_threads()} thread(s).")
+    print(f"  open this:  {out / 'compare' / 'compare.html'} (curves, table, every rendition to listen to)")
     print(f"  comparison: {out / 'compare' / 'compare.md'} and compare.png")
     print(f"  curves:     {out / 'eval_meta' / 'curves.png'}, {out / 'eval_plain' / 'curves.png'}")
     print(f"  audio:      {out / 'eval_meta' / 'samples'} (step {steps[0]} = before, step {steps[-1]} = after)")
