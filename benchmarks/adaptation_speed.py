@@ -322,6 +322,10 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     summary["speedup"]["similarity"] = summary["speedup"].get("speaker_similarity")  # the key
+    # JSON has no infinity: a speed-up met at meta's step 0 is null there, so the steps themselves are kept too
+    summary["steps_to_plain_final"] = {
+        metric: {"plain": row["baseline_steps_to_target"], "meta": row["steps_to_target"]}
+        for metric, row in result["rows"][1].items() if metric in ("query_loss", "speaker_similarity") and row}
     write_json(args.out / "adaptation_speed.json", summary)
     write_json(reports / "adaptation_speed.json", summary)  # kept with its meta branch: the next run overwrites
     print(

@@ -149,6 +149,7 @@ def export_base(files: tuple[str, str], path: Path = ASSET, note: str = "", prog
     import torch
     from safetensors.torch import save_file
 
+    from coqui_meta.files import write_atomic
     from coqui_meta.voices.checkpoints import load_config_file
 
     state = torch.load(files[0], map_location="cpu", weights_only=True)["model"]
@@ -157,8 +158,8 @@ def export_base(files: tuple[str, str], path: Path = ASSET, note: str = "", prog
     metadata = {"speakers": json.dumps(list(config.speakers)), "note": note}
     if progress is not None:
         metadata["progress"] = json.dumps(progress)
-    save_file({k: v.half().contiguous() if v.is_floating_point() else v.contiguous() for k, v in state.items()},
-              str(path), metadata=metadata)
+    tensors = {k: v.half().contiguous() if v.is_floating_point() else v.contiguous() for k, v in state.items()}
+    write_atomic(path, lambda temporary: save_file(tensors, str(temporary), metadata=metadata))
     return path
 
 
