@@ -49,6 +49,10 @@ class MetaLearningConfig(Coqpit):
             every inner step (MAML++'s multi-step loss, with the start included), not the loss after the last step
             alone: the initial voice and every step count, not only where the steps end. Costs one query pass more
             per inner step.
+        log_adaptation_gain: log each outer step's ``query_loss_before_adaptation`` and ``adaptation_gain`` (its query
+            loss at the task's start minus after the inner steps): a gain that shrinks while the loss falls is
+            memorization (the model fits the query without the support). Costs one query forward without gradient a
+            task (nothing with ``multi_step_loss``, which computes it anyway); MAML and first-order MAML.
         inner_lr_lr: the outer optimizer's learning rate for the learned log-rates (their own param group, no weight
             decay): a step moves a rate by a factor of about ``exp(inner_lr_lr)``.
         first_order: drop second-order terms of MAML (``fomaml`` implies it).
@@ -95,6 +99,7 @@ class MetaLearningConfig(Coqpit):
     inner_lr_mode: str = "fixed"
     inner_lr_lr: float = 0.01
     multi_step_loss: bool = False
+    log_adaptation_gain: bool = True
     first_order: bool = False
     adapt_modules: list[str] = field(default_factory=list)
     n_way: int = 4

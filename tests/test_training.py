@@ -121,3 +121,33 @@ def test_cli_names_a_missing_config_and_a_stock_config(tmp_out):
     small_vits_config().save_json(str(tmp_out / "stock.json"))
     result = run_cli("train", "--config_path", str(tmp_out / "stock.json"), cwd=tmp_out)
     assert result.returncode != 0 and "no 'meta' block" in result.stderr
+
+
+def test_an_outer_step_logs_the_adaptation_gain_of_its_tasks(corpus_samples, tmp_out):
+    """The query loss at a task's start, measured without a graph, is the multi-step loss's first term, and the
+    logged gain is that minus the query loss after the inner steps."""
+    from coqui_meta.algorithms.inner_rules import TaskSeeds
+
+    samples = pick(corpus_samples, speakers=2, clips=4, max_seconds=3.0, seed=5)
+    speakers = sorted({s["speaker_name"] for s in samples})
+    results = {}
+    for multi in (False, True):
+        meta = MetaLearningConfig(algorithm="fomaml", inner_steps=1, inner_lr=0.01, n_way=2, k_shot=2, q_query=2,
+                                  meta_batch_size=2, multi_step_loss=multi)
+        torch.manual_seed(0)
+        model = build_meta_model("vits", meta, speakers, output_path=str(tmp_out))
+        support, query = first_meta_batch(model, samples)["tasks"][0]
+        model.train()
+        results[multi] = model.meta_algorithm.task_backward(support, query, 1.0, lambda x: x, TaskSeeds(7))
+    plain, multi = results[False], results[True]
+    assert plain.query_loss_before == pytest.approx(multi.query_loss_before, rel=1e-5)
+    assert plain.query_loss_before != pytest.approx(plain.query_loss)  # the step moved the voice
+    logs = model._meta_step_logs([multi])
+    assert logs["adaptation_gain"] == pytest.approx(multi.query_loss_before - multi.query_loss)
+
+    meta.log_adaptation_gain = False
+    quiet = build_meta_model("vits", meta, speakers, output_path=str(tmp_out))
+    meta.multi_step_loss = False
+    quiet.config.meta.multi_step_loss = False
+    result = quiet.meta_algorithm.task_backward(support, query, 1.0, lambda x: x, TaskSeeds(7))
+    assert result.query_loss_before is None and "adaptation_gain" not in quiet._meta_step_logs([result])

@@ -21,6 +21,7 @@ class TaskResult:
     outputs: dict[str, Any]
     support_losses: list[float] = field(default_factory=list)
     skipped: bool = False  # a non-finite or diverged support or query loss: nothing was backpropagated
+    query_loss_before: float | None = None  # at the task's start, when measured (meta.log_adaptation_gain)
 
     def __post_init__(self) -> None:
         # keep the values, not the graphs: outputs of every task of a meta-batch live until the step ends
@@ -83,6 +84,13 @@ class GradientMetaAlgorithm:
         """The outer loss of an adapted task, with the task's query seed."""
         with seeded(seeds.query(), self._device()):
             return task.loss(query, outer=True)
+
+    def start_query_loss(self, task, query: dict, seeds: TaskSeeds) -> float | None:
+        """The query loss of the task's voice as it starts, without a graph (`meta.log_adaptation_gain`), or None."""
+        if not self.meta.log_adaptation_gain:
+            return None
+        with torch.no_grad():
+            return float(self.query_loss(task, query, seeds)[0])
 
     @staticmethod
     def healthy(loss: torch.Tensor, support_losses: list[float]) -> bool:

@@ -29,6 +29,7 @@ class MAML(GradientMetaAlgorithm):
         task, optimizer = self.task_model(voice=voice), self.inner_optimizer()
         every_step = self.meta.multi_step_loss  # MAML++: the query loss as the voice starts and after every step
         queries = [self.query_loss(task, query, seeds)] if every_step else []
+        before = float(queries[0][0].detach()) if every_step else self.start_query_loss(task, query, seeds)
         support_losses: list[float] = []
         for step in range(self.inner_steps) if every_step else [0]:
             steps = 1 if every_step else self.inner_steps
@@ -39,4 +40,4 @@ class MAML(GradientMetaAlgorithm):
             return self.skipped_result(final, support_losses)
         loss = sum(loss for loss, _, _ in queries) / len(queries)
         scale(loss * weight).backward()
-        return TaskResult(float(final.detach()), loss_dict, outputs, support_losses)
+        return TaskResult(float(final.detach()), loss_dict, outputs, support_losses, query_loss_before=before)

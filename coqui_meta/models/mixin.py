@@ -128,6 +128,10 @@ class MetaLearningMixin(TaskStartMixin, EpisodicDataMixin):
             "support_loss": sum(r.support_losses[0] for r in kept if r.support_losses) / max(1, len(kept)),
             "skipped_tasks": self.meta_run.skipped,
         }
+        befores = [r.query_loss_before for r in kept]
+        if kept and None not in befores:  # a gain that shrinks while the loss falls is memorization
+            logs["query_loss_before_adaptation"] = sum(befores) / len(kept)
+            logs["adaptation_gain"] = logs["query_loss_before_adaptation"] - logs["loss"]
         for key in [key for key in kept[0].loss_dict if key != "loss"] if kept else []:
             logs[f"query_{key}"] = sum(float(r.loss_dict[key]) for r in kept) / len(kept)
         logs.update(getattr(self.meta_algorithm, "step_logs", {}))
