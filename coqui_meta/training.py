@@ -29,7 +29,7 @@ def prepare(config, train_samples: list | None = None, eval_samples: list | None
     ``meta.eval_tasks`` (or ``meta.n_way`` task values by ``meta.seed``) for meta-validation. Given samples are
     used as they are; a split of clips rather than tasks is made one of tasks when the Trainer starts
     (`coqui_meta.models.validation_split`). The initial weights come from ``seed``, else ``meta.seed`` (a stock
-    config: its ``training_seed``). Every clip is screened (`coqui_meta.voices.data.screen_samples`).
+    config: its ``training_seed``). `trainer_for` screens every clip (`coqui_meta.voices.data.screen_samples`).
     """
     import torch
     from TTS.tts.datasets import load_tts_samples
