@@ -57,6 +57,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--algorithm", choices=["fomaml", "maml", "reptile"], default="fomaml")
     parser.add_argument("--inner-steps", type=int, default=2)
     parser.add_argument("--inner-lr", type=float, default=0.01, help="inner rate (start of learned rates); in the grid")
+    parser.add_argument("--inner-optimizer", default=None, choices=["adam", "sgd"],
+                        help="meta.inner_optimizer (default adam; sgd for maml), both sides' too (sgd until 2026-12)")
     parser.add_argument("--inner-lr-mode", default="fixed", choices=["fixed", "per_tensor", "per_tensor_step"])
     parser.add_argument("--inner-lr-lr", type=float, default=0.01, help="outer learning rate of learned log-rates")
     parser.add_argument("--multi-step-loss", action="store_true", help="meta.multi_step_loss (MAML++)")
@@ -151,12 +153,12 @@ def at_rate(folder: str, rate: int, out: Path) -> Path:
 
 def shipped_voices_base(args):
     """The shipped many-voice base as the study's base (no training here), with its record of checks."""
+    from coqui_meta.experiments.base_asset import read_asset, shipped_base
     from coqui_meta.experiments.base_training import Base
-    from coqui_meta.experiments.demo import read_asset, shipped_base
-    from coqui_meta.experiments.voice_corpus import ASSET, voices_config
+    from coqui_meta.experiments.voice_corpus import voices_config
 
-    base = shipped_base(voices_config(args.data), args.out / "base" / "shipped", ASSET)
-    progress = read_asset(ASSET)[1]["progress"] or {"steps": 0, "minutes": 0.0, "history": []}
+    base = shipped_base(voices_config(args.data), args.out / "base" / "shipped")
+    progress = read_asset()[1]["progress"] or {"steps": 0, "minutes": 0.0, "history": []}
     return Base(base.folder, base.files, progress["steps"], progress["minutes"], progress["history"])
 
 
@@ -181,6 +183,7 @@ def meta_config(args):
     from coqui_meta import MetaLearningConfig
 
     return MetaLearningConfig(algorithm=args.algorithm, inner_steps=args.inner_steps, inner_lr=args.inner_lr,
+                              inner_optimizer=args.inner_optimizer,
                               inner_lr_mode=args.inner_lr_mode, inner_lr_lr=args.inner_lr_lr,
                               multi_step_loss=args.multi_step_loss, adversarial_outer=args.adversarial_outer, n_way=4,
                               k_shot=args.shots, q_query=args.queries, meta_batch_size=4, episodes_per_epoch=50,
@@ -299,7 +302,7 @@ def main() -> None:
     sides = [("plain", branches.plain_files, None), ("meta", branches.meta_files, learned_from(meta)),
              ("base", base.files, None)]
     plain, meta_side, untouched = evaluate_sides(sides, grid, data, evaluated, args.shots, args.queries, steps,
-                                                 args.seed, reports, jobs=args.jobs)
+                                                 args.seed, reports, jobs=args.jobs, optimizer=meta.inner_update)
     baseline, candidate = dict(plain.report), dict(meta_side.report)
     baseline["_path"], candidate["_path"] = f"plain (lr {plain.lr:g})", f"{args.algorithm} ({meta_side.lr:g})"
     result = compare([baseline, candidate])

@@ -4,11 +4,14 @@ of two speakers, and the EER of those trials. The reference for reading `evaluat
     python benchmarks/judge_calibration.py --data ../shared/data/speechocean762 --speakers 16 --clips 3
     python benchmarks/judge_calibration.py --corpus voices --out runs/voices            # the many-voice corpus
     python benchmarks/judge_calibration.py --corpus voices --screen --clips 6 --out runs/voices/screen
+    python benchmarks/judge_calibration.py --corpus styles --out runs/styles           # the style judge
 
 ``--corpus voices`` builds (or reuses) the project's many-voice corpus in ``OUT/corpus`` and reports the EER over its
 voices and over its held-out voices. ``--screen`` builds ``--clips`` clips of every candidate voice instead and drops
 the voices the judge confuses (`coqui_meta.experiments.voice_screening`): what it prints is `DROPPED` of
-`coqui_meta.experiments.voice_corpus`.
+`coqui_meta.experiments.voice_corpus`. ``--corpus styles`` builds (or reuses) the style corpus in ``OUT/corpus`` and
+calibrates the style judge (`coqui_meta.voices.style_judge`) on its real clips: each style's centroid (prosody
+relative to the voice's neutral clips) and the style EER with each clip left out of the judge that scores it.
 """
 
 from __future__ import annotations
@@ -76,10 +79,36 @@ def voices_corpus(args) -> None:
         print("DROPPED = {\n" + "".join(f"    {k!r}: {v!r},\n" for k, v in result["dropped"].items()) + "}")
 
 
+def styles_corpus(args) -> None:
+    import csv
+
+    from coqui_meta.experiments.style_corpus import build_style_corpus, held_out_styles
+    from coqui_meta.voices.style_judge import FEATURES, StyleJudge, clip_features
+
+    corpus = build_style_corpus(args.out / "corpus", seed=args.seed)
+    with open(corpus / "metadata.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="|"))
+    real = [(row["speaker_name"], row["emotion_name"], clip_features(str(corpus / row["audio_file"]), row["text"]))
+            for row in rows]
+    judge = StyleJudge.fit(real)
+    eer, held = judge.calibration(), held_out_styles()
+    print("| style | " + " | ".join(FEATURES) + " |\n|---" + "|---" * len(FEATURES) + "|")
+    for style, centroid in judge.centroids.items():
+        print(f"| {style}{' (held out)' if style in held else ''} | " + " | ".join(f"{v:+.2f}" for v in centroid)
+              + " |")
+    print("| within-style spread | " + " | ".join(f"{v:.2f}" for v in judge.scale) + " |")
+    print(f"\nstyle EER {eer:.3f}: {len(real)} real clips ({len(judge.references)} voices, {len(judge.centroids)} "
+          "styles), each scored by a judge fitted without it")
+    result = {"eer": eer, "clips": len(real), "centroids": {k: v.tolist() for k, v in judge.centroids.items()},
+              "scale": judge.scale.tolist(), "features": list(FEATURES), "held_out": held}
+    (args.out / "style_judge_calibration.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "speechocean762"))
-    parser.add_argument("--corpus", choices=["voices"], default=None, help="the project's many-voice corpus")
+    parser.add_argument("--corpus", choices=["voices", "styles"], default=None,
+                        help="the project's many-voice corpus, or its style corpus (the style judge)")
     parser.add_argument("--screen", action="store_true", help="with --corpus voices: every candidate voice")
     parser.add_argument("--max-pair-eer", type=float, default=0.1, help="--screen: the most a kept pair may have")
     parser.add_argument("--out", type=Path, default=Path("runs/voices"))
@@ -87,7 +116,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=3, help="clips of each speaker or voice")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    voices_corpus(args) if args.corpus else real_speakers(args)
+    {"voices": voices_corpus, "styles": styles_corpus, None: real_speakers}[args.corpus](args)
 
 
 if __name__ == "__main__":

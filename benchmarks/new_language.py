@@ -40,10 +40,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--meta-steps", type=int, default=40)
     parser.add_argument("--inner-steps", type=int, default=2)
     parser.add_argument("--inner-lr", type=float, default=0.01)
+    parser.add_argument("--inner-optimizer", default=None, choices=["adam", "sgd"],
+                        help="meta.inner_optimizer (default: adam) and every side's adaptation (sgd before 2026-12-05)")
     parser.add_argument("--shots", type=int, default=10)
     parser.add_argument("--queries", type=int, default=5)
     parser.add_argument("--steps", default="0,1,2,5,10,20")
-    parser.add_argument("--lr-grid", default="0.003,0.01,0.03", help="SGD learning rates, the same for both sides")
+    parser.add_argument("--lr-grid", default="0.003,0.01,0.03", help="learning rates, the same for every side")
     parser.add_argument("--plain-objective", choices=["stock", "reconstruction"], default="stock",
                         help="plain branch: Coqui's VITS loss, or its reconstruction terms alone (the meta branch's)")
     parser.add_argument("--seed", type=int, default=0)
@@ -102,7 +104,8 @@ def main() -> None:
     print(f"{len(training)} training languages ({len(samples)} clips); held out: {', '.join(held)}")
     base = train_base(config, samples, args.out, args.base_minutes, seed=args.seed)
     meta = MetaLearningConfig(algorithm="fomaml", task_key="language", inner_steps=args.inner_steps,
-                              inner_lr=args.inner_lr, n_way=2, k_shot=args.shots, q_query=args.queries,
+                              inner_lr=args.inner_lr, inner_optimizer=args.inner_optimizer, n_way=2,
+                              k_shot=args.shots, q_query=args.queries,
                               meta_batch_size=2, episodes_per_epoch=50,
                               seed=args.seed if args.branch_seed is None else args.branch_seed)
     branches = train_branches(base, samples, meta, args.out, meta_steps=args.meta_steps, jobs=args.jobs,
@@ -116,7 +119,7 @@ def main() -> None:
     reports = branches.folder if args.plain_objective == "stock" else branches.folder / f"vs-{args.plain_objective}"
     plain, meta_side, untouched = evaluate_sides(
         sides, grid, str(held_out_folder(eval_corpus, held, args.out)), held, args.shots, args.queries, steps,
-        args.seed, reports, jobs=args.jobs, task_key="language")
+        args.seed, reports, jobs=args.jobs, task_key="language", optimizer=meta.inner_update)
     baseline, candidate = dict(plain.report), dict(meta_side.report)
     baseline["_path"], candidate["_path"] = f"plain (lr {plain.lr:g})", f"fomaml ({meta_side.lr:g})"
     result = compare([baseline, candidate])

@@ -18,7 +18,8 @@ def model_and_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one adaptation learning rate for every tensor (default: the checkpoint's learned inner "
                         "rates, or its meta.inner_lr)")
     parser.add_argument("--lr_scale", type=float, default=1.0, help="multiplies the learning rates (learned or --lr)")
-    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
+                        help="how the steps move the voice (default: the model's own: adam; sgd for second-order maml)")
     parser.add_argument("--grad_clip", type=float, default=0.0, help="clip the gradients' total norm (default: off)")
     parser.add_argument("--encoder", choices=("coqui", "resemblyzer", "mean"), default=None,
                         help="d-vector models: where a new voice starts (default: the Coqui speaker encoder the config "

@@ -25,6 +25,7 @@ PROTOTYPE_ALGORITHMS = ("protonet", "proto_maml")
 DISTANCES = ("euclidean", "cosine")
 BACKENDS = ("torch", "learn2learn")
 INNER_LR_MODES = ("fixed", "per_tensor", "per_tensor_step")
+INNER_OPTIMIZERS = ("adam", "sgd")
 D_VECTOR_STARTS = ("task", "mean")
 DEFAULT_PROTOTYPE_DIM = 64
 
@@ -39,7 +40,15 @@ class MetaLearningConfig(Coqpit):
             (the prototype, then MAML inner steps on it and on the adapted modules; second order unless
             ``first_order``). The prototype algorithms need ``use_d_vector_file`` (``from_config`` sets it).
         inner_steps: gradient steps on the support clips of a task.
-        inner_lr: learning rate of the inner (task) SGD steps; with learned rates, the value they start from.
+        inner_optimizer: how a task's steps move its tensors, in meta-training and in ``coqui-meta adapt`` and
+            ``evaluate`` alike: ``adam`` (Adam's step at the inner rates, restarted for each task) or ``sgd``
+            (``rate * grad``). ``None`` (the default): ``adam``, except for second-order MAML (``maml``,
+            ``proto_maml`` without ``first_order``), which differentiates through its steps and so takes ``sgd``:
+            Adam's step is not differentiated through (its direction is a constant of the outer step; learned rates
+            still get their gradient). Adam because it recovers a voice fastest (``benchmarks/voice_recovery.py``:
+            the speaker row and the small conditioning layers get gradients of very different sizes, which its
+            per-element scaling evens out). `inner_update` is the one in use.
+        inner_lr: learning rate of the inner (task) steps; with learned rates, the value they start from.
         inner_lr_mode: ``fixed`` (``inner_lr`` for every adapted tensor), ``per_tensor`` (one learned rate per adapted
             tensor: Meta-SGD at tensor granularity) or ``per_tensor_step`` (one per tensor and inner step: MAML++).
             Learned rates are meta-trained by the outer optimizer (log-parametrised), saved in meta checkpoints as
@@ -95,7 +104,8 @@ class MetaLearningConfig(Coqpit):
 
     algorithm: str = "fomaml"
     inner_steps: int = 1
-    inner_lr: float = 1e-3
+    inner_optimizer: str | None = None
+    inner_lr: float = 3e-3
     inner_lr_mode: str = "fixed"
     inner_lr_lr: float = 0.01
     multi_step_loss: bool = False
@@ -152,6 +162,11 @@ class MetaLearningConfig(Coqpit):
             fail("eval_inner_steps", "must be >= 0 or null")
         if not self.inner_lr > 0:
             fail("inner_lr", "must be > 0")
+        if self.inner_optimizer not in (*INNER_OPTIMIZERS, None):
+            fail("inner_optimizer", f"must be one of {', '.join(INNER_OPTIMIZERS)} or null")
+        if self.inner_optimizer == "adam" and self.second_order:
+            fail("inner_optimizer", f"Adam's inner steps are not differentiated through, so second-order "
+                 f"{self.algorithm} would be first-order: use inner_optimizer 'sgd' (or first_order / fomaml)")
         if self.inner_lr_mode not in INNER_LR_MODES:
             fail("inner_lr_mode", f"must be one of {', '.join(INNER_LR_MODES)}")
         if self.inner_lr_mode != "fixed" and self.algorithm not in ("maml", "fomaml", "proto_maml"):
@@ -168,6 +183,12 @@ class MetaLearningConfig(Coqpit):
             fail("task_key", "must name a sample field such as speaker_name")
         if self.d_vector_start not in D_VECTOR_STARTS:
             fail("d_vector_start", f"must be one of {', '.join(D_VECTOR_STARTS)}")
+
+    @property
+    def inner_update(self) -> str:
+        """The inner optimizer in use: ``inner_optimizer``, or its default (``sgd`` for second-order MAML, else
+        ``adam``)."""
+        return self.inner_optimizer or ("sgd" if self.second_order else "adam")
 
     @property
     def second_order(self) -> bool:

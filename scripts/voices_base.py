@@ -35,10 +35,10 @@ def main() -> None:
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
 
+    from coqui_meta.experiments.base_asset import VOICES_BASE as ASSET
+    from coqui_meta.experiments.base_asset import export_base, read_asset
     from coqui_meta.experiments.base_training import seen_speaker_check, train_base
-    from coqui_meta.experiments.demo import export_base, read_asset
     from coqui_meta.experiments.voice_corpus import (
-        ASSET,
         MAX_SECONDS,
         build_voice_corpus,
         training_voices,

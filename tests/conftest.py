@@ -132,7 +132,7 @@ def read_in_chromium(page):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("chromium is not installed (scripts/setup.sh installs it: apt-get install chromium)")
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=30000",
                           "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
 
     class Shown(HTMLParser):

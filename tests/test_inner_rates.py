@@ -183,11 +183,14 @@ def test_the_multi_step_loss_is_the_mean_query_loss_before_and_after_each_step(c
             torch.testing.assert_close(grads[name], param.grad, rtol=1e-5, atol=1e-7, msg=name)
 
 
-def test_proto_maml_learns_the_rate_of_its_voice_too(corpus_samples):
+@pytest.mark.parametrize(("optimizer", "inner_lr"), [("sgd", 0.05), ("adam", 0.005)])
+def test_proto_maml_learns_the_rate_of_its_voice_too(corpus_samples, optimizer, inner_lr):
     """The d-vector (the prototype the task starts from) has a learned rate like the adapted modules: with one
-    first-order step its gradient is the exact derivative of the query loss."""
+    first-order step its gradient is the exact derivative of the query loss, for SGD's step and for Adam's (whose
+    direction is a constant of the outer step, so the rate's gradient is still exact)."""
     samples = pick(corpus_samples, speakers=2, clips=3, max_seconds=2.6, seed=1)
-    meta = MetaLearningConfig(algorithm="proto_maml", first_order=True, inner_steps=1, inner_lr=0.05,
+    meta = MetaLearningConfig(algorithm="proto_maml", first_order=True, inner_steps=1, inner_lr=inner_lr,
+                              inner_optimizer=optimizer,
                               inner_lr_mode="per_tensor", prototype_loss_weight=0.0, n_way=2, k_shot=2, q_query=1,
                               meta_batch_size=2)
     torch.manual_seed(0)

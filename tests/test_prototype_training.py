@@ -48,7 +48,8 @@ def naive_outer_gradient(model, tasks, seeds, steps: int, second_order: bool, re
     for (support, query), embeddings, seed in zip(tasks, support_embeddings, seeds):
         voice = embeddings.mean(0) if reconstruction_grad else embeddings.mean(0).detach().requires_grad_(True)
         task = algorithm.task_model(voice=voice)
-        adapt(task, support, steps, InnerOptimizer(model.meta_inner_lrs), second_order, TaskSeeds(seed))
+        optimizer = InnerOptimizer(model.meta_inner_lrs, model.config.meta.inner_update)
+        adapt(task, support, steps, optimizer, second_order, TaskSeeds(seed))
         with seeded(TaskSeeds(seed).query()):
             total = total + task.loss(query, outer=True)[0] / len(tasks)
     labels = torch.arange(len(tasks), device=support_embeddings[0].device)

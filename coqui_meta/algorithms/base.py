@@ -50,8 +50,9 @@ class GradientMetaAlgorithm:
         self._backend_cache: dict[str, Any] = {}
 
     def inner_optimizer(self) -> InnerOptimizer:
-        """Meta-training's inner steps: plain SGD at the model's inner rates (fixed or learned)."""
-        return InnerOptimizer(self.model.meta_inner_lrs)
+        """Meta-training's inner steps: ``meta.inner_optimizer`` at the model's inner rates (fixed or learned), fresh
+        for each task (Adam's moments start at zero, as in `coqui-meta adapt`)."""
+        return InnerOptimizer(self.model.meta_inner_lrs, self.meta.inner_update)
 
     def task_model(self, backend: str | None = None, voice: torch.Tensor | None = None):
         return make_task_model(

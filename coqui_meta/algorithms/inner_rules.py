@@ -6,8 +6,8 @@
   inner step (MAML++, Antoniou et al., 2019). Learned rates are log-parametrised (always positive, and the outer
   optimizer moves them by factors) and trained by the outer optimizer with their own learning rate. A step past the
   last trained one uses the last step's rates.
-- `InnerOptimizer`: SGD at those rates (what meta-training differentiates through); Adam and gradient clipping only
-  when a user asks for them.
+- `InnerOptimizer`: Adam's step at those rates (``meta.inner_optimizer``'s default; not differentiated through) or SGD
+  (``rate * grad``, what second-order MAML differentiates through); gradient clipping when a user asks for it.
 - `TaskSeeds`: every random draw of a task (VITS's segments and noise, dropout) from one seed: inner step ``k`` and the
   query loss each have their own, so a task gives the same numbers wherever it runs and whatever ran before.
 
@@ -27,9 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from coqui_meta.config import INNER_LR_MODES
+from coqui_meta.config import INNER_LR_MODES, INNER_OPTIMIZERS
 
-INNER_OPTIMIZERS = ("sgd", "adam")
 #: a support or query loss this many times the first support loss means the task's steps diverged
 DIVERGENCE_FACTOR = 10.0
 
@@ -116,7 +115,7 @@ class InnerOptimizer:
     def __init__(self, rates: InnerRates, kind: str = "sgd", grad_clip: float = 0.0, scale: float = 1.0,
                  fixed: float | None = None) -> None:
         if kind not in INNER_OPTIMIZERS:
-            raise ValueError(f"--optimizer must be one of {', '.join(INNER_OPTIMIZERS)} (got {kind!r})")
+            raise ValueError(f"the inner optimizer must be one of {', '.join(INNER_OPTIMIZERS)} (got {kind!r})")
         if fixed is not None and not fixed > 0:
             raise ValueError(f"--lr must be > 0 (got {fixed})")
         if not scale > 0:

@@ -2,8 +2,9 @@
 (``algorithm="fomaml"``, or ``first_order=True``) is the same algorithm with the inner steps' gradients treated as
 constants: the meta-gradient is the query gradient at the adapted point, cheaper in time and memory.
 
-For each task, the adapted tensors take ``inner_steps`` SGD steps on the support clips, at the model's inner rates
-(fixed, or learned per tensor and step); the query loss at the adapted point (with ``multi_step_loss``, the mean of
+For each task, the adapted tensors take ``inner_steps`` steps on the support clips (``meta.inner_update``: SGD for
+second-order MAML, Adam's step by default for first order), at the model's inner rates (fixed, or learned per tensor
+and step); the query loss at the adapted point (with ``multi_step_loss``, the mean of
 the query losses before the steps and after each) is backpropagated through those steps (second order unless first
 order) into every parameter of the model and the learned rates.
 

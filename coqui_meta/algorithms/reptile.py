@@ -1,6 +1,7 @@
 """Reptile (Nichol et al., 2018): move the initialisation towards the weights each task is adapted to.
 
-For each task, the adapted tensors take ``inner_steps`` SGD steps on its support clips, reaching ``phi``. Their
+For each task, the adapted tensors take ``inner_steps`` steps (``meta.inner_update``) on its support clips, reaching
+``phi``. Their
 meta-gradient is ``(theta - phi) / (inner_lr * inner_steps)``: the mean inner gradient along the path, so the Coqui
 optimizer's learning rate has its usual scale. Parameters outside ``adapt_modules`` get the query-loss gradient at
 ``phi``, as in first-order MAML; without it they would never learn.

@@ -20,13 +20,10 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import shutil
 import subprocess
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from coqui_meta.experiments.demo import install_voices, voice_clip
+from coqui_meta.experiments.debian_voices import install_voices, staged_corpus
 from coqui_meta.experiments.language_sentences import WORDS
 
 LANGUAGES = tuple(WORDS)  # en-us, de, fr-fr, es, it, nl, pt, pl, sv, cs, fi, ro: espeak-ng's (and Coqui's) names
@@ -89,34 +86,18 @@ def _language_jobs(root: Path, language: str, clips_per_speaker: int, speakers, 
 
 def build_language_corpus(folder, languages=LANGUAGES, clips_per_speaker: int = 10, speakers=SPEAKERS, seed: int = 0,
                           jobs: int = 2, progress: bool = True) -> Path:
-    """The corpus in ``folder`` (see the module's docstring), built in a sibling folder and renamed into place, so a
-    crash leaves no half corpus; a complete one with the same settings is reused."""
-    from tqdm.auto import tqdm
-
-    folder = Path(folder)
+    """The corpus in ``folder`` (see the module's docstring), built aside and renamed into place (`staged_corpus`);
+    a complete one with the same settings is reused."""
     settings = _settings(languages, clips_per_speaker, speakers, seed)
-    stamp = folder / "corpus.json"
-    if stamp.is_file() and json.loads(stamp.read_text()) == settings:
-        return folder
-    if folder.exists() and any(folder.iterdir()) and not stamp.is_file():
-        raise ValueError(f"{folder} holds files but no corpus.json: not a corpus this module built; "
-                         "remove it or choose another folder")
-    check_languages(languages, speakers)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.building-", dir=folder.parent))
-    try:
-        clips = [job for language in languages for job in _language_jobs(work, language, clips_per_speaker, speakers,
+    stamp = Path(folder) / "corpus.json"
+    if not (stamp.is_file() and json.loads(stamp.read_text()) == settings):
+        check_languages(languages, speakers)
+
+    def plan(work: Path) -> list[tuple]:
+        return [job for language in languages for job in _language_jobs(work, language, clips_per_speaker, speakers,
                                                                          seed)]
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            done = pool.map(lambda job: voice_clip(*job), clips)
-            list(tqdm(done, total=len(clips), desc="corpus (espeak-ng languages)", unit="clip", disable=not progress))
-        (work / "corpus.json").write_text(json.dumps(settings, indent=1) + "\n")
-        if folder.exists():  # an older corpus of other settings: ours (it has corpus.json), replaced whole
-            shutil.rmtree(folder)
-        work.rename(folder)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return folder
+
+    return staged_corpus(folder, settings, plan, "espeak-ng languages", jobs, progress)
 
 
 def language_datasets(folder, languages=None) -> list:

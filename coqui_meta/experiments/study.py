@@ -179,15 +179,16 @@ class Side:
     report: dict  # `evaluate`'s report at the chosen value, with the speaker judge
 
 
-def grid_settings(value: float, seed: int, inner_lr: float | None = None):
+def grid_settings(value: float, seed: int, inner_lr: float | None = None, optimizer: str | None = None):
     """The adaptation at grid value ``value``: at that rate, or, for a meta model with learned rates (``inner_lr``:
-    the value they started from), at its learned rates times ``value / inner_lr``. Both sides see the same grid, and
-    learned rates that never moved adapt exactly as a fixed rate of the same value."""
+    the value they started from), at its learned rates times ``value / inner_lr``. Both sides see the same grid and
+    ``optimizer`` (None: each model's own ``meta.inner_optimizer``), and learned rates that never moved adapt exactly
+    as a fixed rate of the same value."""
     from coqui_meta.voices.adaptation import AdaptationSettings
 
     if inner_lr is None:
-        return AdaptationSettings(lr=value, seed=seed)
-    return AdaptationSettings(lr_scale=value / inner_lr, seed=seed)
+        return AdaptationSettings(lr=value, seed=seed, optimizer=optimizer)
+    return AdaptationSettings(lr_scale=value / inner_lr, seed=seed, optimizer=optimizer)
 
 
 def _quiet() -> None:
@@ -265,15 +266,16 @@ def _load_cache(files: tuple[str, str]) -> dict:
 
 def evaluate_sides(sides: list[tuple[str, tuple[str, str], float | None]], grid: list[float], data: str,
                    speakers: list[str], shots: int, queries: int, steps: list[int], seed: int, out: Path,
-                   jobs: int = 1, task_key: str | None = None) -> list[Side]:
+                   jobs: int = 1, task_key: str | None = None, optimizer: str | None = None) -> list[Side]:
     """Each side (label, files, and for a meta model with learned rates the ``inner_lr`` they started from) adapted at
-    every grid value (query loss only), then
+    every grid value with ``optimizer`` (give the meta branch's ``meta.inner_update``: a stock model's own is the
+    default one) (query loss only), then
     again at its value with the lowest final query loss, with the speaker judge; ``jobs`` processes at a time.
     ``task_key="language"``: ``speakers`` are languages."""
     kwargs = dict(data=data, speakers=speakers, shots=shots, queries=queries, steps=steps)
     if task_key:
         kwargs["task_key"] = task_key
-    calls = [(files, grid_settings(value, seed, inner_lr), None, False, kwargs)
+    calls = [(files, grid_settings(value, seed, inner_lr, optimizer), None, False, kwargs)
              for _, files, inner_lr in sides for value in grid]
     results = iter(_run_all(calls, jobs))
     grids, best = {}, {}
@@ -289,6 +291,6 @@ def evaluate_sides(sides: list[tuple[str, tuple[str, str], float | None]], grid:
         if not usable:
             raise RuntimeError(f"{label}: the adaptation diverged at every learning rate of the grid {grid}")
         best[label] = min(usable, key=lambda value: usable[value][steps[-1]])
-    finals = _run_all([(files, grid_settings(best[label], seed, inner_lr), str(out / f"eval_{label}"), True, kwargs)
-                       for label, files, inner_lr in sides], jobs)
+    finals = _run_all([(files, grid_settings(best[label], seed, inner_lr, optimizer), str(out / f"eval_{label}"), True,
+                        kwargs) for label, files, inner_lr in sides], jobs)
     return [Side(label, best[label], grids[label], report) for (label, _, _), report in zip(sides, finals)]

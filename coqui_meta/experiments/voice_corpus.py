@@ -19,13 +19,9 @@ Layout: ``folder/metadata.csv`` (Coqui ``coqui`` format: audio_file|text|speaker
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from coqui_meta.experiments.demo import install_voices, sentences, voice_clip, voice_name
+from coqui_meta.experiments.debian_voices import install_voices, sentences, staged_corpus, voice_name
 
 # espeak-ng's voice variants (the File column of `espeak-ng --voices=variant`, without "!v/"), in American English.
 # Left out before screening: "fast" (the default voice, faster).
@@ -120,25 +116,14 @@ def _settings(chosen: list[tuple[str, str, str]], clips_per_voice: int, seed: in
 def build_voice_corpus(folder, clips_per_voice: int = 30, seed: int = 0, chosen=None, jobs: int = 2,
                        progress: bool = True) -> Path:
     """The corpus in ``folder`` (see the module's docstring): every voice of ``chosen`` (default `voices()`) says
-    ``clips_per_voice`` sentences of its own. Built in a sibling folder and renamed into place, so a crash leaves no
-    half corpus; a complete one with the same settings is reused."""
-    from tqdm.auto import tqdm
-
-    folder = Path(folder)
+    ``clips_per_voice`` sentences of its own. Built aside and renamed into place (`staged_corpus`); a complete one
+    with the same settings is reused."""
     chosen = list(chosen if chosen is not None else voices())
-    settings = _settings(chosen, clips_per_voice, seed)
-    stamp = folder / "corpus.json"
-    if stamp.is_file() and json.loads(stamp.read_text()) == settings:
-        return folder
-    if folder.exists() and any(folder.iterdir()) and not stamp.is_file():
-        raise ValueError(f"{folder} holds files but no corpus.json: not a corpus this module built; "
-                         "remove it or choose another folder")
     install_voices(PACKAGES, tuple(sorted({"espeak-ng" if e == "espeak-ng" else "flite" if e == "flite"
                                            else "text2wave" for _, e, _ in chosen})))
-    texts = iter(sentences(len(chosen) * clips_per_voice, seed))
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.building-", dir=folder.parent))
-    try:
+
+    def plan(work: Path) -> list[tuple]:
+        texts = iter(sentences(len(chosen) * clips_per_voice, seed))
         lines, clips = ["audio_file|text|speaker_name"], []
         for name, engine, voice in chosen:
             (work / "wavs" / name).mkdir(parents=True)
@@ -147,19 +132,11 @@ def build_voice_corpus(folder, clips_per_voice: int = 30, seed: int = 0, chosen=
                 lines.append(f"{relative}|{text}|{name}")
                 clips.append((engine, voice, text, work / relative))
         (work / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            done = pool.map(lambda clip: voice_clip(*clip), clips)
-            list(tqdm(done, total=len(clips), desc="corpus (Debian voices)", unit="clip", disable=not progress))
-        (work / "corpus.json").write_text(json.dumps(settings, indent=1) + "\n")
-        if folder.exists():  # an older corpus of other settings: ours (it has corpus.json), replaced whole
-            shutil.rmtree(folder)
-        work.rename(folder)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return folder
+        return clips
+
+    return staged_corpus(folder, _settings(chosen, clips_per_voice, seed), plan, "Debian voices", jobs, progress)
 
 
-ASSET = Path(__file__).resolve().parent / "assets" / "voices_base.safetensors"
 MAX_SECONDS = 4.0  # the clips the base and the studies use (nearly all of the corpus: its sentences are short)
 
 

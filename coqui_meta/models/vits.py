@@ -27,8 +27,9 @@ from coqui_meta.models.outer_step import clip_and_step
 
 class MetaVits(MetaLearningMixin, Vits):
     meta_speaker_embedding = "emb_g.weight"
-    # speaker embedding plus the decoder side: the flow and the waveform decoder's speaker conditioning
-    meta_default_adapt_modules = ("emb_g", "flow", "waveform_decoder.cond_layer")
+    # everything speaker-conditioned: it recovers a known voice fastest and goes furthest past its own trained row
+    # (benchmarks/voice_recovery.py; the row alone or with the conditioning layers stays near the mean voice longer)
+    meta_default_adapt_modules = ("emb_g", "duration_predictor", "flow", "waveform_decoder")
     meta_language_embedding = "emb_l.weight"
     # a language is how text is read: its embedding, the text encoder it conditions, and the durations
     meta_language_adapt_modules = ("emb_l", "text_encoder", "duration_predictor")

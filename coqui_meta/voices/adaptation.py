@@ -4,9 +4,10 @@ inner loop of meta-training (`coqui_meta.algorithms.inner_loop.adapt`), step by 
 The voice starts as the model's task initialisation (the speaker embedding set to the mean of the trained rows, as
 Coqui initialises an added speaker, or for a language task the language embedding's mean row; for a prototype model,
 the prototype of the support clips as its d-vector: a voice with no step at all; for a YourTTS-style d-vector model,
-``start_voice``, from a speaker encoder or the file's mean) and the adapted tensors (``meta.adapt_modules``) take SGD
-steps on the support clips at the model's inner rates (learned or ``meta.inner_lr``; ``lr`` fixes one rate for all,
-``lr_scale`` multiplies them); Adam and gradient clipping only when asked for. The tensors live in a dict run through
+``start_voice``, from a speaker encoder or the file's mean) and the adapted tensors (``meta.adapt_modules``) take the
+steps meta-training's inner loop takes (``meta.inner_update``: Adam's by default, SGD for second-order MAML) on the
+support clips at the model's inner rates (learned or ``meta.inner_lr``; ``lr`` fixes one rate for all, ``lr_scale``
+multiplies them); gradient clipping when asked for. The tensors live in a dict run through
 ``functional_call``: the loaded model is never changed. Every random draw (VITS's segment and noise, dropout) comes
 from the task's seeds, the ones meta-validation uses, so two runs give the same numbers. A loss that stops being
 finite, or grows ten-fold, stops the adaptation with `AdaptationDiverged`.
@@ -38,7 +39,8 @@ class AdaptationSettings:
     """How a new voice is learned; shared by the CLI, `evaluate`, `adapt` and the study.
 
     ``lr``: one rate for every adapted tensor (None: the model's own, learned or ``meta.inner_lr``); ``lr_scale``
-    multiplies the rates; ``optimizer`` ``sgd`` or ``adam``; ``grad_clip`` clips the gradients' total norm (0: off);
+    multiplies the rates; ``optimizer`` ``adam`` or ``sgd`` (None: the model's ``meta.inner_update``, the
+    procedure it meta-trained with); ``grad_clip`` clips the gradients' total norm (0: off);
     ``adapt_modules`` overrides ``meta.adapt_modules``; ``seed`` seeds the clips drawn and every random draw;
     ``device`` (None: CUDA when there is one); ``trust`` reads checkpoints that need pickled code; ``encoder``: where
     a d-vector model's new voice starts (`coqui_meta.voices.d_vector_voice.STARTS`; None: its config's encoder, else
@@ -46,7 +48,7 @@ class AdaptationSettings:
 
     lr: float | None = None
     lr_scale: float = 1.0
-    optimizer: str = "sgd"
+    optimizer: str | None = None
     grad_clip: float = 0.0
     adapt_modules: list[str] = field(default_factory=list)
     seed: int = 0
@@ -104,7 +106,8 @@ class VoiceAdaptation:
         rates = model.meta_inner_lrs
         if rates.names != adapted:  # other modules than those the rates were made for: one rate for all
             rates = InnerRates(adapted, "fixed", model.config.meta.inner_lr)
-        self.optimizer = InnerOptimizer(rates, settings.optimizer, settings.grad_clip, settings.lr_scale, settings.lr)
+        kind = settings.optimizer or model.config.meta.inner_update
+        self.optimizer = InnerOptimizer(rates, kind, settings.grad_clip, settings.lr_scale, settings.lr)
         self.task = TorchTaskModel(model, adapted, voice=self.prototype, differentiable=False)
         self.seeds = TaskSeeds(settings.seed)
         self.steps_taken = 0

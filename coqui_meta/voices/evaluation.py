@@ -228,8 +228,8 @@ def evaluate(
         "model_path": str(model_path), "config_path": str(config_path), "data": str(data),
         "shots": shots, "queries": queries, "task_key": task_key, "speakers": names,
         "speakers_seen_in_training": sorted(set(names) & known),
-        "steps": steps, "optimizer": settings.optimizer,
-        **rates,  # lr (or null for learned rates), lr_scale, inner_lr_mode, grad_clip, rates
+        "steps": steps,
+        **rates,  # optimizer, lr (or null for learned rates), lr_scale, inner_lr_mode, grad_clip, rates
         "adapt_modules": model.meta_adapted_names(), "seed": settings.seed, "voice_start": voice_start,
         **_curves(curves, names, steps, judgement),
         "judge": "resemblyzer VoiceEncoder (GE2E)" if judge else (

@@ -1,0 +1,71 @@
+"""A shipped base: a trained stock VITS's weights in half precision (safetensors) with its speakers and its training
+record, as the many-voice base ``assets/voices_base.safetensors`` is shipped (``scripts/voices_base.py`` trains and
+writes it).
+
+Example::
+
+    export_base(base.files, VOICES_BASE, note="...", progress={"steps": 5373, ...})
+    weights, metadata = read_asset(VOICES_BASE)         # fp32 weights; metadata["speakers"], metadata["progress"]
+    base = shipped_base(config, Path("runs/demo/base"))  # written out as a checkpoint for Coqui's Trainer
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+VOICES_BASE = Path(__file__).resolve().parent / "assets" / "voices_base.safetensors"
+
+
+def export_base(files: tuple[str, str], path: Path = VOICES_BASE, note: str = "",
+                progress: dict | None = None) -> Path:
+    """The base's weights (generator and discriminator) in half precision as ``path`` (safetensors), with its
+    speakers and (to go on training it elsewhere) its ``progress`` record (steps, minutes, checks)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from coqui_meta.files import write_atomic
+    from coqui_meta.voices.checkpoints import load_config_file
+
+    state = torch.load(files[0], map_location="cpu", weights_only=True)["model"]
+    config = load_config_file(files[1])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"speakers": json.dumps(list(config.speakers)), "note": note}
+    if progress is not None:
+        metadata["progress"] = json.dumps(progress)
+    tensors = {k: v.half().contiguous() if v.is_floating_point() else v.contiguous() for k, v in state.items()}
+    write_atomic(path, lambda temporary: save_file(tensors, str(temporary), metadata=metadata))
+    return path
+
+
+def read_asset(path: Path = VOICES_BASE) -> tuple[dict, dict]:
+    """A shipped base's fp32 weights and its metadata (``speakers`` and ``progress`` decoded)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as handle:
+        metadata = dict(handle.metadata())
+        state = {key: handle.get_tensor(key).float() for key in handle.keys()}
+    metadata["speakers"] = json.loads(metadata["speakers"])
+    metadata["progress"] = json.loads(metadata.get("progress", "null"))
+    return state, metadata
+
+
+def shipped_base(config, folder: Path, path: Path = VOICES_BASE):
+    """The shipped base as a `coqui_meta.experiments.base_training.Base` in ``folder`` (fp32 weights, ``config``,
+    whose speakers must be the base's)."""
+    from TTS.tts.models import setup_model
+
+    from coqui_meta.experiments.base_training import Base, save_checkpoint
+
+    if not path.is_file():
+        raise RuntimeError(f"the shipped base {path} is missing; train one with scripts/voices_base.py")
+    state, metadata = read_asset(path)
+    speakers, note = metadata["speakers"], metadata.get("note", "")
+    if speakers != list(config.speakers):
+        raise RuntimeError(f"{path} was trained on the voices {speakers}, the corpus has {list(config.speakers)}; "
+                           "train a base for it with scripts/voices_base.py")
+    model = setup_model(config)
+    model.load_state_dict(state)
+    files = save_checkpoint(model, config, folder, step=0)
+    print(f"Base: the shipped {path.name} ({note})")
+    return Base(folder, files, steps=0, minutes=0.0)
