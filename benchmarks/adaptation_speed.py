@@ -56,7 +56,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--judge-speakers", type=int, default=12, help="training speakers in the seen-speaker EER")
     parser.add_argument("--algorithm", choices=["fomaml", "maml", "reptile"], default="fomaml")
     parser.add_argument("--inner-steps", type=int, default=2)
-    parser.add_argument("--inner-lr", type=float, default=0.01, help="inner rate (start of learned rates); in the grid")
+    parser.add_argument("--inner-lr", type=float, default=0.001, help="inner rate (learned rates start there); in grid")
     parser.add_argument("--inner-optimizer", default=None, choices=["adam", "sgd"],
                         help="meta.inner_optimizer (default adam; sgd for maml), both sides' too (sgd until 2026-12)")
     parser.add_argument("--inner-lr-mode", default="fixed", choices=["fixed", "per_tensor", "per_tensor_step"])
@@ -69,7 +69,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--shots", type=int, default=None, help="default 5 (10 with --corpus voices)")
     parser.add_argument("--queries", type=int, default=3)
     parser.add_argument("--steps", default="0,1,2,5,10,20,50,100")
-    parser.add_argument("--lr-grid", default="0.003,0.01,0.03", help="SGD learning rates, the same for both sides")
+    parser.add_argument("--lr-grid", default="0.0003,0.001,0.003", help="learning rates, the same for both sides")
     parser.add_argument("--max-seconds", type=float, default=None, help="longest clip used (default 5; the corpus's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)

@@ -7,7 +7,7 @@ Each procedure is `coqui-meta evaluate`'s procedure (`coqui_meta.voices.evaluati
 rate and set of adapted modules:
 
     python benchmarks/voice_recovery.py --corpus voices --out runs/voices/recovery \\
-        --optimizers adam:0.01,adam:0.003,sgd:0.01 --modules cond,speaker,flow,emb_g --voices 4
+        --optimizers adam:0.01,adam:0.003,adam:0.001,sgd:0.01 --modules cond,speaker,flow,emb_g --voices 4
 
 ``--modules``: ``emb_g`` (the speaker row alone), ``cond`` (the row and the speaker conditioning layers of the
 duration predictor, the flow and the waveform decoder), ``flow`` (the row, the flow, the decoder's conditioning: VITS's
@@ -47,7 +47,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--shots", type=int, default=10)
     parser.add_argument("--queries", type=int, default=3)
     parser.add_argument("--steps", default="0,1,2,5,10,20,50,100,200")
-    parser.add_argument("--optimizers", default="adam:0.01,adam:0.003,sgd:0.01",
+    parser.add_argument("--optimizers", default="adam:0.01,adam:0.003,adam:0.001,sgd:0.01",
                         help="optimizer:rate pairs tried with every module set")
     parser.add_argument("--modules", default="cond,speaker,flow,emb_g", help=f"of {', '.join(MODULES)}")
     parser.add_argument("--seed", type=int, default=0)

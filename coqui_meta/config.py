@@ -105,7 +105,7 @@ class MetaLearningConfig(Coqpit):
     algorithm: str = "fomaml"
     inner_steps: int = 1
     inner_optimizer: str | None = None
-    inner_lr: float = 3e-3
+    inner_lr: float = 1e-3
     inner_lr_mode: str = "fixed"
     inner_lr_lr: float = 0.01
     multi_step_loss: bool = False

@@ -86,6 +86,23 @@ def test_learned_rates_and_the_multi_step_loss_name_the_algorithms_they_are_for(
     MetaLearningConfig(algorithm="fomaml", inner_lr_mode="per_tensor_step", multi_step_loss=True)
 
 
+def test_the_inner_optimizer_is_adam_unless_maml_differentiates_through_its_steps():
+    assert MetaLearningConfig().inner_update == "adam" and MetaLearningConfig().inner_lr == 0.001
+    assert MetaLearningConfig(algorithm="maml").inner_update == "sgd"  # second order: SGD, differentiable
+    assert MetaLearningConfig(algorithm="maml", first_order=True).inner_update == "adam"
+    assert MetaLearningConfig(algorithm="reptile", inner_optimizer="sgd").inner_update == "sgd"
+    with pytest.raises(ValueError, match="meta.inner_optimizer: .*second-order maml would be first-order"):
+        MetaLearningConfig(algorithm="maml", inner_optimizer="adam")
+    with pytest.raises(ValueError, match="meta.inner_optimizer: must be one of adam, sgd"):
+        MetaLearningConfig(inner_optimizer="rmsprop")
+
+
+def test_vits_adapts_everything_speaker_conditioned_by_default():
+    model = MetaVits(MetaVitsConfig.from_config(small_vits_config(speakers=["a", "b"])))
+    tops = {name.split(".")[0] for name in model.meta_adapted_names()}
+    assert tops == {"emb_g", "duration_predictor", "flow", "waveform_decoder"}
+
+
 def test_bad_value_in_a_json_config_is_caught_when_the_model_is_built(tmp_path):
     config = MetaVitsConfig.from_config(small_vits_config(speakers=["a", "b"]))
     raw = config.to_dict()

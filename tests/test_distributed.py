@@ -116,7 +116,8 @@ def test_torchrun_with_two_cpu_ranks_trains_like_one_process(corpus, corpus_samp
     for name in ("one", "two"):
         (tmp_out / name).mkdir()
         write_config(data, speakers, tmp_out / name, tmp_out / name / "run", episodes=4, epochs=1, save_step=3, keep=1,
-                     run_eval=True, meta_batch_size=4)  # 2 episodes of 2 tasks: each rank runs a task of each
+                     run_eval=True, meta_batch_size=4,  # 2 episodes of 2 tasks: each rank runs a task of each
+                     inner_optimizer="sgd")  # as META says why
     one = run_cli("train", "--config_path", str(tmp_out / "one" / "config.json"), cwd=tmp_out)
     assert one.returncode == 0, one.stdout[-3000:] + one.stderr[-3000:]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -129,11 +130,13 @@ def test_torchrun_with_two_cpu_ranks_trains_like_one_process(corpus, corpus_samp
     assert "4 meta-batches of 4 tasks" in one.stdout
     assert two.stdout.count("4 meta-batches of 2 tasks") == 2, "each rank runs half of every meta-batch"
 
-    # meta-validation: the ranks' shares of the held-out tasks, averaged, are the whole meta-batch's numbers
+    # meta-validation: the ranks' shares of the held-out tasks, averaged, are the whole meta-batch's numbers (up to
+    # the weights' own rounding noise, below: 1e-5 apart after 3 steps, which the adapted decoder carries to 1e-5 of
+    # the loss; a task missed or counted twice moves it by percents)
     for key in ("avg_query_loss_before_adaptation", "avg_query_loss_after_adaptation"):
         single, split = ([float(v) for v in re.findall(rf"{key}: (\S+)", run.stdout + run.stderr)]
                          for run in (one, two))
-        assert len(single) == 1 and split == pytest.approx(single, rel=1e-6), key
+        assert len(single) == 1 and split == pytest.approx(single, rel=1e-4), key
 
     checkpoints = [list((tmp_out / name / "run").glob("*/checkpoint_3.pth")) for name in ("one", "two")]
     assert [len(found) for found in checkpoints] == [1, 1], "one checkpoint per run (rank 0 saves)"

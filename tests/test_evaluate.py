@@ -52,6 +52,7 @@ def test_a_stock_checkpoint_goes_through_the_identical_procedure(tiny_vits, corp
     assert stock["model"] == "vits" and stock["algorithm"] == "finetune"
     assert stock["speakers"] == meta["speakers"] and stock["adapt_modules"] == meta["adapt_modules"]
     assert stock["query_loss"] == meta["query_loss"]  # same weights, same procedure: the same numbers
+    assert stock["optimizer"] == meta["optimizer"] == "adam"  # the default procedure, for stock models too
     assert stock["speaker_similarity"] == {0: None, 2: None} and stock["judge"] == "not asked for"
 
 

@@ -70,12 +70,12 @@ def test_an_unknown_language_is_refused_before_any_clip(tmp_path):
 
 
 def test_a_failed_build_leaves_no_half_corpus(tmp_path, monkeypatch):
-    from coqui_meta.experiments import language_corpus
+    from coqui_meta.experiments import debian_voices, language_corpus
 
-    def fail(engine, voice, text, target):
+    def fail(engine, voice, text, target, prosody=None):
         raise RuntimeError(f"{voice} failed")
 
-    monkeypatch.setattr(language_corpus, "voice_clip", fail)
+    monkeypatch.setattr(debian_voices, "voice_clip", fail)  # what staged_corpus says each clip with
     with pytest.raises(RuntimeError, match="failed"):
         language_corpus.build_language_corpus(tmp_path / "corpus", ["de"], clips_per_speaker=1, progress=False)
     assert list(tmp_path.iterdir()) == []

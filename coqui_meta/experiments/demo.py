@@ -78,7 +78,7 @@ def _compare_branches(base, train: list[dict], corpus: Path, judged: list[str], 
 
     shots, queries, inner_steps = (4, 2, 1) if quick else (5, 3, 2)
     steps = [0, 1, 2, 5] if quick else [0, 1, 2, 5, 10, 20]
-    meta = MetaLearningConfig(algorithm="fomaml", inner_steps=inner_steps, inner_lr=0.003,
+    meta = MetaLearningConfig(algorithm="fomaml", inner_steps=inner_steps, inner_lr=0.001,
                               inner_lr_mode="per_tensor_step", inner_lr_lr=0.03, multi_step_loss=True, n_way=4,
                               k_shot=shots, q_query=queries, meta_batch_size=2 if quick else 4, episodes_per_epoch=50,
                               seed=seed)
@@ -90,7 +90,7 @@ def _compare_branches(base, train: list[dict], corpus: Path, judged: list[str], 
     branches = train_branches(base, train, meta, out, meta_steps=meta_steps, jobs=jobs)
     print(f"    meta: {branches.meta_steps} meta-steps in {branches.seconds['meta'] / 60:.1f} min; plain: "
           f"{branches.plain_steps} steps in {branches.seconds['plain'] / 60:.1f} min")
-    grid = [0.001, 0.003, 0.01]
+    grid = [0.0003, 0.001, 0.003]
     print(f"4/5 Adapting both to the held-out voices from {shots} clips each, the same way, at each rate of {grid}:")
     plain, meta_side = evaluate_sides([("plain", branches.plain_files, None),
                                        ("meta", branches.meta_files, meta.inner_lr)], grid, str(corpus),
