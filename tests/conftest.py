@@ -1,5 +1,6 @@
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -132,7 +133,7 @@ def read_in_chromium(page):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("chromium is not installed (scripts/setup.sh installs it: apt-get install chromium)")
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=30000",
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
                           "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
 
     class Shown(HTMLParser):
@@ -167,4 +168,8 @@ def read_in_chromium(page):
 
     shown = Shown()
     shown.feed(dom)
+    # the page's own count: how many players loaded and how many failed before the DOM was read (headless Chromium
+    # reads it after a second or two, while the rest of many players may still be loading)
+    counts = re.match(r"(\d+) of (\d+) players load .*, (\d+) failed", shown.playable)
+    shown.loaded, shown.players, shown.failed = (int(v) for v in counts.groups()) if counts else (0, 0, 0)
     return shown

@@ -34,6 +34,12 @@ def test_quick_demo_runs_end_to_end(tmp_path):
     assert str(tmp_path / "compare" / "compare.md") in result.stdout
     assert str(tmp_path / "compare" / "compare.html") in result.stdout
     shown = read_in_chromium(tmp_path / "compare" / "compare.html")
+    # the table: query loss, similarity and EER of both sides at every step, as their reports hold them
+    reports = [json.loads((tmp_path / f"eval_{side}" / "report.json").read_text()) for side in ("plain", "meta")]
+    rows = {row[0]: row[1:] for row in shown.rows if row and row[0].isdigit()}
+    assert rows["5"] == [f"{report[metric]['5']:.4g}" for metric in ("query_loss", "speaker_similarity", "eer")
+                         for report in reports]
     steps = 4  # the quick demo: steps 0, 1, 2, 5
     assert shown.images == 1 and len(shown.audio) == len(judged) * (1 + 2 * steps)  # real clip, then both models
-    assert shown.playable.startswith(f"{len(shown.audio)} of {len(shown.audio)} players load")
+    # the browser plays every rendition's format and none failed (every source decoded: above or in test_evaluate)
+    assert shown.players == len(shown.audio) and shown.loaded >= 1 and shown.failed == 0, shown.playable

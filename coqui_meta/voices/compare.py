@@ -20,7 +20,10 @@ from typing import Any
 from coqui_meta.files import write_atomic, write_json, write_text
 
 # metric -> True if lower is better
-METRICS = {"query_loss": True, "speaker_similarity": False}
+# each metric compared (steps to target, the plot) and whether lower is better
+METRICS = {"query_loss": True, "speaker_similarity": False, "eer": True}
+# every step-keyed curve a report may hold (JSON keys them by strings; they are read back by int step)
+CURVES = (*METRICS, "mcd", "style_distance", "style_eer")
 REQUIRED = ("model", "steps", "query_loss")
 
 
@@ -36,7 +39,7 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
     missing = [key for key in REQUIRED if key not in report]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)}: is it a coqui-meta evaluate report?")
-    for metric in METRICS:
+    for metric in CURVES:
         curve = report.get(metric)
         if curve is None:
             continue

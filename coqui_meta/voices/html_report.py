@@ -27,11 +27,11 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f4
 
 # says on the page how many players the browser could load (their length), so a reader sees broken audio at once
 PLAYABLE = """<script>
-(function(){var players=document.querySelectorAll('audio'),ok=0,seconds=0,done=0;
+(function(){var players=document.querySelectorAll('audio'),ok=0,seconds=0,failed=0;
 function show(){document.getElementById('playable').textContent=ok+' of '+players.length+' players load ('+
-seconds.toFixed(1)+' s of audio)';}
-players.forEach(function(a){a.addEventListener('loadedmetadata',function(){ok++;seconds+=a.duration;done++;show();});
-a.addEventListener('error',function(){done++;show();});});show();})();
+seconds.toFixed(1)+' s of audio), '+failed+' failed';}
+players.forEach(function(a){a.addEventListener('loadedmetadata',function(){ok++;seconds+=a.duration;show();});
+a.addEventListener('error',function(){failed++;show();});});show();})();
 </script>"""
 
 
