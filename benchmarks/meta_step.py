@@ -69,8 +69,7 @@ def build(args, mode: str, backend: str = "torch"):
         stock_config.batch_group_size = 0
     else:
         meta = MetaLearningConfig(
-            algorithm=mode.split("+")[0], inner_steps=args.inner_steps, inner_lr=1e-4, n_way=1,
-            inner_optimizer="sgd" if mode.startswith(("maml", "proto_maml")) else "adam", k_shot=args.batch,
+            algorithm=mode.split("+")[0], inner_steps=args.inner_steps, inner_lr=1e-4, n_way=1, k_shot=args.batch,
             q_query=args.batch, meta_batch_size=1, backend=backend, episodes_per_epoch=1,
             gradient_checkpointing=mode.endswith("+ckpt"),
         )

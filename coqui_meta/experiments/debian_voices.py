@@ -129,12 +129,12 @@ def voice_clip(engine: str, voice: str, text: str, target: Path, prosody: Prosod
 
 
 def staged_corpus(folder, settings: dict, plan: Callable[[Path], list[tuple]], describe: str, jobs: int = 2,
-                  progress: bool = True) -> Path:
+                  progress: bool = True, prepare: Callable[[], None] | None = None) -> Path:
     """A corpus of Debian-voice clips in ``folder``, made the one way every corpus of the project is made: reused
-    when its ``corpus.json`` holds ``settings``; otherwise ``plan(work)`` writes the metadata into a sibling staging
-    folder and returns the clips to say there (`voice_clip`'s arguments), which are said ``jobs`` at a time, and the
-    folder is renamed into place, so a crash leaves no half corpus. A folder of other files is refused, not
-    overwritten."""
+    when its ``corpus.json`` holds ``settings``; otherwise ``prepare()`` (installing or checking the voices, before
+    anything is written), then ``plan(work)`` writes the metadata into a sibling staging folder and returns the clips
+    to say there (`voice_clip`'s arguments), which are said ``jobs`` at a time, and the folder is renamed into place,
+    so a crash leaves no half corpus. A folder of other files is refused, not overwritten."""
     from tqdm.auto import tqdm
 
     folder = Path(folder)
@@ -144,6 +144,8 @@ def staged_corpus(folder, settings: dict, plan: Callable[[Path], list[tuple]], d
     if folder.exists() and any(folder.iterdir()) and not stamp.is_file():
         raise ValueError(f"{folder} holds files but no corpus.json: not a corpus this project built; "
                          "remove it or choose another folder")
+    if prepare is not None:
+        prepare()
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.building-", dir=folder.parent))
     try:

@@ -18,7 +18,6 @@ archives this project installs from are main only (``apt-cache policy mbrola mbr
 from __future__ import annotations
 
 import itertools
-import json
 import random
 import subprocess
 from pathlib import Path
@@ -88,16 +87,12 @@ def build_language_corpus(folder, languages=LANGUAGES, clips_per_speaker: int = 
                           jobs: int = 2, progress: bool = True) -> Path:
     """The corpus in ``folder`` (see the module's docstring), built aside and renamed into place (`staged_corpus`);
     a complete one with the same settings is reused."""
-    settings = _settings(languages, clips_per_speaker, speakers, seed)
-    stamp = Path(folder) / "corpus.json"
-    if not (stamp.is_file() and json.loads(stamp.read_text()) == settings):
-        check_languages(languages, speakers)
-
     def plan(work: Path) -> list[tuple]:
         return [job for language in languages for job in _language_jobs(work, language, clips_per_speaker, speakers,
                                                                          seed)]
 
-    return staged_corpus(folder, settings, plan, "espeak-ng languages", jobs, progress)
+    return staged_corpus(folder, _settings(languages, clips_per_speaker, speakers, seed), plan, "espeak-ng languages",
+                         jobs, progress, prepare=lambda: check_languages(languages, speakers))
 
 
 def language_datasets(folder, languages=None) -> list:

@@ -58,7 +58,6 @@ def build_style_corpus(folder, clips_per_style: int = 12, seed: int = 0, variant
     sentences of its own in every style (each clip a sentence no other clip says). Built aside and renamed into place
     (`staged_corpus`); a complete one with the same settings is reused."""
     variants = list(variants)
-    install_voices(("espeak-ng",), ("espeak-ng",))
     settings = {"version": VERSION, "voices": variants, "styles": {name: vars(p) for name, p in STYLES.items()},
                 "clips_per_style": clips_per_style, "seed": seed, "sample_rate": 16000}
 
@@ -75,4 +74,5 @@ def build_style_corpus(folder, clips_per_style: int = 12, seed: int = 0, variant
         (work / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
         return clips
 
-    return staged_corpus(folder, settings, plan, "espeak-ng styles", jobs, progress)
+    return staged_corpus(folder, settings, plan, "espeak-ng styles", jobs, progress,
+                         prepare=lambda: install_voices(("espeak-ng",), ("espeak-ng",)))

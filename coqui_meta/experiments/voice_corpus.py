@@ -119,8 +119,8 @@ def build_voice_corpus(folder, clips_per_voice: int = 30, seed: int = 0, chosen=
     ``clips_per_voice`` sentences of its own. Built aside and renamed into place (`staged_corpus`); a complete one
     with the same settings is reused."""
     chosen = list(chosen if chosen is not None else voices())
-    install_voices(PACKAGES, tuple(sorted({"espeak-ng" if e == "espeak-ng" else "flite" if e == "flite"
-                                           else "text2wave" for _, e, _ in chosen})))
+    programs = tuple(sorted({"espeak-ng" if e == "espeak-ng" else "flite" if e == "flite" else "text2wave"
+                             for _, e, _ in chosen}))
 
     def plan(work: Path) -> list[tuple]:
         texts = iter(sentences(len(chosen) * clips_per_voice, seed))
@@ -134,7 +134,8 @@ def build_voice_corpus(folder, clips_per_voice: int = 30, seed: int = 0, chosen=
         (work / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
         return clips
 
-    return staged_corpus(folder, _settings(chosen, clips_per_voice, seed), plan, "Debian voices", jobs, progress)
+    return staged_corpus(folder, _settings(chosen, clips_per_voice, seed), plan, "Debian voices", jobs, progress,
+                         prepare=lambda: install_voices(PACKAGES, programs))
 
 
 MAX_SECONDS = 4.0  # the clips the base and the studies use (nearly all of the corpus: its sentences are short)

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from coqui_meta.files import write_atomic, write_json, write_text
+from coqui_meta.voices.html_report import METRICS as CURVE_NAMES
 
 # metric -> True if lower is better
 # each metric compared (steps to target, the plot) and whether lower is better
 METRICS = {"query_loss": True, "speaker_similarity": False, "eer": True}
-# every step-keyed curve a report may hold (JSON keys them by strings; they are read back by int step)
-CURVES = (*METRICS, "mcd", "style_distance", "style_eer")
+# every step-keyed curve a report may hold, as the HTML report names them (JSON keys them by strings; they are read
+# back by int step)
+CURVES = tuple(CURVE_NAMES)
 REQUIRED = ("model", "steps", "query_loss")
 
 
