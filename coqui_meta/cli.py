@@ -93,9 +93,10 @@ def _evaluate(arg_list: list[str]) -> int:
     parser.add_argument("--steps", type=_int_list, default=list(DEFAULT_STEPS), help="steps to score at, e.g. 0,1,5,10")
     parser.add_argument("--out_path", required=True, help="folder for report.json, report.md, curves.png, samples/")
     parser.add_argument("--mcd", action="store_true", help="also report mel-cepstral distortion against the real clips")
-    parser.add_argument("--task_key", default=None, choices=("speaker_name", "language"),
-                        help="what a new task is: a speaker, or a language (then --speakers counts or names languages "
-                        "and --data is a folder of language folders); default: the checkpoint's meta.task_key")
+    parser.add_argument("--task_key", default=None, choices=("speaker_name", "language", "emotion_name"),
+                        help="what a new task is: a speaker, a language (then --speakers counts or names languages "
+                        "and --data is a folder of language folders) or a speaking style (emotion_name: --speakers "
+                        "names the styles; judged by prosody too); default: the checkpoint's meta.task_key")
     args = parser.parse_args(arg_list)
     try:
         report = evaluate(

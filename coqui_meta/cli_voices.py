@@ -44,14 +44,17 @@ def adapt_command(arg_list: list[str]) -> int:
 
     parser = argparse.ArgumentParser(
         prog="coqui-meta adapt",
-        description="Learn a new voice (--speaker) or a new language (--language) from a few clips; write a model "
-        "and config that stock Coqui loads.",
+        description="Learn a new voice (--speaker), a new language (--language) or a new speaking style (--style) "
+        "from a few clips; write a model and config that stock Coqui loads.",
     )
     model_and_adaptation_arguments(parser)
     parser.add_argument(
         "--data", required=True, help="a folder with a coqui-format metadata.csv, or of name.wav + name.txt"
     )
-    parser.add_argument("--speaker", help="the new voice's name (for metadata.csv: the speaker to take)")
+    parser.add_argument("--speaker", help="the new voice's name (for metadata.csv: the speaker to take); with "
+                        "--style, the voice the clips are of (one the model has)")
+    parser.add_argument("--style", help="a new speaking style: the clips' emotion_name (a VITS model learns it as a "
+                        "new row, SPEAKER_STYLE, of the voice that speaks the clips)")
     parser.add_argument("--language", help="the language of the clips (an espeak-ng code): with --speaker, one the "
                         "multilingual model has; alone, a new language to add to it")
     parser.add_argument("--shots", type=int, default=10, help="clips to learn from")
@@ -63,8 +66,10 @@ def adapt_command(arg_list: list[str]) -> int:
                         help="d-vector models: a d-vector file whose voices to keep beside the new one (coqui-meta "
                         "embed's, or an earlier voice's d_vectors.json), besides the config's d_vector_file")
     args = parser.parse_args(arg_list)
+    if args.style:
+        return _adapt_style(args)
     if not args.speaker and not args.language:
-        parser.error("give --speaker NAME (a new voice) or --language CODE (a new language)")
+        parser.error("give --speaker NAME (a new voice), --language CODE (a new language) or --style NAME")
     if not args.speaker:
         return _adapt_language(args)
     try:
@@ -104,6 +109,26 @@ def _adapt_language(args) -> int:
     print(f"Written: {out}/model.pth, config.json, sample.wav, adapt.json")
     print(f"Try: tts --model_path {out}/model.pth --config_path {out}/config.json --language_idx {info['language']} "
           f'--speaker_idx {speaker} --text "..." --out_path {out}/hello.wav')
+    return 0
+
+
+def _adapt_style(args) -> int:
+    from coqui_meta.voices.new_style import adapt_style
+
+    if args.language or args.d_vectors:
+        raise SystemExit("coqui-meta adapt: --language and --d_vectors are not for --style")
+    try:
+        info = adapt_style(args.model_path, args.config_path, args.data, args.style, args.speaker, args.shots,
+                           args.steps, args.out_path, settings=adaptation_settings(args), save_delta=args.save_delta)
+    except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as error:
+        raise SystemExit(f"coqui-meta adapt: {error}") from None
+    out, name = args.out_path, info["speaker"]
+    print(f"Style {info['style']!r} of {info['voice']!r}: support loss "
+          f"{(info['support_loss'] or [info['final_support_loss']])[0]:.4f} -> {info['final_support_loss']:.4f} in "
+          f"{info['steps']} steps ({info['seconds']:.1f} s)")
+    print(f"Written: {out}/model.pth, config.json, speakers.json, sample.wav, adapt.json")
+    print(f'Try: tts --model_path {out}/model.pth --config_path {out}/config.json --speaker_idx {name} '
+          f'--text "Hello there." --out_path {out}/hello.wav')
     return 0
 
 

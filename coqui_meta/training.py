@@ -36,10 +36,16 @@ def prepare(config, train_samples: list | None = None, eval_samples: list | None
     from TTS.tts.models import setup_model
 
     from coqui_meta.episodes import split_by_task
+    from coqui_meta.voices.data import coqui_metadata_files, require_task_column
 
     meta = config.get("meta")
     declared_speakers = list(config.speakers or [])
     if train_samples is None:
+        if meta is not None:
+            try:
+                require_task_column(coqui_metadata_files(config.datasets), meta.task_key)
+            except (ValueError, OSError) as error:
+                raise TrainingSetupError(str(error)) from None
         samples, _ = load_tts_samples(config, eval_split=False)  # it sets config.speakers to the data's speakers
         if meta is None:
             train_samples, eval_samples = samples, []

@@ -30,7 +30,7 @@ def test_every_voice_says_every_style_in_coquis_emotion_column(style_corpus):
     samples = coqui(str(style_corpus), "metadata.csv")
     assert len(samples) == 2 * len(STYLES) * 3
     assert {(s["speaker_name"], s["emotion_name"]) for s in samples} == {
-        (voice, style) for voice in ("espeak_m1", "espeak_f1") for style in STYLES}
+        (voice, style) for voice in ("espeak_en_us_m1", "espeak_en_us_f1") for style in STYLES}
     assert len({s["text"] for s in samples}) == len(samples)  # each clip a sentence of its own
     assert len(STYLES) >= 6 and held_out_styles() == ["high", "emphatic"]
     assert set(training_styles()).isdisjoint(held_out_styles())
@@ -55,12 +55,12 @@ def test_the_judge_hears_each_style_where_the_settings_put_it(real_clips):
 
 
 def test_the_judge_names_what_it_lacks(real_clips):
-    without_neutral = [clip for clip in real_clips if not (clip[0] == "espeak_f1" and clip[1] == "neutral")]
-    with pytest.raises(ValueError, match="espeak_f1"):
+    without_neutral = [clip for clip in real_clips if not (clip[0] == "espeak_en_us_f1" and clip[1] == "neutral")]
+    with pytest.raises(ValueError, match="espeak_en_us_f1"):
         StyleJudge.fit(without_neutral)
     judge = StyleJudge.fit(real_clips)
     with pytest.raises(KeyError, match="whisper"):
-        judge.distance("espeak_m1", real_clips[0][2], "whisper")
+        judge.distance("espeak_en_us_m1", real_clips[0][2], "whisper")
     with pytest.raises(ValueError, match="no voiced frames"):
         from coqui_meta.voices.style_judge import prosody_features
 

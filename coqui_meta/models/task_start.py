@@ -4,7 +4,10 @@ A task is a speaker (or any ``meta.task_key`` value) or a language. A speaker ta
 from the mean of the table's rows (as Coqui initialises an added speaker); of a d-vector model (YourTTS's shape:
 ``use_d_vector_file``) from a d-vector, which the inner loop adapts: the task's own d-vectors, or their mean over the
 file (``meta.d_vector_start``); of a prototype model from the prototype of its support clips. A language task
-(``task_key="language"``) starts from the mean row of the language embedding."""
+(``task_key="language"``) starts from the mean row of the language embedding. A style task (``task_key=
+"emotion_name"``) of a model without a style input (VITS) keeps every clip's own voice (its row, or d-vector) and
+starts from the model as it is, the neutral style it learned: its inner loop adapts the style modules
+(``meta_style_adapt_modules``), so the style is carried by them for every voice."""
 
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ class TaskStartMixin:
     meta_language_embedding: str = ""
     #: default ``adapt_modules`` patterns when a task is a language
     meta_language_adapt_modules: tuple[str, ...] = ()
+    #: default ``adapt_modules`` patterns when a task is a speaking style (``emotion_name``); empty: no style tasks
+    meta_style_adapt_modules: tuple[str, ...] = ()
 
     @property
     def meta_uses_prototypes(self) -> bool:
@@ -42,6 +47,10 @@ class TaskStartMixin:
         return self.config.meta.task_key == "language"
 
     @property
+    def meta_task_is_style(self) -> bool:
+        return self.config.meta.task_key == "emotion_name"
+
+    @property
     def meta_voice_is_d_vector(self) -> bool:
         """A task's voice is a d-vector (``D_VECTOR``, adapted by the inner loop), not a row of a speaker table: a
         prototype model's, or a speaker task's of a model that reads its voices from a d-vector file."""
@@ -50,13 +59,16 @@ class TaskStartMixin:
         if self.meta_uses_prototypes:
             return True
         d_vectors = get_from_config_or_model_args(self.config, "use_d_vector_file", False)
-        return bool(d_vectors) and not self.meta_task_is_language
+        return bool(d_vectors) and not (self.meta_task_is_language or self.meta_task_is_style)
 
     @property
     def meta_task_table(self) -> str:
-        """The embedding weight whose rows are tasks (its mean row starts a task), or "" for a d-vector voice."""
+        """The embedding weight whose rows are tasks (its mean row starts a task), or "" when no table is reset: a
+        d-vector voice, or a style task (each clip keeps its own voice)."""
         if self.meta_task_is_language:
             return self.meta_language_embedding
+        if self.meta_task_is_style:
+            return ""
         return "" if self.meta_voice_is_d_vector else self.meta_speaker_embedding
 
     def _meta_check_task(self) -> None:
@@ -72,12 +84,31 @@ class TaskStartMixin:
                 "use_speaker_embedding=true (VITS: also model_args.use_speaker_embedding) with the corpus's speakers, "
                 "or use_d_vector_file=true with a d_vector_file (coqui-meta embed writes one)"
             )
+        if self.meta_task_is_style:
+            self._meta_check_style_task()
         if self.meta_task_is_language and self.meta_language_embedding not in dict(self.named_parameters()):
             raise ValueError(
                 f"meta.task_key = 'language': {type(self).__name__} has no language embedding "
                 f"({self.meta_language_embedding or 'this model has none'}); set use_language_embedding (VITS: "
                 "model_args.use_language_embedding) and give the datasets their language"
             )
+
+    def _meta_check_style_task(self) -> None:
+        from TTS.config import get_from_config_or_model_args
+
+        name = type(self).__name__
+        if not self.meta_style_adapt_modules:
+            raise ValueError(f"meta.task_key = 'emotion_name': style tasks are not supported for {name} yet (a VITS "
+                             "model learns a style in the modules that carry its voices)")
+        if self.meta_uses_prototypes:
+            raise ValueError(f"meta.algorithm = {self.config.meta.algorithm!r}: prototypes are voices made from clips; "
+                             "a style task (meta.task_key = 'emotion_name') needs maml, fomaml or reptile")
+        has_table = self.meta_speaker_embedding in dict(self.named_parameters())
+        if not has_table and not get_from_config_or_model_args(self.config, "use_d_vector_file", False):
+            raise ValueError(
+                f"meta.task_key = 'emotion_name': {name} has no style input and no speaker table or d-vectors, so a "
+                "style has no voice to be spoken in: set use_speaker_embedding (VITS: model_args."
+                "use_speaker_embedding) with the corpus's speakers, or use_d_vector_file")
 
     def _meta_init_prototype_encoder(self) -> None:
         from TTS.config import get_from_config_or_model_args
@@ -150,6 +181,9 @@ class TaskStartMixin:
     def meta_default_patterns(self) -> list[str]:
         if self.meta_task_is_language:
             return list(self.meta_language_adapt_modules)
+        if self.meta_task_is_style:  # without the speaker table when the voices are d-vectors (it has none)
+            names = {name.split(".")[0] for name, _ in self.named_parameters()}
+            return [p for p in self.meta_style_adapt_modules if p.split(".")[0] in names]
         patterns = list(self.meta_default_adapt_modules)
         if self.meta_voice_is_d_vector:  # the voice is the d-vector, not a row of the speaker table
             table = self.meta_speaker_embedding.split(".")[0]

@@ -33,6 +33,8 @@ class MetaVits(MetaLearningMixin, Vits):
     meta_language_embedding = "emb_l.weight"
     # a language is how text is read: its embedding, the text encoder it conditions, and the durations
     meta_language_adapt_modules = ("emb_l", "text_encoder", "duration_predictor")
+    # a style is how every voice speaks: the same modules (its rows move the support clips' own voices)
+    meta_style_adapt_modules = meta_default_adapt_modules
     meta_optimizer_index = 1
     meta_optimizer_losses = {0: "loss_disc"}  # logged as loss_0, as a stock VITS logs its discriminator's loss
 

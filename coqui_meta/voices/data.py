@@ -109,6 +109,31 @@ def require_sample_rate(clips: list[dict[str, Any]], rate: int) -> None:
         )
 
 
+# columns that Coqui's coqui formatter fills in itself when the metadata lacks them (emotion_name: "neutral"), so a
+# task of that key would silently see one value
+FILLED_COLUMNS = ("emotion_name",)
+
+
+def require_task_column(metadata_files: list[str | os.PathLike], task_key: str) -> None:
+    """`ValueError` naming the first ``metadata_files`` (coqui format) whose header lacks ``task_key`` when Coqui's
+    formatter would fill that column with one value for every clip."""
+    if task_key not in FILLED_COLUMNS:
+        return
+    for path in metadata_files:
+        with open(path, encoding="utf-8") as handle:
+            header = handle.readline().strip().split("|")
+        if task_key not in header:
+            raise ValueError(
+                f"{path} has no {task_key} column (its columns: {'|'.join(header)}), but the tasks are {task_key} "
+                f"values (meta.task_key / --task_key): add the column (Coqui's formatter would call every clip "
+                "'neutral')")
+
+
+def coqui_metadata_files(datasets) -> list[str]:
+    """The metadata files of a config's ``coqui``-format datasets (the format whose columns can be named)."""
+    return [os.path.join(d.path, d.meta_file_train) for d in datasets if d.formatter == "coqui" and d.meta_file_train]
+
+
 def unknown_characters(text: str, model) -> set[str]:
     """Characters of ``text``, once cleaned as the model cleans it, that its vocabulary lacks (none with phonemes)."""
     if model.config.use_phonemes:
@@ -117,16 +142,20 @@ def unknown_characters(text: str, model) -> set[str]:
     return set(cleaner(text) if cleaner else text) - set(model.tokenizer.characters.vocab)
 
 
-def load_clips(path: str | os.PathLike, speaker: str | None = None) -> list[dict[str, Any]]:
+def load_clips(path: str | os.PathLike, speaker: str | None = None,
+               task_key: str = "speaker_name") -> list[dict[str, Any]]:
     """Coqui samples of every clip under ``path``, each checked (see `check_clip`), with ``seconds`` set.
 
     ``speaker`` names the voice of a wav + txt folder (default: the folder's name) and, for a metadata.csv folder,
     keeps only that speaker's clips. A folder of language folders, each with a metadata.csv, is a multilingual
-    corpus: each clip's ``language`` is its folder's name.
+    corpus: each clip's ``language`` is its folder's name. ``task_key``: the column the clips are grouped by
+    (`require_task_column`).
     """
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"data folder not found: {root}")
+    if (root / "metadata.csv").is_file():
+        require_task_column([root / "metadata.csv"], task_key)
     languages = [] if (root / "metadata.csv").is_file() else _from_language_folders(root)
     if languages:
         samples = languages

@@ -33,7 +33,8 @@ from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation, lo
 from coqui_meta.voices.d_vector_voice import start_d_vector, start_kind
 from coqui_meta.voices.data import load_clips, require_sample_rate
 from coqui_meta.voices.html_report import sample_name
-from coqui_meta.voices.judge import SpeakerJudge, cosine, equal_error_rate, mel_cepstral_distortion
+from coqui_meta.voices.judge import SpeakerJudge, cosine, mel_cepstral_distortion
+from coqui_meta.voices.judgement import Judgement, style_judge
 from coqui_meta.voices.report import write_report
 
 DEFAULT_STEPS = (0, 1, 2, 5, 10, 20, 50, 100)
@@ -80,41 +81,16 @@ class SpeakerClips:
     def __init__(self, model, dataset, indices: list[int], shots: int) -> None:
         collate = model.meta_episode_collate(dataset, shots, len(indices) - shots)
         raw_support, raw_query = collate([dataset[i] for i in indices])["tasks"][0]
-        self.support_files = self._files(dataset, indices, raw_support)
-        self.query_files = self._files(dataset, indices, raw_query)
+        self.support_files = [s["audio_file"] for s in self._samples(dataset, indices, raw_support)]
+        self.query_samples = self._samples(dataset, indices, raw_query)
+        self.query_files = [s["audio_file"] for s in self.query_samples]
         self.support, self.query = model.meta_prepare(raw_support), model.meta_prepare(raw_query)
 
     @staticmethod
-    def _files(dataset, indices: list[int], raw: dict) -> list[str]:
-        """The audio file of each row (collate may reorder rows: Tacotron2's sorts them by text length)."""
-        by_name = {dataset.samples[i]["audio_unique_name"]: dataset.samples[i]["audio_file"] for i in indices}
+    def _samples(dataset, indices: list[int], raw: dict) -> list[dict]:
+        """The sample of each row (collate may reorder rows: Tacotron2's sorts them by text length)."""
+        by_name = {dataset.samples[i]["audio_unique_name"]: dataset.samples[i] for i in indices}
         return [by_name[name] for name in raw["audio_unique_names"]]
-
-
-class Judgement:
-    """The speaker judge's side of an evaluation: renditions of every step, and the real clips they are judged by."""
-
-    def __init__(self, judge, mcd: bool) -> None:
-        self.judge, self.mcd = judge, mcd
-        self.renditions: dict[int, list[tuple[str, np.ndarray]]] = defaultdict(list)  # step -> (speaker, embedding)
-        self.references: list[tuple[str, np.ndarray]] = []
-
-    @property
-    def active(self) -> bool:
-        return self.judge is not None or self.mcd
-
-    def embed(self, wav: np.ndarray, rate: int) -> np.ndarray:
-        return self.judge.embed(wav, rate)
-
-    def eer(self, steps: list[int]) -> dict[int, float | None]:
-        if self.judge is None:
-            return {step: None for step in steps}
-        eers = {}
-        for step in steps:
-            trials = [(cosine(emb, ref), spk == ref_spk) for spk, emb in self.renditions[step]
-                      for ref_spk, ref in self.references]
-            eers[step] = equal_error_rate([s for s, _ in trials], [t for _, t in trials])
-        return eers
 
 
 def score_step(
@@ -133,7 +109,7 @@ def score_step(
     values = {"query_loss": voice.score(clips.query)}
     if not judgement.active:
         return values
-    similarity, distortion = [], []
+    similarity, distortion, styles = [], [], []
     for index, real in enumerate(real_query):
         wav, rate = voice.synthesize(clips.query, index)
         if judgement.judge is not None:
@@ -142,12 +118,18 @@ def score_step(
             judgement.renditions[step].append((name, embedding))
         if judgement.mcd:
             distortion.append(mel_cepstral_distortion(real, wav, rate))
+        if judgement.style is not None:  # a style task: ``name`` is the style
+            styles.append(judgement.style_distance(step, clips.query_samples[index], name, wav, rate))
         if samples_dir and index == 0 and keep_sample:
             _write_wav(samples_dir / sample_name(name, step), wav, rate)
     if similarity:
         values["speaker_similarity"] = float(np.mean(similarity))
     if distortion:
         values["mcd"] = float(np.mean(distortion))
+    if styles:  # a rendition without a voiced frame has no prosody: as far as the farthest measured one
+        measured = [d for d in styles if d is not None]
+        values["style_distance"] = float(np.mean([d if d is not None else max(measured, default=np.nan)
+                                                  for d in styles]))
     return values
 
 
@@ -194,8 +176,9 @@ def evaluate(
     progress: bool = True,
     task_key: str | None = None,
 ) -> dict[str, Any]:
-    """Adapt to each held-out speaker (or language, with ``task_key="language"``: then ``speakers`` counts or names
-    languages) and score the query clips at every step of ``steps``; write the report."""
+    """Adapt to each held-out speaker (or language, with ``task_key="language"``, or speaking style, with
+    ``task_key="emotion_name"``: then ``speakers`` counts or names those) and score the query clips at every step of
+    ``steps``; write the report. A style task is also judged by the style judge (``style_distance``, ``style_eer``)."""
     started = time.perf_counter()
     settings = settings or AdaptationSettings()
     if shots < 1 or queries < 1:
@@ -207,11 +190,12 @@ def evaluate(
     loaded = load_for_adaptation(model_path, config_path, settings, device, task_key)
     model = loaded.model
     task_key = model.config.meta.task_key
+    style_task = task_key == "emotion_name"
     voice_start = start_kind(model, loaded.config, settings.encoder)  # a wrong --encoder stops here
     dataset, by_speaker, known = corpus_of(loaded, data, task_key)
     names = choose_speakers(dataset.samples, known, speakers, shots + queries, settings.seed, task_key)
     judge = SpeakerJudge.load(str(device)) if similarity else None
-    judgement = Judgement(judge, mcd)
+    judgement = Judgement(judge, mcd, style_judge(dataset.samples, model) if similarity and style_task else None)
     samples_dir = Path(out_path, "samples") if out_path else None
     if samples_dir:
         samples_dir.mkdir(parents=True, exist_ok=True)
@@ -249,7 +233,7 @@ def corpus_of(loaded, data: str, task_key: str):
     (or languages) the model knows. A language the model lacks gets a row (`add_language`): a language task starts
     from the mean row whichever row it reads."""
     model = loaded.model
-    clips = load_clips(data)
+    clips = load_clips(data, task_key=task_key)
     require_sample_rate(clips, model.config.audio.sample_rate)
     if task_key == "language":
         from coqui_meta.voices.language_table import add_language
@@ -257,6 +241,8 @@ def corpus_of(loaded, data: str, task_key: str):
         known = set(model.language_manager.name_to_id)
         for language in sorted({clip["language"] for clip in clips} - known):
             add_language(model, language)
+    elif task_key == "emotion_name":  # a style is no row of any table: name the held-out styles (--speakers)
+        known = set()
     else:
         known = set(model.speaker_manager.name_to_id) if model.speaker_manager is not None else set()
         known |= set(loaded.config.get("speakers") or [])  # a prototype model's training speakers (coqui-meta train)
@@ -279,7 +265,10 @@ def _curves(curves: dict, names: list[str], steps: list[int], judgement: Judgeme
              "eer": judgement.eer(steps)}
     if judgement.mcd:
         means["mcd"] = mean_curve("mcd")
+    if judgement.style is not None:
+        means["style_distance"], means["style_eer"] = mean_curve("style_distance"), judgement.style_eer(steps)
     return means
+
 
 
 def _write_wav(path: Path, wav: np.ndarray, rate: int) -> None:

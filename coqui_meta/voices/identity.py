@@ -77,7 +77,8 @@ def own_row_ceiling(loaded, data: str, names: list[str], shots: int, queries: in
     evaluate judges (cosine to the real query clip; EER against the support clips of every speaker). The ceiling of
     an adaptation that starts from the mean voice and learns the row back."""
     from coqui_meta.algorithms.inner_rules import TaskSeeds
-    from coqui_meta.voices.evaluation import Judgement, SpeakerClips, corpus_of, draw_clips
+    from coqui_meta.voices.evaluation import SpeakerClips, corpus_of, draw_clips
+    from coqui_meta.voices.judgement import Judgement
 
     model = loaded.model
     judge = judge or SpeakerJudge.load(str(next(model.parameters()).device))

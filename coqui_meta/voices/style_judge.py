@@ -15,6 +15,7 @@ Example::
     judge.distance(voice, features, "slow")          # lower is closer
     judge.eer([(voice, "slow", features), ...])      # renditions meant to be in those styles
     judge.calibration()                              # the EER on the real clips themselves, each left out in turn
+    judge = fit_on_samples(samples, 16000)            # from a corpus's Coqui samples (emotion_name: the style)
 """
 
 from __future__ import annotations
@@ -125,3 +126,22 @@ class StyleJudge:
                 scores.append(-judge.distance(voice, features, candidate))
                 is_target.append(candidate == style)
         return equal_error_rate(scores, is_target)
+
+
+def fit_on_samples(samples: list[dict], sample_rate: int, per_pair: int = 4, progress: bool = False) -> StyleJudge:
+    """A judge fitted on up to ``per_pair`` real clips (the first by file name) of each voice in each style of
+    ``samples`` (Coqui samples: ``speaker_name``, ``emotion_name``, ``text``, ``audio_file``)."""
+    from tqdm.auto import tqdm
+
+    by_pair = defaultdict(list)
+    for sample in sorted(samples, key=lambda s: s["audio_file"]):
+        by_pair[(sample["speaker_name"], sample["emotion_name"])].append(sample)
+    chosen = [sample for pair in sorted(by_pair) for sample in by_pair[pair][:per_pair]]
+    real = []
+    for sample in tqdm(chosen, desc="style judge", unit="clip", disable=not progress):
+        try:
+            features = clip_features(sample["audio_file"], sample["text"], sample_rate)
+        except ValueError as error:
+            raise ValueError(f"{sample['audio_file']}: {error}") from None
+        real.append((sample["speaker_name"], sample["emotion_name"], features))
+    return StyleJudge.fit(real)

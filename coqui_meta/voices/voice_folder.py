@@ -25,7 +25,9 @@ def voice_state(
     for name, tensor in voice.tensors().items():
         if name != speaker_key:
             state[name] = tensor.detach().cpu().to(base[name].dtype).clone()
-    new_row = voice.task.tensors[speaker_key][row].detach().cpu().to(base[speaker_key].dtype)
+    # a style's row starts from a voice's own and may be left as it is (``adapt_modules`` without the table)
+    table = voice.task.tensors.get(speaker_key, base[speaker_key])
+    new_row = table[row].detach().cpu().to(base[speaker_key].dtype)
     state[speaker_key] = torch.cat([base[speaker_key], new_row[None]], dim=0)
     return state
 

@@ -1,0 +1,61 @@
+"""What `evaluate` hears: the judges of an evaluation and every rendition they judged, step by step. The speaker
+judge's embeddings give the speaker EER over target and impostor trials; for a style task the style judge's prosody
+features give the style distance and the style EER (`coqui_meta.voices.style_judge`)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from coqui_meta.voices.judge import cosine, equal_error_rate
+
+
+class Judgement:
+    """The judges' side of an evaluation: renditions of every step, and the real clips they are judged by."""
+
+    def __init__(self, judge, mcd: bool, style=None) -> None:
+        self.judge, self.mcd, self.style = judge, mcd, style  # style: a StyleJudge, for style tasks
+        self.renditions: dict[int, list[tuple[str, np.ndarray]]] = defaultdict(list)  # step -> (speaker, embedding)
+        self.references: list[tuple[str, np.ndarray]] = []
+        # step -> (voice, intended style, prosody features) of each rendition the style judge could measure
+        self.style_renditions: dict[int, list[tuple[str, str, np.ndarray]]] = defaultdict(list)
+
+    @property
+    def active(self) -> bool:
+        return self.judge is not None or self.mcd or self.style is not None
+
+    def style_distance(self, step: int, sample: dict, style: str, wav: np.ndarray, rate: int) -> float | None:
+        """The style distance of one rendition of ``sample``'s text meant in ``style`` (None: no voiced frame)."""
+        from coqui_meta.voices.style_judge import prosody_features
+
+        try:
+            features = prosody_features(wav, rate, sample["text"])
+        except ValueError:
+            return None
+        self.style_renditions[step].append((sample["speaker_name"], style, features))
+        return self.style.distance(sample["speaker_name"], features, style)
+
+    def style_eer(self, steps: list[int]) -> dict[int, float | None]:
+        return {step: self.style.eer(self.style_renditions[step]) if self.style_renditions[step] else None
+                for step in steps}
+
+    def embed(self, wav: np.ndarray, rate: int) -> np.ndarray:
+        return self.judge.embed(wav, rate)
+
+    def eer(self, steps: list[int]) -> dict[int, float | None]:
+        if self.judge is None:
+            return {step: None for step in steps}
+        eers = {}
+        for step in steps:
+            trials = [(cosine(emb, ref), spk == ref_spk) for spk, emb in self.renditions[step]
+                      for ref_spk, ref in self.references]
+            eers[step] = equal_error_rate([s for s, _ in trials], [t for _, t in trials])
+        return eers
+
+
+def style_judge(samples: list[dict], model):
+    """The style judge of a style task, fitted on the corpus's real clips (`fit_on_samples`)."""
+    from coqui_meta.voices.style_judge import fit_on_samples
+
+    return fit_on_samples(samples, model.config.audio.sample_rate)

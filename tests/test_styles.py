@@ -1,0 +1,207 @@
+"""Speaking styles as tasks: a VITS meta-trains with a task per style (Coqui's emotion_name), each clip in its own
+voice; `evaluate --task_key emotion_name` judges held-out styles by prosody (style distance and EER), meta and stock
+alike; `adapt --style` writes a voice in the new style that stock Coqui speaks; bad input stops before anything is
+written."""
+
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from conftest import first_meta_batch, run_cli
+
+from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (scripts/setup.sh)")
+
+VARIANTS = ("m1", "f1")
+VOICE = "espeak_en_us_m1"
+NEW_STYLE = "high"  # held out by the corpus's rule
+
+
+@pytest.fixture(scope="module")
+def styles(tmp_path_factory):
+    from coqui_meta.experiments.style_corpus import build_style_corpus
+
+    return build_style_corpus(tmp_path_factory.mktemp("styles") / "corpus", clips_per_style=4, variants=VARIANTS,
+                              progress=False)
+
+
+def style_config(corpus, output_path, **meta):
+    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
+    from coqui_meta.experiments.style_corpus import voice_names
+
+    stock = small_vits_config(speechocean_dataset(str(corpus)), output_path=str(output_path),
+                              speakers=voice_names(VARIANTS))
+    settings = dict(algorithm="fomaml", task_key="emotion_name", inner_lr=0.001, n_way=2, k_shot=2, q_query=1,
+                    meta_batch_size=2, episodes_per_epoch=2, eval_episodes=1)
+    return MetaVitsConfig.from_config(stock, meta=MetaLearningConfig(**{**settings, **meta}))
+
+
+@pytest.fixture(scope="module")
+def style_model(styles, tmp_path_factory):
+    """A small random-init MetaVits over the corpus's voices, style tasks, saved with its meta and stock configs."""
+    folder = tmp_path_factory.mktemp("style_vits")
+    config = style_config(styles, folder)
+    torch.manual_seed(0)
+    model = MetaVits(config)
+    torch.save({"model": model.state_dict(), "step": 0, "epoch": 0}, folder / "model.pth")
+    config.save_json(str(folder / "meta_config.json"))
+    config.to_stock().save_json(str(folder / "stock_config.json"))
+    return folder, model
+
+
+def test_a_style_task_keeps_each_clips_voice_and_adapts_the_style_modules(styles, style_model):
+    from TTS.tts.datasets import load_tts_samples
+
+    _, model = style_model
+    assert {name.split(".")[0] for name in model.meta_adapted_names()} == set(MetaVits.meta_style_adapt_modules)
+    samples, _ = load_tts_samples(model.config, eval_split=False)
+    tasks = first_meta_batch(model, samples, is_eval=False)["tasks"]
+    for support, query in tasks:  # a task is one style; its clips keep their own voices' rows
+        names = support["speaker_names"] + query["speaker_names"]
+        ids = support["speaker_ids"].tolist() + query["speaker_ids"].tolist()
+        assert ids == [model.speaker_manager.name_to_id[name] for name in names]
+    params = dict(model.named_parameters())
+    initial = model.meta_task_init(params, model.meta_adapted_names())
+    assert torch.equal(initial["emb_g.weight"], params["emb_g.weight"]), "no mean row: each voice stays itself"
+    model.zero_grad(set_to_none=True)
+    results = model.meta_algorithm.outer_backward(tasks, seeds=[1, 2])
+    assert all(np.isfinite(r.query_loss) for r in results)
+    assert model.duration_predictor.proj.weight.grad.abs().sum() > 0
+    model.zero_grad(set_to_none=True)
+
+
+def test_meta_training_holds_out_styles_for_meta_validation(styles, tmp_out):
+    from coqui_meta.experiments.style_corpus import held_out_styles
+    from coqui_meta.training import prepare
+
+    config = style_config(styles, tmp_out / "run", eval_tasks=held_out_styles())
+    model, train, held = prepare(config)
+    assert {s["emotion_name"] for s in held} == set(held_out_styles())
+    assert not {s["emotion_name"] for s in train} & set(held_out_styles())
+    assert len({s["emotion_name"] for s in train}) == 6 and model.meta_task_is_style
+
+
+@pytest.mark.parametrize("config_name", ["meta_config.json", "stock_config.json"])
+def test_evaluate_judges_a_held_out_style_by_prosody(styles, style_model, tmp_path, config_name):
+    from coqui_meta.voices.evaluation import evaluate
+
+    folder, _ = style_model
+    report = evaluate(str(folder / "model.pth"), str(folder / config_name), str(styles), speakers=[NEW_STYLE],
+                      shots=2, queries=2, steps=[0, 1], out_path=str(tmp_path / "eval"), progress=False,
+                      task_key="emotion_name")
+    assert report["task_key"] == "emotion_name" and report["speakers"] == [NEW_STYLE]
+    assert set(report["style_distance"]) == set(report["style_eer"]) == {0, 1}
+    for step in (0, 1):
+        assert report["style_distance"][step] > 0 and np.isfinite(report["style_distance"][step])
+        assert 0.0 <= report["style_eer"][step] <= 1.0
+    assert report["query_loss"][0] != report["query_loss"][1]
+    written = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert written["style_distance"]["1"] == pytest.approx(report["style_distance"][1])
+
+
+def tts(folder, speaker, out):
+    import subprocess
+
+    code = ("import sys, torch; torch.manual_seed(0); from TTS.bin.synthesize import main; sys.argv = sys.argv[1:]; "
+            "main()")
+    return subprocess.run(
+        [sys.executable, "-c", code, "tts", "--model_path", str(folder / "model.pth"), "--config_path",
+         str(folder / "config.json"), "--speaker_idx", speaker, "--text", "a big house by the sea.", "--out_path",
+         str(out)], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+
+
+def test_adapt_style_writes_a_voice_in_the_style_that_stock_coqui_speaks(styles, style_model, tmp_path):
+    folder, model = style_model
+    out = tmp_path / "m1_high"
+    result = run_cli("adapt", "--model_path", str(folder / "model.pth"), "--config_path",
+                     str(folder / "meta_config.json"), "--data", str(styles), "--style", NEW_STYLE, "--speaker", VOICE,
+                     "--shots", "3", "--steps", "2", "--lr", "0.01", "--out_path", str(out), "--device", "cpu",
+                     "--save_delta")  # a rate that moves a random-init voice audibly in 2 steps
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    name = f"{VOICE}_{NEW_STYLE}"
+    info = json.loads((out / "adapt.json").read_text())
+    assert info["style"] == NEW_STYLE and info["speaker"] == name and info["voice"] == VOICE
+    assert all(f"/{NEW_STYLE}/" in clip and VOICE in clip for clip in info["clips"])
+    assert {n.split(".")[0] for n in info["adapt_modules"]} == set(MetaVits.meta_style_adapt_modules)
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == "vits" and config["speakers"][-1] == name
+    state = torch.load(out / "model.pth", weights_only=True)["model"]
+    base = torch.load(folder / "model.pth", weights_only=True)["model"]
+    row = model.speaker_manager.name_to_id[VOICE]
+    assert torch.equal(state["emb_g.weight"][:-1], base["emb_g.weight"]), "the old rows as they were"
+    assert not torch.equal(state["emb_g.weight"][-1], base["emb_g.weight"][row]), "the steps moved the style's row"
+    assert (out / "voice.safetensors").is_file()
+
+    wavs = {}
+    for speaker in (name, VOICE):
+        spoken = tts(out, speaker, tmp_path / f"{speaker}.wav")
+        assert spoken.returncode == 0, spoken.stderr[-2000:]
+        wavs[speaker] = soundfile.read(tmp_path / f"{speaker}.wav")[0]
+    assert wavs[name].size > 1000 and np.sqrt(np.mean(wavs[name] ** 2)) > 1e-3
+    length = min(len(w) for w in wavs.values())
+    assert not np.allclose(wavs[name][:length], wavs[VOICE][:length], atol=1e-3)
+
+    # the same style again onto the adapted voice's folder: its name exists
+    again = run_cli("adapt", "--model_path", str(out / "model.pth"), "--config_path", str(out / "config.json"),
+                    "--data", str(styles), "--style", NEW_STYLE, "--speaker", VOICE, "--shots", "3", "--steps", "1",
+                    "--out_path", str(tmp_path / "again"), "--device", "cpu")
+    assert again.returncode != 0 and f"has a voice '{name}' already" in again.stderr, again.stderr[-2000:]
+    assert not (tmp_path / "again").exists()
+
+
+def test_bad_style_input_is_refused_by_name_before_anything_is_written(styles, style_model, tiny_vits, tmp_path):
+    from coqui_meta.training import TrainingSetupError, prepare
+
+    folder, _ = style_model
+    common = ["--model_path", str(folder / "model.pth"), "--config_path", str(folder / "meta_config.json"),
+              "--device", "cpu", "--steps", "1"]
+
+    def refused(args, match):
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        result = run_cli("adapt", *args, "--out_path", str(out))
+        assert result.returncode != 0 and match in result.stderr, result.stderr[-2000:]
+        assert not out.exists()
+
+    refused([*common, "--data", str(styles), "--style", NEW_STYLE, "--speaker", VOICE, "--shots", "5"],
+            f"--shots 5 but {styles} has 4 clip(s) of '{VOICE}' in the style '{NEW_STYLE}'")
+    refused([*common, "--data", str(styles), "--style", "whisper", "--speaker", VOICE, "--shots", "2"],
+            "has no clip in the style 'whisper'")
+    refused([*common, "--data", str(styles), "--style", NEW_STYLE, "--shots", "2"], "choose whose with --speaker")
+    tiny, _ = tiny_vits  # speakers of another corpus: the style's voice is not one of them
+    refused(["--model_path", str(tiny / "model.pth"), "--config_path", str(tiny / "meta_config.json"), "--device",
+             "cpu", "--data", str(styles), "--style", NEW_STYLE, "--speaker", VOICE, "--shots", "2"],
+            f"--speaker '{VOICE}' is not a voice of")
+
+    # a metadata.csv without the emotion_name column: Coqui would call every clip "neutral"
+    plain = tmp_path / "no_styles"
+    plain.mkdir()
+    lines = (styles / "metadata.csv").read_text().splitlines()
+    plain.joinpath("metadata.csv").write_text("\n".join(line.rsplit("|", 1)[0] for line in lines) + "\n")
+    (plain / "wavs").symlink_to(styles / "wavs")
+    refused([*common, "--data", str(plain), "--style", NEW_STYLE, "--speaker", VOICE, "--shots", "2"],
+            f"{plain / 'metadata.csv'} has no emotion_name column")
+    config = style_config(plain, tmp_path / "run")
+    with pytest.raises(TrainingSetupError, match="has no emotion_name column"):
+        prepare(config)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_model_without_a_voice_to_speak_in_cannot_take_a_style(styles, tmp_path):
+    from coqui_meta import MetaTacotron2, MetaTacotron2Config
+    from coqui_meta.experiments.presets import small_tacotron2_config
+
+    config = style_config(styles, tmp_path)
+    for holder in (config, config.model_args):
+        holder.use_speaker_embedding = False
+    with pytest.raises(ValueError, match="has no style input and no speaker table"):
+        MetaVits(config)
+    tacotron = MetaTacotron2Config.from_config(small_tacotron2_config(output_path=str(tmp_path), speakers=["a", "b"]),
+                                               meta=MetaLearningConfig(task_key="emotion_name"))
+    with pytest.raises(ValueError, match="style tasks are not supported for MetaTacotron2 yet"):
+        MetaTacotron2(tacotron)
