@@ -48,6 +48,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--base-only", action="store_true", help="train (or extend) the base, measure it, and stop")
     parser.add_argument("--meta-branch-only", action="store_true",
                         help="train the meta branch (with --meta-steps) and stop; a later run reuses it")
+    parser.add_argument("--meta-side-only", action="store_true",
+                        help="train the meta branch and evaluate it alone (no plain branch): to compare meta "
+                        "settings with each other, e.g. a remedy for memorization; writes meta_side.json")
     parser.add_argument("--check-minutes", type=float, default=15.0, help="base: minutes between checkpoints/checks")
     parser.add_argument("--held-out", type=int, default=8, help="speakers of --data kept apart (without --eval-data)")
     parser.add_argument("--eval-speakers", type=int, default=None,
@@ -263,6 +266,28 @@ def side_summary(side) -> dict:
             "inner_lr_mode": report.get("inner_lr_mode"), "report": str(Path(report["model_path"]).parent)}
 
 
+def evaluate_meta_side(args, meta, record: dict, evaluated: list[str]) -> None:
+    """The meta branch alone adapted to the held-out speakers at the grid (as `main` does for both sides)."""
+    from coqui_meta.experiments.study import evaluate_sides
+    from coqui_meta.files import write_json
+
+    grid = [float(v) for v in args.lr_grid.split(",")]
+    steps = [int(s) for s in args.steps.split(",")]
+    folder = Path(record["files"][0]).parents[1]
+    (side,) = evaluate_sides([("meta", tuple(record["files"]), learned_from(meta))], grid,
+                             args.eval_data or args.data, evaluated, args.shots, args.queries, steps, args.seed,
+                             folder, jobs=args.jobs, optimizer=meta.inner_update)
+    print(f"\n| step | meta query loss (lr {side.lr:g}) | similarity | EER |\n|---|---|---|---|")
+    for step in steps:
+        print(f"| {step} | " + " | ".join(curve_row(side.report[key], step)
+                                         for key in ("query_loss", "speaker_similarity", "eer")) + " |")
+    summary = {"meta": {**side_summary(side), "config": meta.to_dict(), "branch": record}, "held_out": evaluated,
+               "date": time.strftime("%Y-%m-%d %H:%M")}
+    write_json(args.out / "meta_side.json", summary)
+    write_json(folder / "meta_side.json", summary)
+    print(f"adaptation gain (query loss, step {steps[0]} to {steps[-1]}): {summary['meta']['adaptation_gain']:.3f}")
+
+
 def main() -> None:
     args = arguments()
     torch.set_num_threads(args.threads)
@@ -284,11 +309,13 @@ def main() -> None:
 
     meta = meta_config(args)
     meta_seconds = None if args.meta_steps else args.budget_minutes * 60 / 2
-    if args.meta_branch_only:
+    if args.meta_branch_only or args.meta_side_only:
         from coqui_meta.experiments.study import meta_branch
 
         record = meta_branch(base, train, meta, args.out, args.meta_steps, meta_seconds)
         print(f"meta branch: {record['steps']} meta-steps in {record['seconds'] / 60:.1f} min: {record['files'][0]}")
+        if args.meta_side_only:
+            evaluate_meta_side(args, meta, record, evaluated)
         return
     branches = train_branches(base, train, meta, args.out, meta_steps=args.meta_steps, meta_seconds=meta_seconds,
                               jobs=args.jobs, plain_objective=args.plain_objective)

@@ -127,8 +127,12 @@ def _adapt_style(args) -> int:
           f"{(info['support_loss'] or [info['final_support_loss']])[0]:.4f} -> {info['final_support_loss']:.4f} in "
           f"{info['steps']} steps ({info['seconds']:.1f} s)")
     print(f"Written: {out}/model.pth, config.json, speakers.json, sample.wav, adapt.json")
-    print(f'Try: tts --model_path {out}/model.pth --config_path {out}/config.json --speaker_idx {name} '
-          f'--text "Hello there." --out_path {out}/hello.wav')
+    if info["style_weights"]:  # GST: stock Coqui takes the token weights as style_wav, from Python
+        print(f"Try (Python): from TTS.utils.synthesizer import Synthesizer; s = Synthesizer('{out}/model.pth', "
+              f"'{out}/config.json'); s.tts('Hello there.', style_wav=s.tts_config.gst.gst_style_input_weights)")
+    else:
+        print(f'Try: tts --model_path {out}/model.pth --config_path {out}/config.json --speaker_idx {name} '
+              f'--text "Hello there." --out_path {out}/hello.wav')
     return 0
 
 

@@ -1,7 +1,8 @@
 """Speaking styles as tasks: a VITS meta-trains with a task per style (Coqui's emotion_name), each clip in its own
-voice; `evaluate --task_key emotion_name` judges held-out styles by prosody (style distance and EER), meta and stock
-alike; `adapt --style` writes a voice in the new style that stock Coqui speaks; bad input stops before anything is
-written."""
+voice; a GST Tacotron2 with the style as its token weights, from the tokens' mean; `evaluate --task_key emotion_name`
+judges held-out styles by prosody (style distance and EER), meta and stock alike; `adapt --style` writes a voice in
+the new style that stock Coqui speaks (VITS: a new row; GST: token weights stock Coqui takes as its style input); bad
+input stops before anything is written."""
 
 import json
 import os
@@ -203,5 +204,100 @@ def test_a_model_without_a_voice_to_speak_in_cannot_take_a_style(styles, tmp_pat
         MetaVits(config)
     tacotron = MetaTacotron2Config.from_config(small_tacotron2_config(output_path=str(tmp_path), speakers=["a", "b"]),
                                                meta=MetaLearningConfig(task_key="emotion_name"))
-    with pytest.raises(ValueError, match="style tasks are not supported for MetaTacotron2 yet"):
+    with pytest.raises(ValueError, match="MetaTacotron2 learns a style in its global style tokens: set use_gst"):
         MetaTacotron2(tacotron)
+
+
+@pytest.fixture(scope="module")
+def gst_model(styles, tmp_path_factory):
+    """A small random-init GST Tacotron2 over the corpus's voices, style tasks, saved with its meta config."""
+    from TTS.tts.configs.shared_configs import GSTConfig
+
+    from coqui_meta import MetaTacotron2, MetaTacotron2Config
+    from coqui_meta.experiments.presets import small_tacotron2_config, speechocean_dataset
+    from coqui_meta.experiments.style_corpus import voice_names
+
+    folder = tmp_path_factory.mktemp("style_tacotron2")
+    stock = small_tacotron2_config(speechocean_dataset(str(styles)), output_path=str(folder),
+                                   speakers=voice_names(VARIANTS), max_audio_seconds=6.5)
+    stock.use_gst, stock.gst = True, GSTConfig(gst_embedding_dim=32, gst_num_heads=2, gst_num_style_tokens=4)
+    stock.max_decoder_steps = 80  # a random-init decoder never stops on its own
+    config = MetaTacotron2Config.from_config(stock, meta=MetaLearningConfig(
+        algorithm="fomaml", task_key="emotion_name", inner_lr=0.001, n_way=2, k_shot=2, q_query=1, meta_batch_size=2,
+        episodes_per_epoch=2))
+    torch.manual_seed(0)
+    model = MetaTacotron2(config)
+    torch.save({"model": model.state_dict(), "step": 0, "epoch": 0}, folder / "model.pth")
+    config.save_json(str(folder / "meta_config.json"))
+    return folder, model
+
+
+def test_a_gst_style_task_starts_from_the_tokens_mean_and_adapts_their_weights(styles, gst_model):
+    from TTS.tts.datasets import load_tts_samples
+
+    from coqui_meta.algorithms.inner_loop import GST_WEIGHTS
+
+    _, model = gst_model
+    names = model.meta_adapted_names()
+    assert names[0] == GST_WEIGHTS and any(n.startswith("gst_layer.style_token_layer") for n in names)
+    initial = model.meta_task_init(dict(model.named_parameters()), names)
+    torch.testing.assert_close(initial[GST_WEIGHTS], torch.full((4,), 0.25))
+    samples, _ = load_tts_samples(model.config, eval_split=False)
+    tasks = first_meta_batch(model, samples, is_eval=False)["tasks"]
+    model.zero_grad(set_to_none=True)
+    results = model.meta_algorithm.outer_backward(tasks, seeds=[1, 2])
+    assert all(np.isfinite(r.query_loss) for r in results)
+    assert model.gst_layer.style_token_layer.style_tokens.grad.abs().sum() > 0, "the outer step reaches the tokens"
+    model.zero_grad(set_to_none=True)
+    # the weights are the style input: the same text with other weights is another style
+    support = tasks[0][0]
+    with torch.no_grad():
+        losses = [model.meta_task_loss({**support, GST_WEIGHTS: torch.tensor(w)})[0]
+                  for w in ([0.25, 0.25, 0.25, 0.25], [1.0, 0.0, 0.0, 0.0])]
+    assert not torch.isclose(losses[0], losses[1])
+
+
+def test_adapt_style_on_gst_writes_token_weights_that_stock_coqui_speaks_with(styles, gst_model, tmp_path):
+    from TTS.utils.synthesizer import Synthesizer
+
+    folder, _ = gst_model
+    out = tmp_path / "high"
+    result = run_cli("adapt", "--model_path", str(folder / "model.pth"), "--config_path",
+                     str(folder / "meta_config.json"), "--data", str(styles), "--style", NEW_STYLE, "--speaker", VOICE,
+                     "--shots", "2", "--steps", "2", "--lr", "0.01", "--out_path", str(out), "--device", "cpu")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    info = json.loads((out / "adapt.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    weights = config["gst"]["gst_style_input_weights"]
+    assert config["model"] == "tacotron2" and config["speakers"] == json.loads(
+        (folder / "meta_config.json").read_text())["speakers"], "no new row: the style is the weights"
+    assert info["style_weights"] == weights and len(weights) == 4
+    assert not np.allclose(list(weights.values()), 0.25), "the steps moved the weights"
+    state = torch.load(out / "model.pth", weights_only=True)["model"]
+    base = torch.load(folder / "model.pth", weights_only=True)["model"]
+    key = "gst_layer.style_token_layer.style_tokens"
+    assert not torch.equal(state[key], base[key]) and "gst_weights" not in state
+
+    synthesizer = Synthesizer(tts_checkpoint=str(out / "model.pth"), tts_config_path=str(out / "config.json"))
+    spoken = {}
+    for label, style in (("style", synthesizer.tts_config.gst.gst_style_input_weights), ("none", None)):
+        torch.manual_seed(0)
+        spoken[label] = np.asarray(synthesizer.tts("a big house.", speaker_name=VOICE, style_wav=style))
+    assert spoken["style"].size > 1000 and np.isfinite(spoken["style"]).all()
+    length = min(len(w) for w in spoken.values())
+    assert not np.allclose(spoken["style"][:length], spoken["none"][:length], atol=1e-4)
+    again = run_cli("adapt", "--model_path", str(out / "model.pth"), "--config_path", str(out / "config.json"),
+                    "--data", str(styles), "--style", NEW_STYLE, "--speaker", VOICE, "--shots", "2", "--steps", "1",
+                    "--out_path", str(tmp_path / "again"), "--device", "cpu")
+    assert again.returncode != 0 and f"--style '{NEW_STYLE}'" in again.stderr, again.stderr[-2000:]
+
+
+def test_evaluate_judges_a_gst_style(styles, gst_model, tmp_path):
+    from coqui_meta.voices.evaluation import evaluate
+
+    folder, _ = gst_model
+    report = evaluate(str(folder / "model.pth"), str(folder / "meta_config.json"), str(styles), speakers=[NEW_STYLE],
+                      shots=2, queries=1, steps=[0, 1], out_path=None, progress=False, task_key="emotion_name",
+                      similarity=False)
+    assert report["adapt_modules"][0] == "gst_weights"
+    assert report["query_loss"][0] != report["query_loss"][1]

@@ -34,11 +34,27 @@ from coqui_meta.algorithms.inner_rules import InnerOptimizer, TaskSeeds, diverge
 
 #: the voice of a prototype model in a task's tensors: not a parameter but the d-vector input of every clip
 D_VECTOR = "d_vector"
+#: a style task's global-style-token weights (GST Tacotron2): not a parameter but the style input of every clip, as
+#: Coqui's own token-weights style input (``style_wav`` given as a dict of token weights)
+GST_WEIGHTS = "gst_weights"
+TASK_INPUTS = (D_VECTOR, GST_WEIGHTS)
 
 
 def split_voice(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-    """A task's tensors as ``functional_call`` takes them (``model.``-prefixed parameters) and its d-vector, if any."""
-    return {f"model.{name}": tensor for name, tensor in tensors.items() if name != D_VECTOR}, tensors.get(D_VECTOR)
+    """A task's tensors as ``functional_call`` takes them (``model.``-prefixed parameters) and its d-vector, if any
+    (its style weights, if any, are `task_inputs`)."""
+    prefixed = {f"model.{name}": tensor for name, tensor in tensors.items() if name not in TASK_INPUTS}
+    return prefixed, tensors.get(D_VECTOR)
+
+
+def with_task_inputs(model: nn.Module, batch: dict, tensors: dict[str, torch.Tensor]) -> dict:
+    """``batch`` with a task's inputs that are not parameters: its d-vector for every clip, its style weights."""
+    voice, weights = tensors.get(D_VECTOR), tensors.get(GST_WEIGHTS)
+    if voice is not None:
+        batch = {**batch, "d_vectors": voice.unsqueeze(0).expand(model.meta_text(batch)[0].shape[0], -1)}
+    if weights is not None:
+        batch = {**batch, GST_WEIGHTS: weights}
+    return batch
 
 
 class _CallMethod(nn.Module):
@@ -92,9 +108,9 @@ class TorchTaskModel:
         return tensor.detach().clone().requires_grad_(True)
 
     def loss(self, batch: dict, outer: bool = False, tensors: dict[str, torch.Tensor] | None = None):
-        prefixed, voice = split_voice(self.tensors if tensors is None else tensors)
-        if voice is not None:
-            batch = {**batch, "d_vectors": voice.unsqueeze(0).expand(self.model.meta_text(batch)[0].shape[0], -1)}
+        tensors = self.tensors if tensors is None else tensors
+        prefixed, _ = split_voice(tensors)
+        batch = with_task_inputs(self.model, batch, tensors)
         with _no_cudnn_if(self.second_order, self.model):
             return functional_call(self._call, prefixed, (batch,), {"outer": outer}, strict=False)
 

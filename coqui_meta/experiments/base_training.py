@@ -52,8 +52,9 @@ def _batches(trainer, samples):
 
 
 def train_steps(trainer, samples, desc: str, steps: int | None = None, seconds: float | None = None,
-                progress: bool = True) -> tuple[int, float]:
-    """Coqui's ``Trainer.train_step`` for ``steps`` steps or ``seconds``; returns (steps done, seconds)."""
+                progress: bool = True, logged: dict[str, list] | None = None) -> tuple[int, float]:
+    """Coqui's ``Trainer.train_step`` for ``steps`` steps or ``seconds``; returns (steps done, seconds). Each key of
+    ``logged`` gets the step's value of that loss-dict entry, when it has one."""
     trainer.model.train()
     start, done = time.perf_counter(), 0
     bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress)
@@ -63,6 +64,9 @@ def train_steps(trainer, samples, desc: str, steps: int | None = None, seconds: 
         _, loss_dict = trainer.train_step(batch, 1, done, time.time())
         done += 1
         bar.update(1)
+        for key, values in (logged or {}).items():
+            if key in (loss_dict or {}):
+                values.append(float(loss_dict[key]))
         loss = (loss_dict or {}).get("loss", (loss_dict or {}).get("loss_1"))
         if loss is not None:
             bar.set_postfix(loss=f"{float(loss):.3f}")

@@ -82,11 +82,13 @@ def meta_branch(base: Base, samples: list[dict], meta, out: str | Path, steps: i
     trainer = make_trainer(config, model, samples, folder / "trainer")
     for optimizer, state in zip(trainer.optimizer, start["optimizer"] or []):
         _copy_optimizer_state(state, optimizer)
+    gains: dict[str, list] = {"adaptation_gain": []}  # the training side's measure of memorization, step by step
     done, took = train_steps(trainer, samples, f"meta branch ({meta.algorithm})", steps=steps, seconds=seconds,
-                             progress=progress)
+                             progress=progress, logged=gains)
     files = save_checkpoint(model, config, folder / "model", base.steps + done)
     record = {"steps": done, "seconds": took, "files": files, "rates": model.meta_inner_lrs.table(),
-              "clip_gradients": done * clip_gradients_per_meta_step(meta)}
+              "clip_gradients": done * clip_gradients_per_meta_step(meta),
+              "adaptation_gain": gains["adaptation_gain"]}
     write_json(folder / "branch.json", record)
     return record
 

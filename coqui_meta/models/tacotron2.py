@@ -12,10 +12,14 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+import torch
 from TTS.tts.layers.losses import TacotronLoss
 from TTS.tts.models.tacotron2 import Tacotron2
 
+from coqui_meta.algorithms.inner_loop import GST_WEIGHTS
 from coqui_meta.models.mixin import MetaLearningMixin
 
 
@@ -26,10 +30,38 @@ class MetaTacotron2(MetaLearningMixin, Tacotron2):
     # memory on clips of a few seconds.
     meta_default_adapt_modules = ("speaker_embedding", "decoder.linear_projection", "decoder.stopnet", "postnet")
     meta_needs_native_rnn = True
+    # a style is the global style tokens' weights (Coqui's token-weights input), the token bank and its attention, and
+    # the decoder's output side
+    meta_style_adapt_modules = (GST_WEIGHTS, "gst_layer", "decoder.linear_projection", "decoder.stopnet", "postnet")
+    meta_style_needs_gst = True
 
     def __init__(self, config, *args, **kwargs) -> None:
         super().__init__(config, *args, **kwargs)
         self._meta_losses = {"tacotron": TacotronLoss(config)}  # a plain dict: not part of the state dict
+        self._meta_gst_weights = None  # a style task's token weights, while its forward or inference runs
+
+    def compute_gst(self, inputs, style_input, speaker_embedding=None):
+        """Coqui's, unless a style task's token weights are set: then the style is their weighted sum of the tokens
+        as Coqui's token-weights input computes it (each token attended alone), differentiable in the weights."""
+        weights = self._meta_gst_weights
+        if weights is None:
+            return super().compute_gst(inputs, style_input, speaker_embedding)
+        query = torch.zeros(1, 1, self.gst.gst_embedding_dim // 2).type_as(inputs)
+        if speaker_embedding is not None:
+            query = torch.cat([query, speaker_embedding.reshape(1, 1, -1)], dim=-1)
+        tokens = torch.tanh(self.gst_layer.style_token_layer.style_tokens)
+        attention = self.gst_layer.style_token_layer.attention
+        style = sum(weight * attention(query, token[None, None]) for weight, token in zip(weights, tokens))
+        return self._concat_speaker_embedding(inputs, style)
+
+    @contextlib.contextmanager
+    def meta_style_weights(self, weights):
+        """Token weights as the style input of every clip while the block runs (None: Coqui's own input)."""
+        self._meta_gst_weights = weights
+        try:
+            yield
+        finally:
+            self._meta_gst_weights = None
 
     @classmethod
     def init_from_config(cls, config, samples=None) -> MetaTacotron2:
@@ -60,5 +92,6 @@ class MetaTacotron2(MetaLearningMixin, Tacotron2):
         device = batch["text_input"].device
         if next(criterion.buffers(), device).device != device:
             criterion.to(device)
-        outputs, loss_dict = Tacotron2.train_step(self, batch, criterion)
+        with self.meta_style_weights(batch.get(GST_WEIGHTS)):
+            outputs, loss_dict = Tacotron2.train_step(self, batch, criterion)
         return loss_dict["loss"], loss_dict, outputs

@@ -7,7 +7,9 @@ file (``meta.d_vector_start``); of a prototype model from the prototype of its s
 (``task_key="language"``) starts from the mean row of the language embedding. A style task (``task_key=
 "emotion_name"``) of a model without a style input (VITS) keeps every clip's own voice (its row, or d-vector) and
 starts from the model as it is, the neutral style it learned: its inner loop adapts the style modules
-(``meta_style_adapt_modules``), so the style is carried by them for every voice."""
+(``meta_style_adapt_modules``), so the style is carried by them for every voice. Of a model with global style tokens
+(GST Tacotron2) from the tokens' mean: the style input is a weight for each token (``GST_WEIGHTS``, Coqui's own
+token-weights input), all equal at first, adapted with the token bank."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import logging
 
 import torch
 
-from coqui_meta.algorithms.inner_loop import D_VECTOR
+from coqui_meta.algorithms.inner_loop import D_VECTOR, GST_WEIGHTS
 from coqui_meta.config import prototype_problem
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ class TaskStartMixin:
     meta_language_adapt_modules: tuple[str, ...] = ()
     #: default ``adapt_modules`` patterns when a task is a speaking style (``emotion_name``); empty: no style tasks
     meta_style_adapt_modules: tuple[str, ...] = ()
+    #: a style task needs the model's global style tokens (it has no other place for a style)
+    meta_style_needs_gst: bool = False
 
     @property
     def meta_uses_prototypes(self) -> bool:
@@ -49,6 +53,11 @@ class TaskStartMixin:
     @property
     def meta_task_is_style(self) -> bool:
         return self.config.meta.task_key == "emotion_name"
+
+    @property
+    def meta_style_uses_gst(self) -> bool:
+        """A style task's style is global-style-token weights (``GST_WEIGHTS``): a style task of a GST model."""
+        return self.meta_task_is_style and bool(getattr(self, "use_gst", False)) and hasattr(self, "gst_layer")
 
     @property
     def meta_voice_is_d_vector(self) -> bool:
@@ -103,6 +112,14 @@ class TaskStartMixin:
         if self.meta_uses_prototypes:
             raise ValueError(f"meta.algorithm = {self.config.meta.algorithm!r}: prototypes are voices made from clips; "
                              "a style task (meta.task_key = 'emotion_name') needs maml, fomaml or reptile")
+        if self.meta_style_uses_gst:
+            if self.config.meta.backend != "torch":
+                raise ValueError(f"meta.backend = {self.config.meta.backend!r}: style-token weights are adapted on "
+                                 "the torch backend only (learn2learn adapts parameters, and the weights are an input)")
+            return
+        if self.meta_style_needs_gst:
+            raise ValueError(f"meta.task_key = 'emotion_name': {name} learns a style in its global style tokens: set "
+                             "use_gst=True (with gst: GSTConfig)")
         has_table = self.meta_speaker_embedding in dict(self.named_parameters())
         if not has_table and not get_from_config_or_model_args(self.config, "use_d_vector_file", False):
             raise ValueError(
@@ -183,6 +200,7 @@ class TaskStartMixin:
             return list(self.meta_language_adapt_modules)
         if self.meta_task_is_style:  # without the speaker table when the voices are d-vectors (it has none)
             names = {name.split(".")[0] for name, _ in self.named_parameters()}
+            names |= {GST_WEIGHTS} if self.meta_style_uses_gst else set()
             return [p for p in self.meta_style_adapt_modules if p.split(".")[0] in names]
         patterns = list(self.meta_default_adapt_modules)
         if self.meta_voice_is_d_vector:  # the voice is the d-vector, not a row of the speaker table
@@ -202,6 +220,8 @@ class TaskStartMixin:
                  if param.requires_grad and not name.startswith("meta_inner_lrs.")]
         if self.meta_voice_is_d_vector:
             names.append(D_VECTOR)
+        if self.meta_style_uses_gst:
+            names.append(GST_WEIGHTS)
         chosen: list[str] = []
         groups: dict[str, list[str]] = {}
         for pattern in patterns:
@@ -224,7 +244,11 @@ class TaskStartMixin:
         ``voice`` (`meta_start_voice`) as the d-vector; otherwise the task table (speaker or language embedding)
         replaced by the mean of its rows in every row, so each task starts as a new voice or language (as Coqui
         initialises an added speaker)."""
-        tensors = {name: params[name] for name in adapted if name != D_VECTOR}
+        tensors = {name: params[name] for name in adapted if name not in (D_VECTOR, GST_WEIGHTS)}
+        if GST_WEIGHTS in adapted:  # the tokens' mean: each at 1/K (data, not a parameter: the loop's own leaf)
+            count = self.gst_layer.style_token_layer.style_tokens.shape[0]
+            start = torch.full((count,), 1.0 / count, device=next(self.parameters()).device)
+            tensors[GST_WEIGHTS] = start.requires_grad_(True)
         if self.meta_voice_is_d_vector:
             if voice is None:
                 raise ValueError("a task of a d-vector model starts from a d-vector (meta_start_voice): pass voice")

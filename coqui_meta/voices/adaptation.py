@@ -30,7 +30,15 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from coqui_meta.algorithms.inner_loop import D_VECTOR, TorchTaskModel, _CallMethod, adapt, score, split_voice
+from coqui_meta.algorithms.inner_loop import (
+    D_VECTOR,
+    GST_WEIGHTS,
+    TorchTaskModel,
+    _CallMethod,
+    adapt,
+    score,
+    split_voice,
+)
 from coqui_meta.algorithms.inner_rules import DIVERGENCE_FACTOR, InnerOptimizer, InnerRates, TaskSeeds, diverged, seeded
 
 
@@ -150,7 +158,13 @@ class VoiceAdaptation:
     def synthesize(self, batch: dict, index: int, seed: int | None = None) -> tuple[np.ndarray, int]:
         """The voice saying the text of clip ``index`` of ``batch`` (free-running): a waveform and its sample rate."""
         tensors, voice = split_voice(self.task.tensors)
-        return render(self.model, batch, index, self.seeds.query() + index if seed is None else seed, tensors, voice)
+        return render(self.model, batch, index, self.seeds.query() + index if seed is None else seed, tensors, voice,
+                      self.style_weights())
+
+    def style_weights(self) -> torch.Tensor | None:
+        """A GST style task's token weights as they are now (None for any other task)."""
+        weights = self.task.tensors.get(GST_WEIGHTS)
+        return None if weights is None else weights.detach()
 
 
 @contextlib.contextmanager
@@ -166,10 +180,11 @@ def _inference_limit(model, batch: dict, index: int):
 
 
 @torch.no_grad()
-def render(model, batch: dict, index: int, seed: int, tensors: dict | None = None, voice: torch.Tensor | None = None):
+def render(model, batch: dict, index: int, seed: int, tensors: dict | None = None, voice: torch.Tensor | None = None,
+           style_weights: torch.Tensor | None = None):
     """``model`` saying the text of clip ``index`` of ``batch`` (free-running, no teacher forcing), with ``tensors``
     (``functional_call`` names, ``model.``-prefixed) in place of its own and ``voice`` as the d-vector, or else the
-    clip's own speaker row: a waveform and its sample rate."""
+    clip's own speaker row, and a GST style task's ``style_weights``: a waveform and its sample rate."""
     model.eval()
     tokens, lengths = model.meta_text(batch)
     tokens = tokens[index : index + 1, : int(lengths[index])]
@@ -182,8 +197,10 @@ def render(model, batch: dict, index: int, seed: int, tensors: dict | None = Non
     else:  # the clip's own speaker: its row of the table, or its d-vector
         aux_input = {"speaker_ids": row("speaker_ids"), "d_vectors": row("d_vectors"),
                      "language_ids": row("language_ids")}
+    aux_input.update(style_mel=None, style_text=None)  # Coqui's style inputs (a GST style task's are its weights)
     device = next(model.parameters()).device
-    with seeded(seed, device), _inference_limit(model, batch, index):
+    style = model.meta_style_weights(style_weights) if style_weights is not None else contextlib.nullcontext()
+    with seeded(seed, device), _inference_limit(model, batch, index), style:
         outputs = functional_call(_CallMethod(model, "inference"), tensors or {}, (tokens,), {"aux_input": aux_input},
                                   strict=False)
     return model.meta_waveform(outputs), model.config.audio.sample_rate

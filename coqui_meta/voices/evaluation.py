@@ -181,21 +181,17 @@ def evaluate(
     ``steps``; write the report. A style task is also judged by the style judge (``style_distance``, ``style_eer``)."""
     started = time.perf_counter()
     settings = settings or AdaptationSettings()
-    if shots < 1 or queries < 1:
-        raise ValueError(f"--shots and --queries must be >= 1 (got {shots}, {queries})")
-    if not steps or min(steps) < 0:
-        raise ValueError(f"--steps must be a list of steps >= 0 (got {steps})")
-    steps = sorted(set(steps))
+    steps = _checked_counts(shots, queries, steps)
     device = settings.torch_device()
     loaded = load_for_adaptation(model_path, config_path, settings, device, task_key)
     model = loaded.model
     task_key = model.config.meta.task_key
-    style_task = task_key == "emotion_name"
     voice_start = start_kind(model, loaded.config, settings.encoder)  # a wrong --encoder stops here
     dataset, by_speaker, known = corpus_of(loaded, data, task_key)
     names = choose_speakers(dataset.samples, known, speakers, shots + queries, settings.seed, task_key)
     judge = SpeakerJudge.load(str(device)) if similarity else None
-    judgement = Judgement(judge, mcd, style_judge(dataset.samples, model) if similarity and style_task else None)
+    style_task = similarity and task_key == "emotion_name"
+    judgement = Judgement(judge, mcd, style_judge(dataset.samples, model) if style_task else None)
     samples_dir = Path(out_path, "samples") if out_path else None
     if samples_dir:
         samples_dir.mkdir(parents=True, exist_ok=True)
@@ -211,21 +207,28 @@ def evaluate(
         "model": loaded.model_name, "stock_model": loaded.stock_name, "algorithm": loaded.algorithm,
         "model_path": str(model_path), "config_path": str(config_path), "data": str(data),
         "shots": shots, "queries": queries, "task_key": task_key, "speakers": names,
-        "speakers_seen_in_training": sorted(set(names) & known),
-        "steps": steps,
+        "speakers_seen_in_training": sorted(set(names) & known), "steps": steps,
         **rates,  # optimizer, lr (or null for learned rates), lr_scale, inner_lr_mode, grad_clip, rates
         "adapt_modules": model.meta_adapted_names(), "seed": settings.seed, "voice_start": voice_start,
         **_curves(curves, names, steps, judgement),
         "judge": "resemblyzer VoiceEncoder (GE2E)" if judge else (
             f"unavailable: {SpeakerJudge.unavailable}" if similarity else "not asked for"),
-        "per_speaker": curves, "clips": clips_used,
-        "wall_seconds": round(time.perf_counter() - started, 2), "device": device_name(device),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "per_speaker": curves, "clips": clips_used, "wall_seconds": round(time.perf_counter() - started, 2),
+        "device": device_name(device), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     if out_path:
         write_json(Path(out_path) / "report.json", report)
         write_report(report, Path(out_path))
     return report
+
+
+def _checked_counts(shots: int, queries: int, steps: list[int]) -> list[int]:
+    """``steps`` sorted, once each; an error naming the flag for a count that cannot be."""
+    if shots < 1 or queries < 1:
+        raise ValueError(f"--shots and --queries must be >= 1 (got {shots}, {queries})")
+    if not steps or min(steps) < 0:
+        raise ValueError(f"--steps must be a list of steps >= 0 (got {steps})")
+    return sorted(set(steps))
 
 
 def corpus_of(loaded, data: str, task_key: str):

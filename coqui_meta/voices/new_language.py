@@ -33,7 +33,7 @@ import soundfile
 from coqui_meta.files import require_new_folder, staged_folder
 from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation, load_for_adaptation
 from coqui_meta.voices.language_table import add_language, check_language_model
-from coqui_meta.voices.new_voice import choose_clips, prepare_clips, support_batch, train_voice
+from coqui_meta.voices.new_voice import choose_clips, prepare_clips, run_record, support_batch, train_voice
 from coqui_meta.voices.voice_folder import stock_config_with, voice_state, write_voice
 
 
@@ -80,9 +80,7 @@ def adapt_language(model_path: str, config_path: str, data: str, language: str, 
         "speaker_idx": _known_speaker(model, chosen),
         "steps": steps, **voice.rates(), "adapt_modules": adapted,
         "old_languages_unchanged": steps == 0 or adapted == [model.meta_language_embedding],
-        "support_loss": losses, "final_support_loss": final_loss,
-        "seconds": round(time.perf_counter() - started, 2), "seed": settings.seed,
-        "device": str(settings.torch_device()), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **run_record(losses, final_loss, started, settings),
     }
     with staged_folder(out_path) as folder:
         write_voice(folder, state, stock, language, info)

@@ -87,20 +87,9 @@ def support_batch(model, samples: list[dict[str, Any]]) -> dict:
     return model.meta_prepare(collate.collate_task([dataset[i] for i in range(len(samples))]))
 
 
-def adapt(
-    model_path: str,
-    config_path: str,
-    data: str,
-    speaker: str,
-    shots: int,
-    steps: int,
-    out_path: str,
-    settings: AdaptationSettings | None = None,
-    save_delta: bool = False,
-    progress: bool = True,
-    d_vectors: list[str] | None = None,
-    language: str | None = None,
-) -> dict[str, Any]:
+def adapt(model_path: str, config_path: str, data: str, speaker: str, shots: int, steps: int, out_path: str,
+          settings: AdaptationSettings | None = None, save_delta: bool = False, progress: bool = True,
+          d_vectors: list[str] | None = None, language: str | None = None) -> dict[str, Any]:
     """Learn ``speaker`` from ``shots`` clips of ``data`` in ``steps`` steps; write the voice folder ``out_path``.
     For a d-vector model, ``d_vectors`` names d-vector files whose voices are kept beside the new one; for a
     multilingual model, ``language`` is that of clips that do not say theirs."""
@@ -130,17 +119,14 @@ def adapt(
     adapted = list(voice.task.adapted)
     info = {
         "speaker": speaker, "language": chosen[0].get("language") or None, "base_model": str(model_path),
-        "base_config": str(config_path),
-        "model": stock_config.model, "algorithm": loaded.algorithm, "shots": shots,
+        "base_config": str(config_path), "model": stock_config.model, "algorithm": loaded.algorithm, "shots": shots,
         "clips": [c["source_file"] for c in prepared], "steps": steps,
         **voice.rates(),  # optimizer, lr (null for learned rates), lr_scale, inner_lr_mode, grad_clip, rates
         "adapt_modules": adapted, "old_speakers_unchanged": steps == 0 or adapted == [speaker_key],
         "d_vectors": "d_vectors.json" if d_vector_voice else None,
         "voice_start": start_source or ("prototype of the clips" if model.meta_uses_prototypes else "mean row"),
         "other_voices": sorted({entry["name"] for entry in others.values()}),
-        "support_loss": losses, "final_support_loss": final_loss,
-        "seconds": round(time.perf_counter() - started, 2), "seed": settings.seed,
-        "device": str(settings.torch_device()), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **run_record(losses, final_loss, started, settings),
     }
     with staged_folder(out_path) as folder:
         write_voice(folder, state, stock_config, speaker, info)
@@ -152,6 +138,13 @@ def adapt(
 
             write_delta(folder / "voice.safetensors", state, loaded.checkpoint["model"], speaker, speaker_key, info)
     return info
+
+
+def run_record(losses: list[float], final_loss: float, started: float, settings: AdaptationSettings) -> dict:
+    """The part of ``adapt.json`` every kind of adaptation shares: its losses, time, seed, device and date."""
+    return {"support_loss": losses, "final_support_loss": final_loss,
+            "seconds": round(time.perf_counter() - started, 2), "seed": settings.seed,
+            "device": str(settings.torch_device()), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
 def train_voice(voice: VoiceAdaptation, batch: dict, steps: int, speaker: str, progress: bool) -> list[float]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from coqui_meta.algorithms.inner_loop import D_VECTOR
+from coqui_meta.algorithms.inner_loop import TASK_INPUTS
 from coqui_meta.config import speaker_holders
 from coqui_meta.voices.adaptation import VoiceAdaptation
 from coqui_meta.voices.checkpoints import stock_state_dict
@@ -46,11 +46,11 @@ def stock_config_with(config, speakers: list[str]):
 
 
 def d_vector_state(base: dict[str, torch.Tensor], voice: VoiceAdaptation) -> dict[str, torch.Tensor]:
-    """A prototype model's base state dict with the adapted tensors, without the encoder (and the learned rates) that
-    stock Coqui lacks."""
+    """The base state dict with the adapted tensors but not the task's inputs (a d-vector, style weights), without the
+    encoder (and the learned rates) that stock Coqui lacks: a prototype model's voice, a GST model's style."""
     state = stock_state_dict(base)
     for name, tensor in voice.tensors().items():
-        if name != D_VECTOR:
+        if name not in TASK_INPUTS:
             state[name] = tensor.detach().cpu().to(base[name].dtype).clone()
     return state
 

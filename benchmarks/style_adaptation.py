@@ -1,0 +1,160 @@
+"""Does meta-learning learn a new speaking style faster than plain Coqui training? Measured side by side, VITS.
+
+  1. corpus: the project's style corpus (`coqui_meta.experiments.style_corpus`: 8 voices x 8 styles, the style in
+     ``emotion_name``; ``high`` and ``emphatic`` held out from every model), built or reused in ``OUT/corpus``.
+  2. base: the shipped many-voice base (it knows the corpus's voices, in their neutral style) trained on by plain
+     Coqui steps for ``--base-minutes`` on the training styles (reused, or resumed, as the speaker study's base is).
+  3. branches from the base, with its weights and optimizer state: the meta branch meta-trains with a task per style
+     (``task_key="emotion_name"``) for ``--meta-steps``; the plain branch goes on with plain Coqui steps for as many
+     clip-gradient evaluations, on the objective matched to the meta branch's (``--plain-objective``).
+  4. both are adapted to each held-out style from ``--shots`` clips (its clips keep their voices) by `coqui-meta
+     evaluate`'s code with identical settings, each at the best value of the same learning-rate grid by final query
+     loss, and judged by the style judge (style distance and style EER, `coqui_meta.voices.style_judge`).
+
+Writes ``OUT/style_adaptation.json`` and prints the tables for BENCHMARKS.md.
+
+    python benchmarks/style_adaptation.py --base-minutes 15 --meta-steps 30 --out runs/style_adaptation
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+MAX_SECONDS = 6.5  # the corpus's longest clips (emphatic, slow) are about 6.4 s
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base-minutes", type=float, default=15.0, help="plain training on the training styles")
+    parser.add_argument("--check-minutes", type=float, default=15.0)
+    parser.add_argument("--meta-steps", type=int, default=30)
+    parser.add_argument("--algorithm", choices=["fomaml", "maml", "reptile"], default="fomaml")
+    parser.add_argument("--inner-steps", type=int, default=2)
+    parser.add_argument("--inner-lr", type=float, default=0.001)
+    parser.add_argument("--inner-optimizer", default=None, choices=["adam", "sgd"])
+    parser.add_argument("--adversarial-outer", action="store_true", help="meta.adversarial_outer: GAN terms outside")
+    parser.add_argument("--plain-objective", choices=["stock", "reconstruction"], default="reconstruction",
+                        help="the plain branch's objective: reconstruction matches a meta branch without "
+                        "--adversarial-outer, stock one with it")
+    parser.add_argument("--shots", type=int, default=10)
+    parser.add_argument("--queries", type=int, default=3)
+    parser.add_argument("--steps", default="0,1,2,5,10,20,50,100")
+    parser.add_argument("--lr-grid", default="0.0003,0.001,0.003", help="learning rates, the same for both sides")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1, help="processes at a time: the branches, the evaluations")
+    parser.add_argument("--out", type=Path, default=Path("runs/style_adaptation"))
+    return parser.parse_args()
+
+
+def style_base(args, corpus: Path, train: list[dict]):
+    """The shipped many-voice base trained on for ``--base-minutes`` on the training styles."""
+    from coqui_meta.experiments.base_asset import read_asset
+    from coqui_meta.experiments.base_training import train_base
+    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
+    from coqui_meta.experiments.voice_corpus import training_voices
+
+    config = small_vits_config(speechocean_dataset(str(corpus)), max_audio_seconds=MAX_SECONDS + 0.1,
+                               speakers=training_voices())
+    config.run_eval, config.print_step = False, 10**9
+
+    def from_asset():
+        weights, metadata = read_asset()
+        if metadata["speakers"] != list(config.speakers):
+            raise SystemExit("the shipped many-voice base has other voices than the style base's table")
+        return weights, {"steps": 0, "minutes": 0.0, "history": []}  # the record counts style training only
+
+    return train_base(config, train, args.out, args.base_minutes, seed=args.seed, check_minutes=args.check_minutes,
+                      warm_start=from_asset)
+
+
+def meta_config(args):
+    from coqui_meta import MetaLearningConfig
+
+    return MetaLearningConfig(algorithm=args.algorithm, task_key="emotion_name", inner_steps=args.inner_steps,
+                              inner_lr=args.inner_lr, inner_optimizer=args.inner_optimizer,
+                              adversarial_outer=args.adversarial_outer, n_way=2, k_shot=args.shots,
+                              q_query=args.queries, meta_batch_size=4, episodes_per_epoch=50, seed=args.seed)
+
+
+def steps_to(curve: dict[int, float], target: float) -> int | None:
+    """The first step at which a lower-is-better ``curve`` is at ``target`` or below."""
+    return next((step for step, value in sorted(curve.items()) if value is not None and value <= target), None)
+
+
+def print_tables(plain, meta, steps: list[int]) -> dict:
+    def cell(value):
+        return "n/a" if value is None else f"{value:.3f}"
+
+    print(f"\n| step | plain query loss (lr {plain.lr:g}) | meta query loss ({meta.lr:g}) | plain style distance | "
+          "meta style distance | plain style EER | meta style EER |\n|---|---|---|---|---|---|---|")
+    for step in steps:
+        print(f"| {step} | " + " | ".join(cell(side.report[metric][step]) for metric in
+                                         ("query_loss", "style_distance", "style_eer") for side in (plain, meta))
+              + " |")
+    reached = {}
+    for metric in ("query_loss", "style_distance"):
+        target = plain.report[metric][steps[-1]]
+        reached[metric] = {"plain": steps_to(plain.report[metric], target),
+                           "meta": steps_to(meta.report[metric], target)}
+        print(f"{metric}: plain's step-{steps[-1]} value {target:.3f} reached by plain at step "
+              f"{reached[metric]['plain']}, by meta at step {reached[metric]['meta']}")
+    return reached
+
+
+def main() -> None:
+    args = arguments()
+    torch.set_num_threads(args.threads)
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
+    started = time.perf_counter()
+
+    from coqui_meta.experiments.study import evaluate_sides, train_branches
+    from coqui_meta.experiments.style_corpus import build_style_corpus, held_out_styles
+    from coqui_meta.files import write_json
+    from coqui_meta.voices.data import load_clips
+
+    corpus = build_style_corpus(args.out / "corpus")
+    held = held_out_styles()
+    samples = [s for s in load_clips(corpus, task_key="emotion_name") if s["seconds"] <= MAX_SECONDS]
+    train = [s for s in samples if s["emotion_name"] not in held]
+    print(f"{len(train)} training clips in {len({s['emotion_name'] for s in train})} styles; held out: "
+          f"{', '.join(held)}")
+    base = style_base(args, corpus, train)
+    meta = meta_config(args)
+    branches = train_branches(base, train, meta, args.out, meta_steps=args.meta_steps, jobs=args.jobs,
+                              plain_objective=args.plain_objective)
+    print(f"branches: meta {branches.meta_steps} meta-steps ({branches.seconds['meta'] / 60:.1f} min), plain "
+          f"{branches.plain_steps} steps ({branches.seconds['plain'] / 60:.1f} min), {branches.clip_gradients} "
+          "clip-gradients each")
+    grid = [float(v) for v in args.lr_grid.split(",")]
+    steps = [int(s) for s in args.steps.split(",")]
+    reports = branches.folder / f"styles-vs-{args.plain_objective}"
+    plain, meta_side = evaluate_sides([("plain", branches.plain_files, None), ("meta", branches.meta_files, None)],
+                                      grid, str(corpus), held, args.shots, args.queries, steps, args.seed, reports,
+                                      jobs=args.jobs, task_key="emotion_name", optimizer=meta.inner_update)
+    reached = print_tables(plain, meta_side, steps)
+    keys = ("query_loss", "style_distance", "style_eer", "speaker_similarity")
+    summary = {
+        "base": {"steps": base.steps, "minutes": base.minutes, "folder": str(base.folder)},
+        **{side.label: {"lr": side.lr, **{key: side.report.get(key) for key in keys},
+                        "grid": {str(value): curve for value, curve in side.grid.items()}}
+           for side in (plain, meta_side)},
+        "plain_objective": args.plain_objective, "meta_config": meta.to_dict(),
+        "steps_to_plain_final": reached, "held_out": held, "lr_grid": grid,
+        "branches": {"meta_steps": branches.meta_steps, "plain_steps": branches.plain_steps,
+                     "clip_gradients": branches.clip_gradients, "seconds": branches.seconds},
+        "wall_minutes": (time.perf_counter() - started) / 60, "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    write_json(args.out / "style_adaptation.json", summary)
+    print(f"\nwall {summary['wall_minutes']:.1f} min; {args.out / 'style_adaptation.json'}, reports in {reports}")
+
+
+if __name__ == "__main__":
+    main()
