@@ -301,3 +301,33 @@ def test_evaluate_judges_a_gst_style(styles, gst_model, tmp_path):
                       similarity=False)
     assert report["adapt_modules"][0] == "gst_weights"
     assert report["query_loss"][0] != report["query_loss"][1]
+
+
+@pytest.mark.parametrize("kind,settings", [
+    ("vits", dict(algorithm="maml")),  # second order (SGD inside)
+    ("vits", dict(algorithm="fomaml", inner_lr_mode="per_tensor")),
+    ("gst", dict(algorithm="fomaml", inner_lr_mode="per_tensor")),
+])
+def test_style_tasks_train_second_order_and_with_learned_rates(styles, gst_model, tmp_path, kind, settings):
+    """As for speakers: a second-order meta-gradient reaches the shared weights, and learned rates (the style
+    weights' own rate too) get a gradient."""
+    from TTS.tts.datasets import load_tts_samples
+
+    from coqui_meta import MetaTacotron2
+
+    if kind == "vits":
+        model = MetaVits(style_config(styles, tmp_path, **settings))
+    else:
+        config = gst_model[1].config.copy()
+        for key, value in settings.items():
+            setattr(config.meta, key, value)
+        model = MetaTacotron2(config)
+    samples, _ = load_tts_samples(model.config, eval_split=False)
+    tasks = first_meta_batch(model, samples, is_eval=False)["tasks"]
+    results = model.meta_algorithm.outer_backward(tasks, seeds=[1, 2])
+    assert all(np.isfinite(r.query_loss) for r in results)
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    if settings.get("inner_lr_mode"):
+        assert model.meta_inner_lrs.log_lr.grad is not None and model.meta_inner_lrs.log_lr.grad.abs().sum() > 0
+        assert model.meta_inner_lrs.names == model.meta_adapted_names()
