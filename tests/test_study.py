@@ -89,6 +89,40 @@ def test_the_seen_speaker_eer_judges_renditions_of_training_speakers_against_the
         seen_speaker_eer(model, samples[:1], speakers=3, clips=1)
 
 
+def test_the_seen_speaker_eer_labels_its_trials_by_speaker(tiny_vits, corpus_samples, monkeypatch):
+    """Renditions that are real clips of their own speaker give a lower EER (and a same-speaker cosine above the
+    other-speaker one) than renditions that are real clips of another speaker: targets and impostors are told apart
+    by speaker, not by position."""
+    import numpy as np
+
+    from coqui_meta.voices import identity
+    from coqui_meta.voices.checkpoints import load_model
+
+    folder, known = tiny_vits
+    model = load_model(folder / "model.pth", folder / "meta_config.json").model
+    samples = [s for s in corpus_samples if s["speaker_name"] in known and s["seconds"] < 4.0]
+    own = {}  # a real clip of each speaker that is neither rendered nor a reference (their longest)
+    for sample in sorted(samples, key=lambda s: s["seconds"]):
+        own[sample["speaker_name"]] = sample["audio_file"]
+    names = sorted(own)
+
+    def real_clip_of(shift):
+        def fake_render(model, batch, index, seed):
+            speaker = batch["speaker_names"][index]
+            other = names[(names.index(speaker) + shift) % len(names)]
+            return model.ap.load_wav(own[other]), model.ap.sample_rate
+        return fake_render
+
+    results = {}
+    for shift in (0, 1):
+        monkeypatch.setattr(identity, "render", real_clip_of(shift))
+        results[shift] = identity.seen_speaker_eer(model, samples, speakers=4, clips=2)
+    truthful, swapped = results[0], results[1]
+    assert truthful["same_speaker_cosine"] > truthful["other_speaker_cosine"]
+    assert swapped["same_speaker_cosine"] < swapped["other_speaker_cosine"] + 0.02
+    assert truthful["eer"] < swapped["eer"] and truthful["eer"] <= 0.35 and np.isfinite(swapped["eer"])
+
+
 def test_the_grid_keeps_finished_runs_and_knows_a_rewritten_model(tmp_path, monkeypatch):
     """A crash loses only the runs under way; a model written again (a base trained on) is evaluated again."""
     from coqui_meta.experiments import study
