@@ -325,8 +325,10 @@ def main() -> None:
     grid = [float(v) for v in args.lr_grid.split(",")]
     steps = [int(s) for s in args.steps.split(",")]
     data = args.eval_data or args.data
-    # reports kept with the meta branch, one folder for each plain objective it was compared against
+    # reports kept with the meta branch, one folder for each plain objective it was compared against and each corpus
     reports = branches.folder if args.plain_objective == "stock" else branches.folder / f"vs-{args.plain_objective}"
+    if args.eval_data:
+        reports = reports / f"on-{Path(args.eval_data).name}"
     # the base itself too: how far the branches moved it says whether the base was trained long enough
     sides = [("plain", branches.plain_files, None), ("meta", branches.meta_files, learned_from(meta)),
              *([] if args.skip_base_side else [("base", base.files, None)])]

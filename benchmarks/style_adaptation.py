@@ -98,6 +98,11 @@ def print_tables(plain, meta, steps: list[int]) -> dict:
         print(f"| {step} | " + " | ".join(cell(side.report[metric][step]) for metric in
                                          ("query_loss", "style_distance", "style_eer") for side in (plain, meta))
               + " |")
+    print("\nmean gap from the target style in each feature (within-style spreads), first and last step:")
+    for side in (plain, meta):
+        for step in (steps[0], steps[-1]):
+            gaps = side.report.get("style_feature_gap", {}).get(step) or {}
+            print(f"  {side.label} step {step}: " + ", ".join(f"{k} {v:.2f}" for k, v in gaps.items()))
     reached = {}
     for metric in ("query_loss", "style_distance"):
         target = plain.report[metric][steps[-1]]
@@ -140,7 +145,7 @@ def main() -> None:
                                       grid, str(corpus), held, args.shots, args.queries, steps, args.seed, reports,
                                       jobs=args.jobs, task_key="emotion_name", optimizer=meta.inner_update)
     reached = print_tables(plain, meta_side, steps)
-    keys = ("query_loss", "style_distance", "style_eer", "speaker_similarity")
+    keys = ("query_loss", "style_distance", "style_eer", "style_feature_gap", "speaker_similarity")
     summary = {
         "base": {"steps": base.steps, "minutes": base.minutes, "folder": str(base.folder)},
         **{side.label: {"lr": side.lr, **{key: side.report.get(key) for key in keys},

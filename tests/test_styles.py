@@ -102,6 +102,9 @@ def test_evaluate_judges_a_held_out_style_by_prosody(styles, style_model, tmp_pa
         assert report["style_distance"][step] > 0 and np.isfinite(report["style_distance"][step])
         assert 0.0 <= report["style_eer"][step] <= 1.0
     assert report["query_loss"][0] != report["query_loss"][1]
+    from coqui_meta.voices.style_judge import FEATURES
+
+    assert all(set(report["style_feature_gap"][step]) == set(FEATURES) for step in (0, 1))
     written = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert written["style_distance"]["1"] == pytest.approx(report["style_distance"][1])
 

@@ -270,6 +270,7 @@ def _curves(curves: dict, names: list[str], steps: list[int], judgement: Judgeme
         means["mcd"] = mean_curve("mcd")
     if judgement.style is not None:
         means["style_distance"], means["style_eer"] = mean_curve("style_distance"), judgement.style_eer(steps)
+        means["style_feature_gap"] = judgement.style_feature_gaps(steps)
     return means
 
 

@@ -40,6 +40,18 @@ class Judgement:
         return {step: self.style.eer(self.style_renditions[step]) if self.style_renditions[step] else None
                 for step in steps}
 
+    def style_feature_gaps(self, steps: list[int]) -> dict[int, dict[str, float] | None]:
+        """How far the renditions are from their target style in each prosody feature (mean absolute gap, in
+        within-style spreads): which part of a style a model gets, and which the judge cannot hear."""
+        from coqui_meta.voices.style_judge import FEATURES
+
+        gaps = {}
+        for step in steps:
+            rows = [np.abs(self.style.gap(voice, features, style)) for voice, style, features in
+                    self.style_renditions[step]]
+            gaps[step] = dict(zip(FEATURES, np.mean(rows, axis=0).round(4).tolist())) if rows else None
+        return gaps
+
     def embed(self, wav: np.ndarray, rate: int) -> np.ndarray:
         return self.judge.embed(wav, rate)
 

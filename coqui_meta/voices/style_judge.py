@@ -105,8 +105,12 @@ class StyleJudge:
             raise KeyError(f"the style judge has no reference clips of the voice {voice!r}")
         if style not in self.centroids:
             raise KeyError(f"the style judge has no real clips of the style {style!r}")
+        return float(np.linalg.norm(self.gap(voice, features, style)))
+
+    def gap(self, voice: str, features: np.ndarray, style: str) -> np.ndarray:
+        """Each feature's signed gap from ``style``'s centroid (in within-style spreads): ``distance`` is its norm."""
         relative = features - self.references[voice]
-        return float(np.linalg.norm((relative - self.centroids[style]) / self.scale))
+        return (relative - self.centroids[style]) / self.scale
 
     def eer(self, clips: list[tuple[str, str, np.ndarray]]) -> float | None:
         """The style EER of ``clips`` (voice, intended style, features) against every style the judge knows."""
