@@ -38,7 +38,7 @@ def test_config_json_round_trip_keeps_every_field(tmp_path):
         k_shot=7,
         q_query=2,
         meta_batch_size=6,
-        task_key="emotion_name",
+        task_key="accent",  # any sample field (a style task, emotion_name, needs GST on a Tacotron2)
         backend="learn2learn",
         seed=9,
     )
