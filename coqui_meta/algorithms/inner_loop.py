@@ -42,7 +42,7 @@ TASK_INPUTS = (D_VECTOR, GST_WEIGHTS)
 
 def split_voice(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
     """A task's tensors as ``functional_call`` takes them (``model.``-prefixed parameters) and its d-vector, if any
-    (its style weights, if any, are `task_inputs`)."""
+    (its other inputs, style weights, go into the batch: `with_task_inputs`)."""
     prefixed = {f"model.{name}": tensor for name, tensor in tensors.items() if name not in TASK_INPUTS}
     return prefixed, tensors.get(D_VECTOR)
 
