@@ -8,7 +8,7 @@ on). Every ``--check-minutes`` it records the seen-speaker EER (its renditions o
 rows, judged against their real clips), and at the end it writes the weights in half precision to the asset with
 that record.
 
-    python scripts/voices_base.py --minutes 120 --out runs/voices [--threads 1] [--device cuda]
+    python scripts/voices_base.py --minutes 120 --out runs/voices [--threads 1] [--lr 5e-5]
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--judge-speakers", type=int, default=12)
+    parser.add_argument("--lr", type=float, default=None,
+                        help="the generator's and discriminator's rate from here on (default: the preset's 2e-4); "
+                             "a new rate is a new settings folder, warm-started from the shipped asset")
     parser.add_argument("--no-export", action="store_true", help="train only; leave the shipped asset as it is")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -50,6 +53,8 @@ def main() -> None:
     voices = set(training_voices())
     train = [s for s in load_clips(corpus) if s["seconds"] <= MAX_SECONDS and s["speaker_name"] in voices]
     config = voices_config(corpus)
+    if args.lr is not None:
+        config.lr_gen = config.lr_disc = args.lr
 
     def from_asset():
         weights, metadata = read_asset(ASSET)
