@@ -1,5 +1,7 @@
 # The two commands of the README. Both create .venv/ on first use.
 PYTEST_ARGS ?=
+# two workers, one thread each; each takes whole test modules, longest first (tests/conftest.py)
+PYTEST_WORKERS ?= 2
 DEMO_ARGS ?=
 
 .PHONY: demo test setup clean
@@ -14,7 +16,7 @@ demo: setup
 
 test: setup
 	.venv/bin/ruff check .
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 clean:
 	rm -rf .venv

@@ -20,10 +20,32 @@ from coqpit import Coqpit
 from TTS.tts.configs.tacotron2_config import Tacotron2Config
 from TTS.tts.configs.vits_config import VitsConfig
 
-ALGORITHMS = ("maml", "fomaml", "reptile", "protonet", "proto_maml")
-PROTOTYPE_ALGORITHMS = ("protonet", "proto_maml")
-DISTANCES = ("euclidean", "cosine")
 BACKENDS = ("torch", "learn2learn")
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One row of `ALGORITHMS`: where an algorithm's code is and what it supports."""
+
+    implementation: str  # ``module:Class`` in `coqui_meta.algorithms` (`coqui_meta.algorithms.build_algorithm`)
+    second_order: bool  # differentiates through its inner steps (unless ``meta.first_order``)
+    learned_rates: bool  # ``meta.inner_lr_mode`` other than fixed, and ``meta.multi_step_loss``
+    prototypes: bool  # a task starts from the prototype of its support clips (a d-vector model's input)
+    backends: tuple[str, ...] = BACKENDS  # learn2learn adapts parameters only, not a task's inputs
+
+
+#: The one table of the meta-learning algorithms: ``meta.algorithm`` -> what it is and supports. Config checks, the
+#: algorithm built for a model and the CLI's help all read it.
+ALGORITHMS = {
+    "maml": Algorithm("maml:MAML", second_order=True, learned_rates=True, prototypes=False),
+    "fomaml": Algorithm("maml:MAML", second_order=False, learned_rates=True, prototypes=False),
+    "reptile": Algorithm("reptile:Reptile", second_order=False, learned_rates=False, prototypes=False),
+    "protonet": Algorithm("protonet:PrototypeStart", second_order=False, learned_rates=False, prototypes=True,
+                          backends=("torch",)),
+    "proto_maml": Algorithm("protonet:PrototypeStart", second_order=True, learned_rates=True, prototypes=True,
+                            backends=("torch",)),
+}
+DISTANCES = ("euclidean", "cosine")
 INNER_LR_MODES = ("fixed", "per_tensor", "per_tensor_step")
 INNER_OPTIMIZERS = ("adam", "sgd")
 D_VECTOR_STARTS = ("task", "mean")
@@ -140,8 +162,8 @@ class MetaLearningConfig(Coqpit):
             fail("algorithm", f"must be one of {', '.join(ALGORITHMS)}")
         if self.backend not in BACKENDS:
             fail("backend", f"must be one of {', '.join(BACKENDS)}")
-        if self.uses_prototypes and self.backend != "torch":
-            fail("backend", f"{self.algorithm} runs on the torch backend only")
+        if self.backend not in self.traits.backends:
+            fail("backend", f"{self.algorithm} runs on the {' or '.join(self.traits.backends)} backend only")
         if self.prototype_distance not in DISTANCES:
             fail("prototype_distance", f"must be one of {', '.join(DISTANCES)}")
         if not self.prototype_loss_weight >= 0:
@@ -169,10 +191,11 @@ class MetaLearningConfig(Coqpit):
                  f"{self.algorithm} would be first-order: use inner_optimizer 'sgd' (or first_order / fomaml)")
         if self.inner_lr_mode not in INNER_LR_MODES:
             fail("inner_lr_mode", f"must be one of {', '.join(INNER_LR_MODES)}")
-        if self.inner_lr_mode != "fixed" and self.algorithm not in ("maml", "fomaml", "proto_maml"):
-            fail("inner_lr_mode", f"learned rates are for maml, fomaml and proto_maml, not {self.algorithm}")
-        if self.multi_step_loss and self.algorithm not in ("maml", "fomaml", "proto_maml"):
-            fail("multi_step_loss", f"is for maml, fomaml and proto_maml, not {self.algorithm}")
+        with_rates = ", ".join(name for name, row in ALGORITHMS.items() if row.learned_rates)
+        if self.inner_lr_mode != "fixed" and not self.traits.learned_rates:
+            fail("inner_lr_mode", f"learned rates are for {with_rates}, not {self.algorithm}")
+        if self.multi_step_loss and not self.traits.learned_rates:
+            fail("multi_step_loss", f"is for {with_rates}, not {self.algorithm}")
         if not self.inner_lr_lr > 0:
             fail("inner_lr_lr", "must be > 0")
         if not isinstance(self.adapt_modules, list) or not all(isinstance(p, str) and p for p in self.adapt_modules):
@@ -191,12 +214,17 @@ class MetaLearningConfig(Coqpit):
         return self.inner_optimizer or ("sgd" if self.second_order else "adam")
 
     @property
+    def traits(self) -> Algorithm:
+        """The algorithm's row of `ALGORITHMS`."""
+        return ALGORITHMS[self.algorithm]
+
+    @property
     def second_order(self) -> bool:
-        return self.algorithm in ("maml", "proto_maml") and not self.first_order
+        return self.traits.second_order and not self.first_order
 
     @property
     def uses_prototypes(self) -> bool:
-        return self.algorithm in PROTOTYPE_ALGORITHMS
+        return self.traits.prototypes
 
 
 def speaker_holders(config: Coqpit) -> list:

@@ -22,6 +22,8 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from coqui_meta.seeds import draw
+
 logger = logging.getLogger(__name__)
 
 Task = tuple[list[int], list[int]]
@@ -99,7 +101,7 @@ class SpeakerEpisodeSampler:
 
     def episode_stream(self, epoch: int) -> Iterator[list[tuple[str, list[int], list[int]]]]:
         """All ``n_way`` tasks of each episode of a pass, as ``(task name, support, query)``, before rank sharding."""
-        yield from self._draw(random.Random(f"{self.seed}/{0 if self.fixed else epoch}"), self.episodes)
+        yield from self._draw(draw(self.seed, "epoch", 0 if self.fixed else epoch), self.episodes)
 
     def _draw(self, rng: random.Random, count: int) -> Iterator[list[tuple[str, list[int], list[int]]]]:
         for _ in range(count):
@@ -113,7 +115,7 @@ class SpeakerEpisodeSampler:
     def episodes_at(self, key: str, count: int) -> list[list[Task]]:
         """``count`` episodes (this rank's tasks of each) that depend only on ``(seed, key)``: the meta-batch of a
         given training step is the same whether or not the run was interrupted before it."""
-        rng = random.Random(f"{self.seed}/{key}")
+        rng = draw(self.seed, key)
         return [[(s, q) for _, s, q in episode[self.rank :: self.num_replicas]] for episode in self._draw(rng, count)]
 
     def __iter__(self) -> Iterator[list[Task]]:
@@ -213,7 +215,7 @@ def split_by_task(
             raise ValueError(
                 f"cannot hold out {count} {task_key} values for meta-validation: the data has {len(values)}"
             )
-        held = set(random.Random(seed).sample(values, count))
+        held = set(draw(seed, "held-out tasks").sample(values, count))
     train = [s for s in samples if str(s[task_key]) not in held]
     evaluation = [s for s in samples if str(s[task_key]) in held]
     return train, evaluation

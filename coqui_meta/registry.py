@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import types
+from dataclasses import dataclass
 
 
 def _alias(name: str, **attributes) -> None:
@@ -20,26 +21,40 @@ def _alias(name: str, **attributes) -> None:
         setattr(module, key, value)
 
 
+@dataclass(frozen=True)
+class ModelKind:
+    """One row of the table of models (`models`): a meta model and the stock Coqui model it extends."""
+
+    name: str  # the meta config's ``model``: meta_vits
+    stock: str  # Coqui's: vits
+    config_class: type
+    model_class: type
+
+
+def models() -> dict[str, ModelKind]:
+    """The one table of the models coqui-meta supports, under both names (``meta_vits`` and ``vits`` give one row)."""
+    from coqui_meta.config import MetaTacotron2Config, MetaVitsConfig
+    from coqui_meta.models import MetaTacotron2, MetaVits
+
+    rows = (ModelKind("meta_vits", "vits", MetaVitsConfig, MetaVits),
+            ModelKind("meta_tacotron2", "tacotron2", MetaTacotron2Config, MetaTacotron2))
+    return {key: row for row in rows for key in (row.name, row.stock)}
+
+
+def model_kind(name: str) -> ModelKind:
+    """The row of a config's ``model`` (meta or stock name); a ValueError naming the supported ones otherwise."""
+    table = models()
+    if name not in table:
+        raise ValueError(f"model {name!r} is not supported; use {', '.join(table)}")
+    return table[name]
+
+
 def register() -> None:
     """Register the meta models and configs with Coqui, and make its Trainer's checkpoints atomic and able to carry
     the run's position (`coqui_meta.trainer_bridge`). Idempotent; run by ``import coqui_meta``."""
     from coqui_meta import trainer_bridge
-    from coqui_meta.config import MetaTacotron2Config, MetaVitsConfig
-    from coqui_meta.models import MetaTacotron2, MetaVits
 
-    _alias("TTS.tts.configs.meta_vits_config", MetaVitsConfig=MetaVitsConfig)
-    _alias("TTS.tts.configs.meta_tacotron2_config", MetaTacotron2Config=MetaTacotron2Config)
-    _alias("TTS.tts.models.meta_vits", MetaVits=MetaVits)
-    _alias("TTS.tts.models.meta_tacotron2", MetaTacotron2=MetaTacotron2)
+    for kind in set(models().values()):
+        _alias(f"TTS.tts.configs.{kind.name}_config", **{kind.config_class.__name__: kind.config_class})
+        _alias(f"TTS.tts.models.{kind.name}", **{kind.model_class.__name__: kind.model_class})
     trainer_bridge.install()
-
-
-def meta_classes(stock_model: str):
-    """(config class, model class) of the meta version of Coqui's ``vits`` or ``tacotron2``."""
-    from coqui_meta.config import MetaTacotron2Config, MetaVitsConfig
-    from coqui_meta.models import MetaTacotron2, MetaVits
-
-    table = {"vits": (MetaVitsConfig, MetaVits), "tacotron2": (MetaTacotron2Config, MetaTacotron2)}
-    if stock_model not in table:
-        raise ValueError(f"model {stock_model!r} has no meta version; use one of {', '.join(table)}")
-    return table[stock_model]

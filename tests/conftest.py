@@ -10,6 +10,18 @@ import torch
 
 torch.set_num_threads(1)
 
+# The modules that take longest (`--durations`), first. `make test` runs two pytest-xdist workers that take whole
+# modules (--dist loadfile) in collection order as they come free: a long module handed out last would leave one
+# worker running it alone at the end.
+LONGEST_FIRST = ("test_resume", "test_styles", "test_coqui_recipes", "test_demo", "test_evaluate", "test_distributed",
+                 "test_training", "test_oracle", "test_d_vector_models", "test_languages", "test_study",
+                 "test_prototype_training", "test_recipes", "test_protonet", "test_prototype_voices")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: a module's own order is kept
+
 CORPUS = Path(
     os.environ.get(
         "COQUI_META_CORPUS", Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speechocean762"
@@ -106,6 +118,30 @@ def run_cli(*args, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "coqui_meta.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=1200
     )
+
+
+def cli_refusal(*args):
+    """``coqui-meta ARGS`` called in this process, for input it must refuse before any work: its exit code and what
+    it printed, as `run_cli` gives them (a message on stderr and code 1 for a refusal; an unexpected error prints its
+    traceback). No process to start: a refusal takes milliseconds, a fresh interpreter seconds."""
+    import contextlib
+    import io
+    import traceback
+
+    from coqui_meta.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(arg) for arg in args])
+        except SystemExit as exit:  # as Python ends a process: a message is printed and means code 1
+            code = exit.code if exit.code is None or isinstance(exit.code, int) else 1
+            if not (exit.code is None or isinstance(exit.code, int)):
+                print(exit.code, file=sys.stderr)
+        except Exception:
+            traceback.print_exc()
+            code = 1
+    return subprocess.CompletedProcess(["coqui-meta", *args], code or 0, out.getvalue(), err.getvalue())
 
 
 def metadata_of(corpus, speakers) -> list[str]:

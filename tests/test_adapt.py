@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import run_cli
+from conftest import cli_refusal
 
 from coqui_meta.voices.adaptation import AdaptationSettings
 from coqui_meta.voices.delta import apply_delta
@@ -165,7 +165,7 @@ def test_bad_input_is_refused_before_training_and_leaves_no_folder(tiny_vits, ne
         adapt(str(folder / "model.pth"), config, str(new_voice), "dana", 2, 1, str(tmp_path / "taken"), progress=False)
 
     # on the command line: one line naming the problem, no traceback, non-zero exit
-    result = run_cli(
+    result = cli_refusal(
         "adapt",
         "--model_path",
         str(folder / "model.pth"),

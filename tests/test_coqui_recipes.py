@@ -15,13 +15,13 @@ ENCODER_URL = "https://github.com/coqui-ai/TTS/releases/download/speaker_encoder
 
 @pytest.fixture(scope="module")
 def vctk(corpus_samples, tmp_path_factory) -> Path:
-    """6 speakers x 6 clips of the shared corpus in VCTK 0.92's layout (flac + one txt per clip), which Coqui's
-    ``vctk`` formatter reads."""
+    """6 speakers x 6 short clips (at most 3 s: Tacotron2's decoder takes a step for every frame or two) of the
+    shared corpus in VCTK 0.92's layout (flac + one txt per clip), which Coqui's ``vctk`` formatter reads."""
     import soundfile
     from conftest import pick
 
     root = tmp_path_factory.mktemp("vctk") / "VCTK"
-    for index, sample in enumerate(pick(corpus_samples, speakers=6, clips=6, max_seconds=4.0, seed=3)):
+    for index, sample in enumerate(pick(corpus_samples, speakers=6, clips=6, max_seconds=3.0, seed=3)):
         speaker, clip = sample["speaker_name"], f"{sample['speaker_name']}_{index:03d}"
         (root / "txt" / speaker).mkdir(parents=True, exist_ok=True)
         (root / "wav48_silence_trimmed" / speaker).mkdir(parents=True, exist_ok=True)
@@ -34,8 +34,9 @@ def vctk(corpus_samples, tmp_path_factory) -> Path:
 def tiny_meta():
     from coqui_meta import MetaLearningConfig
 
+    # no adaptation-gain log: it costs a query pass per task (a sixth of a Tacotron2 step); tested in test_training
     return MetaLearningConfig(algorithm="fomaml", inner_steps=1, inner_lr=0.003, n_way=2, k_shot=2, q_query=2,
-                              meta_batch_size=2, episodes_per_epoch=1, eval_episodes=1)
+                              meta_batch_size=2, episodes_per_epoch=1, eval_episodes=1, log_adaptation_gain=False)
 
 
 def recipe_shape(config, vctk: Path, out: Path):

@@ -73,7 +73,7 @@ def test_the_maml_meta_gradient_through_an_adapted_d_vector_equals_a_hand_comput
     from torch.func import functional_call
 
     from coqui_meta.algorithms.inner_loop import _CallMethod
-    from coqui_meta.algorithms.inner_rules import TaskSeeds, seeded
+    from coqui_meta.seeds import TaskSeeds, seeded
 
     samples, path = four_speakers
     meta = MetaLearningConfig(algorithm="maml", inner_steps=1, inner_lr=0.05, n_way=1, k_shot=2, q_query=1,

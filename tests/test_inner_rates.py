@@ -158,7 +158,7 @@ def test_learned_rates_are_trained_logged_saved_and_used_by_evaluate_and_adapt(c
 
 def test_the_multi_step_loss_is_the_mean_query_loss_before_and_after_each_step(corpus_samples):
     from coqui_meta.algorithms.inner_loop import TorchTaskModel, adapt
-    from coqui_meta.algorithms.inner_rules import TaskSeeds, seeded
+    from coqui_meta.seeds import TaskSeeds, seeded
 
     model, tasks = rate_model(corpus_samples, "maml", "per_tensor_step", 2)
     model.config.meta.multi_step_loss = True

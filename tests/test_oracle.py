@@ -39,7 +39,9 @@ CASES = [
 def test_torch_backend_matches_learn2learn(corpus_samples, kind, algorithm, adapt_modules, inner_steps):
     samples = pick(corpus_samples, speakers=3, clips=4, max_seconds=2.6, seed=1)
     meta = MetaLearningConfig(
-        algorithm=algorithm, inner_steps=inner_steps, inner_lr=0.05, adapt_modules=adapt_modules,
+        # SGD for second-order MAML; Adam (the first-order default) moves every element by about its rate
+        algorithm=algorithm, inner_steps=inner_steps, inner_lr=0.05 if algorithm == "maml" else 0.003,
+        adapt_modules=adapt_modules,
         n_way=2, k_shot=1, q_query=1, meta_batch_size=2, eval_episodes=1,
     )
     speakers = sorted({s["speaker_name"] for s in samples})
@@ -48,6 +50,7 @@ def test_torch_backend_matches_learn2learn(corpus_samples, kind, algorithm, adap
 
     ours = meta_gradient(model, tasks, "torch")
     oracle = meta_gradient(model, tasks, "learn2learn")
+    assert ours, "every task was skipped (its inner steps diverged): nothing to compare"
     assert relative_difference(ours, oracle) < 1e-5
 
     adapted = set(model.meta_adapted_names())

@@ -11,9 +11,10 @@ from conftest import build_meta_model, corpus_subset, first_meta_batch, pick, ru
 
 from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
 from coqui_meta.algorithms.inner_loop import D_VECTOR, adapt
-from coqui_meta.algorithms.inner_rules import InnerOptimizer, TaskSeeds, seeded
+from coqui_meta.algorithms.inner_rules import InnerOptimizer
 from coqui_meta.algorithms.prototypes import prototypes, prototypical_loss
 from coqui_meta.experiments.presets import small_vits_config
+from coqui_meta.seeds import TaskSeeds, seeded
 
 
 def test_from_config_switches_to_the_d_vector_input_and_bad_configs_name_the_field():

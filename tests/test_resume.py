@@ -46,6 +46,10 @@ def write_config(
                               output_path=str(output), max_audio_seconds=4.0)
     meta = {**dict(n_way=2, k_shot=2, q_query=1, meta_batch_size=2, episodes_per_epoch=episodes, eval_episodes=2,
                    eval_tasks=speakers[-2:] if run_eval else speakers[-1:]), **meta}
+    # one period discriminator of the preset's two (each is 8 M of its 23 M parameters: a checkpoint with Adam's
+    # moments, written at every step by one test, is 280 MB with both, 180 MB with one); what these tests check does
+    # not depend on them. (Not none: Coqpit's parser of --coqpit.* overrides fails on an empty list in a config.)
+    stock.model_args.periods_multi_period_discriminator = [2]
     config = MetaVitsConfig.from_config(stock, meta=MetaLearningConfig(**meta))
     config.epochs, config.save_step, config.print_step, config.save_n_checkpoints = epochs, save_step, 1, keep
     config.run_eval, config.lr_gen, config.lr_disc = run_eval, 1e-3, 1e-3
@@ -53,55 +57,57 @@ def write_config(
     return folder / "config.json"
 
 
-@pytest.mark.slow
-def test_a_killed_run_resumes_with_the_same_losses(corpus, corpus_samples, tmp_out):
-    speakers = sorted({s["speaker_name"] for s in pick(corpus_samples, 4, 5, 4.0, seed=11)})
-    (tmp_out / "a").mkdir()
-    (tmp_out / "b").mkdir()
-    config = write_config(corpus_subset(corpus, speakers, tmp_out / "a" / "data"), speakers, tmp_out / "a",
-                          tmp_out / "a" / "run")
-    straight = run_cli("train", "--config_path", str(config), cwd=tmp_out)
-    assert straight.returncode == 0, straight.stdout[-3000:] + straight.stderr[-3000:]
-    expected = step_losses(straight.stdout + straight.stderr)
-    assert sorted(expected) == list(range(10))
+@pytest.fixture(scope="module")
+def straight(corpus, corpus_samples, tmp_path_factory):
+    """Two epochs of 4 meta-batches, a checkpoint every 2, meta-validation at each epoch's end (its loss picks the
+    best model), never interrupted: what the interrupted runs below must reproduce. (data, speakers, losses, run)"""
+    os.environ.setdefault("TENSORBOARD_LOGGING", "0")
+    folder = tmp_path_factory.mktemp("straight")
+    speakers = sorted({s["speaker_name"] for s in pick(corpus_samples, 5, 5, 4.0, seed=11)})
+    data = corpus_subset(corpus, speakers, folder / "data")
+    result = run_cli("train", "--config_path", str(resumable_config(data, speakers, folder, epochs=2)), cwd=folder)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    losses = step_losses(result.stdout + result.stderr)
+    assert sorted(losses) == list(range(8))
+    return data, speakers, losses, next((folder / "run").glob("*/"))
 
-    config = write_config(corpus_subset(corpus, speakers, tmp_out / "b" / "data"), speakers, tmp_out / "b",
-                          tmp_out / "b" / "run")
+
+def resumable_config(data: Path, speakers, folder: Path, epochs: int) -> Path:
+    return write_config(data, speakers, folder, folder / "run", episodes=4, epochs=epochs, save_step=2, run_eval=True)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_with_the_same_losses(straight, tmp_out):
+    data, speakers, expected, _ = straight
+    config = resumable_config(data, speakers, tmp_out, epochs=2)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen([sys.executable, "-m", "coqui_meta.cli", "train", "--config_path", str(config)],
                                cwd=tmp_out, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
-    while not list((tmp_out / "b" / "run").glob("*/checkpoint_3.pth")):
-        assert process.poll() is None and time.time() < deadline, "the run ended before its checkpoint at step 3"
+    while not list((tmp_out / "run").glob("*/checkpoint_2.pth")):  # written whole (atomically) or not at all
+        assert process.poll() is None and time.time() < deadline, "the run ended before its checkpoint at step 2"
         time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)  # in the middle of step 4
+    process.send_signal(signal.SIGKILL)  # in the middle of step 3, the first epoch's last
     process.wait()
-    run_dir = next((tmp_out / "b" / "run").glob("*/"))
+    run_dir = next((tmp_out / "run").glob("*/"))
+    assert not list(run_dir.glob("best_model*.pth")), "killed before the epoch's end"
     resumed = run_cli("train", "--continue_path", str(run_dir), cwd=tmp_out)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     after = step_losses(resumed.stdout + resumed.stderr)
-    assert sorted(after) == list(range(4, 10)), "it resumed at the step after its last checkpoint, epochs as before"
+    assert sorted(after) == list(range(3, 8)), "it resumed at the step after its last checkpoint, epochs as before"
     for step in after:
         assert after[step] == pytest.approx(expected[step], rel=1e-6), f"step {step}: {after[step]} != {expected[step]}"
 
 
 @pytest.mark.slow
-def test_a_run_continued_from_its_epoch_end_best_model_takes_the_next_steps(corpus, corpus_samples, tmp_out):
+def test_a_run_continued_from_its_epoch_end_best_model_takes_the_next_steps(straight, tmp_out):
     """Coqui's Trainer continues from best_model_N when it is the newest file, but restores step N + 1 and the
     finished epoch; the run must still go on with meta-batch N in the next epoch, as if never stopped."""
-    speakers = sorted({s["speaker_name"] for s in pick(corpus_samples, 5, 5, 4.0, seed=11)})
-    data = corpus_subset(corpus, speakers, tmp_out / "data")
-    runs = {}
-    for name, epochs in (("straight", 2), ("stopped", 1)):
-        (tmp_out / name).mkdir()
-        config = write_config(data, speakers, tmp_out / name, tmp_out / name / "run", episodes=4, epochs=epochs,
-                              save_step=3, run_eval=True)  # the epoch's meta-validation loss picks the best model
-        runs[name] = run_cli("train", "--config_path", str(config), cwd=tmp_out)
-        assert runs[name].returncode == 0, runs[name].stdout[-3000:] + runs[name].stderr[-3000:]
-    expected = step_losses(runs["straight"].stdout + runs["straight"].stderr)
-    assert sorted(expected) == list(range(8))
-    run_dir = next((tmp_out / "stopped" / "run").glob("*/"))
-    assert sorted(p.name for p in run_dir.glob("*_[0-9]*.pth")) == ["best_model_4.pth", "checkpoint_3.pth"]
+    data, speakers, expected, straight_run = straight
+    stopped = run_cli("train", "--config_path", str(resumable_config(data, speakers, tmp_out, epochs=1)), cwd=tmp_out)
+    assert stopped.returncode == 0, stopped.stdout[-3000:] + stopped.stderr[-3000:]
+    run_dir = next((tmp_out / "run").glob("*/"))
+    assert sorted(p.name for p in run_dir.glob("*_[0-9]*.pth")) == ["best_model_4.pth", "checkpoint_2.pth"]
 
     resumed = run_cli("train", "--continue_path", str(run_dir), "--coqpit.epochs", "2", cwd=tmp_out)
     output = resumed.stdout + resumed.stderr
@@ -110,12 +116,13 @@ def test_a_run_continued_from_its_epoch_end_best_model_takes_the_next_steps(corp
     assert sorted(after) == list(range(4, 8)), "the second epoch, from meta-batch 4"
     for step in after:
         assert after[step] == pytest.approx(expected[step], rel=1e-6), f"step {step}: {after[step]} != {expected[step]}"
-    straight, continued = (torch.load(next(d.glob("*/checkpoint_6.pth")), weights_only=True)
-                           for d in (tmp_out / "straight" / "run", tmp_out / "stopped" / "run"))
-    assert continued["meta_tasks"] == straight["meta_tasks"] == {"seen": 14, "skipped": 0, "skipped_steps": 0,
-                                                                  "batches": 7, "epochs": 1}
-    for key in straight["model"]:
-        torch.testing.assert_close(continued["model"][key], straight["model"][key], rtol=1e-6, atol=1e-7, msg=key)
+    straight_state, continued = (torch.load(run / "checkpoint_6.pth", weights_only=True)
+                                 for run in (straight_run, run_dir))
+    assert continued["meta_tasks"] == straight_state["meta_tasks"] == {"seen": 14, "skipped": 0, "skipped_steps": 0,
+                                                                        "batches": 7, "epochs": 1}
+    for key in straight_state["model"]:
+        torch.testing.assert_close(continued["model"][key], straight_state["model"][key], rtol=1e-6, atol=1e-7,
+                                   msg=key)
 
 
 def nan_corpus(corpus, speakers, poisoned, folder: Path) -> Path:
@@ -157,7 +164,7 @@ def test_skipped_tasks_are_counted_across_a_restart(corpus, corpus_samples, tmp_
     runs = {}
     for name, epochs in (("straight", 2), ("stopped", 1)):
         data = nan_corpus(corpus, speakers, poisoned, tmp_out / name / "data")
-        config = write_config(data, speakers, tmp_out / name, tmp_out / name / "run", episodes=10, epochs=epochs,
+        config = write_config(data, speakers, tmp_out / name, tmp_out / name / "run", episodes=6, epochs=epochs,
                               save_step=1, keep=2, max_skipped_share=1.0)  # the latest is all it needs
         result = run_cli("train", "--config_path", str(config), cwd=tmp_out)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -170,7 +177,7 @@ def test_skipped_tasks_are_counted_across_a_restart(corpus, corpus_samples, tmp_
     run_dir = next((tmp_out / "stopped" / "run").glob("*/"))
     last = max(run_dir.glob("checkpoint_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
     counts = torch.load(last, weights_only=True)["meta_tasks"]
-    assert counts["seen"] == 20 and counts["skipped"] == skip_counts(runs["stopped"])[-1] > 0
+    assert counts["seen"] == 12 and counts["skipped"] == skip_counts(runs["stopped"])[-1] > 0
     assert counts["skipped_steps"] == runs["stopped"].count("Every task of meta-batch") > 0
     shutil.copytree(run_dir, tmp_out / "judged")
 
@@ -182,7 +189,8 @@ def test_skipped_tasks_are_counted_across_a_restart(corpus, corpus_samples, tmp_
         assert after[step] == pytest.approx(expected[step], rel=1e-6), f"step {step}: {after[step]} != {expected[step]}"
     assert skip_counts(resumed.stdout + resumed.stderr) == skip_counts(straight)[len(skip_counts(runs["stopped"])):]
 
-    # the same continuation with no skip allowed stops at its first skipped task, counting the first epoch's
+    # the same continuation with no skip allowed stops after its first meta-batch: counting the first epoch's skips,
+    # the run's share is already above 0
     stopped = run_cli("train", "--continue_path", str(tmp_out / "judged"), "--coqpit.epochs", "2",
                       "--coqpit.meta.max_skipped_share", "0", cwd=tmp_out)
     assert stopped.returncode != 0
@@ -190,4 +198,4 @@ def test_skipped_tasks_are_counted_across_a_restart(corpus, corpus_samples, tmp_
         r"(\d+) of (\d+) tasks had a non-finite or diverging support or query loss", stopped.stdout + stopped.stderr
     )
     assert message, stopped.stdout[-3000:] + stopped.stderr[-3000:]
-    assert int(message.group(1)) > counts["skipped"] and int(message.group(2)) > counts["seen"]
+    assert int(message.group(1)) >= counts["skipped"] and int(message.group(2)) > counts["seen"]

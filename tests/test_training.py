@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_meta_model, corpus_subset, first_meta_batch, pick, run_cli
+from conftest import build_meta_model, cli_refusal, corpus_subset, first_meta_batch, pick, run_cli
 from trainer import Trainer, TrainerArgs
 from TTS.tts.models.vits import Vits
 
@@ -114,19 +114,19 @@ def test_cli_train_with_overrides_and_restore_from_a_stock_checkpoint(corpus, co
 
 
 def test_cli_names_a_missing_config_and_a_stock_config(tmp_out):
-    result = run_cli("train", "--config_path", str(tmp_out / "nope.json"), cwd=tmp_out)
+    result = cli_refusal("train", "--config_path", str(tmp_out / "nope.json"))
     assert result.returncode != 0 and "nope.json" in result.stderr
     from coqui_meta.experiments.presets import small_vits_config
 
     small_vits_config().save_json(str(tmp_out / "stock.json"))
-    result = run_cli("train", "--config_path", str(tmp_out / "stock.json"), cwd=tmp_out)
+    result = cli_refusal("train", "--config_path", str(tmp_out / "stock.json"))
     assert result.returncode != 0 and "no 'meta' block" in result.stderr
 
 
 def test_an_outer_step_logs_the_adaptation_gain_of_its_tasks(corpus_samples, tmp_out):
     """The query loss at a task's start, measured without a graph, is the multi-step loss's first term, and the
     logged gain is that minus the query loss after the inner steps."""
-    from coqui_meta.algorithms.inner_rules import TaskSeeds
+    from coqui_meta.seeds import TaskSeeds
 
     samples = pick(corpus_samples, speakers=2, clips=4, max_seconds=3.0, seed=5)
     speakers = sorted({s["speaker_name"] for s in samples})

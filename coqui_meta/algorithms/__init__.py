@@ -1,23 +1,22 @@
 """Meta-learning algorithms, one a file: MAML (first and second order), Reptile, and the prototype start that
-Prototypical networks and Proto-MAML share. `ALGORITHMS` is the one table of their names."""
+Prototypical networks and Proto-MAML share. Which name runs which class, and what each supports, is
+`coqui_meta.config.ALGORITHMS`, the one table."""
+
+import importlib
 
 from coqui_meta.algorithms.base import GradientMetaAlgorithm, TaskResult
 from coqui_meta.algorithms.maml import MAML
 from coqui_meta.algorithms.protonet import PrototypeStart
 from coqui_meta.algorithms.reptile import Reptile
-
-#: algorithm name -> class; ``fomaml`` is MAML in first order (`MetaLearningConfig.second_order`)
-ALGORITHMS = {"maml": MAML, "fomaml": MAML, "reptile": Reptile, "protonet": PrototypeStart,
-              "proto_maml": PrototypeStart}
+from coqui_meta.config import ALGORITHMS
 
 
 def build_algorithm(model, meta) -> GradientMetaAlgorithm:
     """The algorithm named by ``meta.algorithm`` for ``model`` (a MetaVits or MetaTacotron2)."""
-    try:
-        cls = ALGORITHMS[meta.algorithm]
-    except KeyError:
-        raise ValueError(f"meta.algorithm: unknown algorithm {meta.algorithm!r}; use one of {sorted(ALGORITHMS)}")
-    return cls(model, meta)
+    if meta.algorithm not in ALGORITHMS:
+        raise ValueError(f"meta.algorithm: unknown algorithm {meta.algorithm!r}; use one of {', '.join(ALGORITHMS)}")
+    module, name = ALGORITHMS[meta.algorithm].implementation.split(":")
+    return getattr(importlib.import_module(f"coqui_meta.algorithms.{module}"), name)(model, meta)
 
 
-__all__ = ["ALGORITHMS", "MAML", "GradientMetaAlgorithm", "PrototypeStart", "Reptile", "TaskResult", "build_algorithm"]
+__all__ = ["MAML", "GradientMetaAlgorithm", "PrototypeStart", "Reptile", "TaskResult", "build_algorithm"]

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from coqui_meta.algorithms.inner_loop import TorchTaskModel, adapt, make_task_model, score
-from coqui_meta.algorithms.inner_rules import InnerOptimizer, TaskSeeds, diverged, seeded
+from coqui_meta.algorithms.inner_rules import InnerOptimizer, diverged
+from coqui_meta.seeds import TaskSeeds, seeded
 
 
 @dataclass

@@ -30,7 +30,8 @@ import torch.utils.checkpoint
 from torch import nn
 from torch.func import functional_call
 
-from coqui_meta.algorithms.inner_rules import InnerOptimizer, TaskSeeds, diverged, seeded
+from coqui_meta.algorithms.inner_rules import InnerOptimizer, diverged
+from coqui_meta.seeds import TaskSeeds, seeded
 
 #: the voice of a prototype model in a task's tensors: not a parameter but the d-vector input of every clip
 D_VECTOR = "d_vector"

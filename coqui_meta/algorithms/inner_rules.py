@@ -8,8 +8,6 @@
   last trained one uses the last step's rates.
 - `InnerOptimizer`: Adam's step at those rates (``meta.inner_optimizer``'s default; not differentiated through) or SGD
   (``rate * grad``, what second-order MAML differentiates through); gradient clipping when a user asks for it.
-- `TaskSeeds`: every random draw of a task (VITS's segments and noise, dropout) from one seed: inner step ``k`` and the
-  query loss each have their own, so a task gives the same numbers wherever it runs and whatever ran before.
 
 Example::
 
@@ -20,9 +18,7 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -31,31 +27,6 @@ from coqui_meta.config import INNER_LR_MODES, INNER_OPTIMIZERS
 
 #: a support or query loss this many times the first support loss means the task's steps diverged
 DIVERGENCE_FACTOR = 10.0
-
-
-@contextlib.contextmanager
-def seeded(seed: int | None, device: torch.device | None = None):
-    """Every torch random draw inside comes from ``seed`` (no change when None); the global state is kept."""
-    if seed is None:
-        yield
-        return
-    devices = [device] if device is not None and device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-@dataclass(frozen=True)
-class TaskSeeds:
-    """The seeds of one task's random draws: one for each inner step and one for the query loss. None: unseeded."""
-
-    seed: int | None = None
-
-    def support(self, step: int) -> int | None:
-        return None if self.seed is None else self.seed * 1_000_003 + 1 + step
-
-    def query(self) -> int | None:
-        return None if self.seed is None else self.seed * 1_000_003
 
 
 def diverged(losses: list[float]) -> bool:

@@ -23,9 +23,9 @@ from typing import Callable
 import torch
 
 from coqui_meta.algorithms.base import GradientMetaAlgorithm, TaskResult
-from coqui_meta.algorithms.inner_rules import TaskSeeds
 from coqui_meta.algorithms.maml import MAML
 from coqui_meta.algorithms.prototypes import accuracy, prototypes, prototypical_loss
+from coqui_meta.seeds import TaskSeeds
 
 
 class PrototypeStart(GradientMetaAlgorithm):

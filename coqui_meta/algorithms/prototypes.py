@@ -10,12 +10,11 @@ Example::
 
 from __future__ import annotations
 
-import random
-
 import torch
 import torch.nn.functional as F
 
 from coqui_meta.config import DISTANCES
+from coqui_meta.seeds import draw
 
 
 def prototypes(embeddings: torch.Tensor, labels: torch.Tensor, n_way: int) -> torch.Tensor:
@@ -80,7 +79,7 @@ def episode_loss(encoder, episode, n_way: int, distance: str = "euclidean") -> t
 def identification_accuracy(encoder, by_speaker, n_way: int, k_shot: int, q_query: int, episodes: int = 30,
                             seed: int = 0, distance: str = "euclidean") -> float:
     """Mean N-way K-shot speaker identification accuracy of ``encoder``'s prototypes over fixed episodes."""
-    rng, was_training = random.Random(seed), encoder.training
+    rng, was_training = draw(seed, "identification episodes"), encoder.training
     encoder.eval()
     with torch.no_grad():
         scores = [episode_loss(encoder, sample_episode(by_speaker, n_way, k_shot, q_query, rng), n_way, distance)[1]
@@ -92,7 +91,7 @@ def identification_accuracy(encoder, by_speaker, n_way: int, k_shot: int, q_quer
 def train_encoder(encoder, by_speaker, episodes: int, n_way: int, k_shot: int, q_query: int, lr: float = 1e-3,
                   seed: int = 0, distance: str = "euclidean") -> list[float]:
     """Episodic training of the encoder alone with the prototypical loss; returns the loss of each episode."""
-    rng, optimizer, losses = random.Random(seed), torch.optim.Adam(encoder.parameters(), lr=lr), []
+    rng, optimizer, losses = draw(seed, "encoder episodes"), torch.optim.Adam(encoder.parameters(), lr=lr), []
     encoder.train()
     for _ in range(episodes):
         loss, _ = episode_loss(encoder, sample_episode(by_speaker, n_way, k_shot, q_query, rng), n_way, distance)

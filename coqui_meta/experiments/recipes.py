@@ -14,6 +14,8 @@ import argparse
 import os
 from pathlib import Path
 
+from coqui_meta.seeds import draw
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -52,7 +54,6 @@ def train_recipe(config, held_out: int = 4, seed: int = 0) -> None:
 def recipe_split(config, samples: list[dict], count: int = 4, seed: int = 0) -> tuple[list[dict], list[dict]]:
     """Training and meta-validation samples for a recipe: clips within the config's length limits, and ``count``
     held-out speakers (by seed) among those with ``k_shot + q_query`` such clips, so meta-validation has its tasks."""
-    import random
 
     import soundfile
 
@@ -66,5 +67,5 @@ def recipe_split(config, samples: list[dict], count: int = 4, seed: int = 0) -> 
         counts[sample["speaker_name"]] = counts.get(sample["speaker_name"], 0) + 1
     needed = config.meta.k_shot + config.meta.q_query
     eligible = sorted(name for name, number in counts.items() if number >= needed)
-    held_out = random.Random(seed).sample(eligible, count)
+    held_out = draw(seed, "held-out tasks").sample(eligible, count)
     return split_by_task(usable, "speaker_name", eval_tasks=held_out)

@@ -65,7 +65,7 @@ def meta_branch(base: Base, samples: list[dict], meta, out: str | Path, steps: i
                 seconds: float | None = None, progress: bool = True) -> dict:
     """The meta model meta-trained from ``base`` for ``steps`` meta-steps (or as many as ``seconds`` allow), in
     ``out/branches/meta-<key>/``; reused when trained before with these settings."""
-    from coqui_meta.registry import meta_classes
+    from coqui_meta.registry import model_kind
     from coqui_meta.voices.checkpoints import load_config_file
 
     key = settings_key(base.folder.name, base.steps, meta.to_dict(), steps, seconds)
@@ -74,7 +74,8 @@ def meta_branch(base: Base, samples: list[dict], meta, out: str | Path, steps: i
         return json.loads((folder / "branch.json").read_text())
     stock_config = load_config_file(base.files[1])
     start = base.start_state()
-    config_cls, model_cls = meta_classes(stock_config.model)
+    kind = model_kind(stock_config.model)
+    config_cls, model_cls = kind.config_class, kind.model_class
     config = config_cls.from_config(stock_config, meta=meta)
     config.output_path = str(folder / "trainer")
     model = model_cls(config)

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from coqui_meta.episodes import EpisodeCollate, MetaBatchSampler, SpeakerEpisodeSampler
 from coqui_meta.models.outer_step import world
+from coqui_meta.seeds import derive
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class EpisodicDataMixin:
             k_shot=meta.k_shot,
             q_query=meta.q_query,
             task_key=meta.task_key,
-            seed=meta.seed + (1_000_003 if is_eval else 0),
+            seed=derive(meta.seed, "validation episodes" if is_eval else "training episodes"),
             num_replicas=replicas,
             rank=rank,
             episodes=max(1, -(-steps * tasks_per_step // tasks_per_episode)),

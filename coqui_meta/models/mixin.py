@@ -28,6 +28,7 @@ from coqui_meta.models.run_state import RunState
 from coqui_meta.models.target_loss import check_target_loss, with_optimizer_losses
 from coqui_meta.models.task_start import TaskStartMixin
 from coqui_meta.models.validation_split import meta_validation_split
+from coqui_meta.seeds import training_task, validation_task
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +102,8 @@ class MetaLearningMixin(TaskStartMixin, EpisodicDataMixin):
         replicas, rank = world()
         meta_batch = self.meta_run.batches
         self.meta_run.batches += 1
-        first = meta.seed * 1_000_003 + meta_batch * len(tasks) * replicas
-        seeds = [first + task_position(i, rank, replicas, meta.n_way) for i in range(len(tasks))]
+        seeds = [training_task(meta.seed, meta_batch, task_position(i, rank, replicas, meta.n_way))
+                 for i in range(len(tasks))]
         results = self.meta_algorithm.outer_backward(tasks, scale=scaler.scale if scaler else lambda x: x, seeds=seeds)
         kept = [r for r in results if not r.skipped]
         seen, kept_everywhere = (int(v) for v in all_reduce_sum([len(results), len(kept)], self._meta_device()))
@@ -212,7 +213,7 @@ class MetaLearningMixin(TaskStartMixin, EpisodicDataMixin):
         before, after, outputs = [], [], {}
         with torch.inference_mode(False), torch.enable_grad():
             for index, (support, query) in enumerate(batch["tasks"]):
-                seed = meta.seed + task_position(index, rank, replicas, meta.n_way)  # as one process would draw it
+                seed = validation_task(meta.seed, task_position(index, rank, replicas, meta.n_way))  # one process's
                 pre, post, outputs = self.meta_algorithm.evaluate_task(_plain(support), _plain(query), steps, seed=seed)
                 before.append(pre)
                 after.append(post)

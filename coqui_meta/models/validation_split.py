@@ -10,9 +10,10 @@ Example::
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from typing import Callable
+
+from coqui_meta.seeds import draw
 
 
 class SplitError(ValueError):
@@ -54,7 +55,7 @@ def meta_validation_split(train: list[dict], held: list[dict] | None, meta,
                 f"meta-validation needs {meta.n_way} whole {key} values (meta.n_way) held out and as many to train "
                 f"on, each with {needed} usable clips; the data has {len(enough)}. Lower meta.n_way, meta.k_shot or "
                 f"meta.q_query, or add data")
-        chosen = sorted(random.Random(meta.seed).sample(enough, meta.n_way))
+        chosen = sorted(draw(meta.seed, "held-out tasks").sample(enough, meta.n_way))
         how = f"{meta.n_way} {key} values chosen by meta.seed (the eval clips' values cannot form its tasks)"
     kept = set(chosen)
     new_train = [s for s in every if str(s[key]) not in kept]

@@ -39,7 +39,8 @@ from coqui_meta.algorithms.inner_loop import (
     score,
     split_voice,
 )
-from coqui_meta.algorithms.inner_rules import DIVERGENCE_FACTOR, InnerOptimizer, InnerRates, TaskSeeds, diverged, seeded
+from coqui_meta.algorithms.inner_rules import DIVERGENCE_FACTOR, InnerOptimizer, InnerRates, diverged
+from coqui_meta.seeds import TaskSeeds, seeded
 
 
 @dataclass
@@ -117,7 +118,7 @@ class VoiceAdaptation:
         kind = settings.optimizer or model.config.meta.inner_update
         self.optimizer = InnerOptimizer(rates, kind, settings.grad_clip, settings.lr_scale, settings.lr)
         self.task = TorchTaskModel(model, adapted, voice=self.prototype, differentiable=False)
-        self.seeds = TaskSeeds(settings.seed)
+        self.seeds = TaskSeeds.of_voice(settings.seed)
         self.steps_taken = 0
         self.start: float | None = None  # the first loss measured: what divergence is judged against
 
@@ -158,7 +159,7 @@ class VoiceAdaptation:
     def synthesize(self, batch: dict, index: int, seed: int | None = None) -> tuple[np.ndarray, int]:
         """The voice saying the text of clip ``index`` of ``batch`` (free-running): a waveform and its sample rate."""
         tensors, voice = split_voice(self.task.tensors)
-        return render(self.model, batch, index, self.seeds.query() + index if seed is None else seed, tensors, voice,
+        return render(self.model, batch, index, self.seeds.render(index) if seed is None else seed, tensors, voice,
                       self.style_weights())
 
     def style_weights(self) -> torch.Tensor | None:

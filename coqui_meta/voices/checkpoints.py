@@ -22,9 +22,9 @@ from typing import Any
 
 import torch
 
+from coqui_meta.registry import model_kind
 from coqui_meta.voices.encoder_files import drop_encoder, encoder_urls, offline_message
 
-STOCK_OF = {"meta_vits": "vits", "meta_tacotron2": "tacotron2", "vits": "vits", "tacotron2": "tacotron2"}
 FINETUNE = "finetune"  # the algorithm name of a stock checkpoint: plain Coqui fine-tuning
 #: state-dict prefixes a meta checkpoint may hold beside the stock keys: a stock model has no such modules
 META_ONLY_PREFIXES = ("prototype_encoder.", "meta_inner_lrs.")
@@ -79,20 +79,19 @@ def load_config_file(path: str | os.PathLike):
         model_name = json.loads(path.read_text()).get("model")
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from None
-    if model_name not in STOCK_OF:
-        raise ValueError(
-            f"{path}: model {model_name!r} is not supported; use vits, tacotron2, meta_vits or meta_tacotron2"
-        )
+    try:
+        model_kind(model_name)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     return load_config(str(path))
 
 
 def as_meta_config(config, meta_overrides: dict[str, Any] | None = None):
     """The config as a meta config (a stock one gets a default meta block), with ``meta_overrides`` applied."""
-    from coqui_meta.config import MetaLearningConfig, MetaTacotron2Config, MetaVitsConfig
+    from coqui_meta.config import MetaLearningConfig
 
     if "meta" not in config:
-        cls = MetaVitsConfig if config.model == "vits" else MetaTacotron2Config
-        config = cls.from_config(config, meta=MetaLearningConfig())
+        config = model_kind(config.model).config_class.from_config(config, meta=MetaLearningConfig())
     for key, value in (meta_overrides or {}).items():
         setattr(config.meta, key, value)
     config.meta.check_values()
@@ -109,7 +108,6 @@ def load_model(
 ) -> LoadedModel:
     """The checkpoint's model as a MetaVits / MetaTacotron2 on ``device``, in eval mode. ``encoder``: the start of new
     voices asked for; one other than ``coqui`` lets a config whose speaker encoder is at a URL build without it."""
-    from coqui_meta.models import MetaTacotron2, MetaVits
 
     original = load_config_file(config_path)
     model_name = original.model
@@ -139,7 +137,7 @@ def load_model(
     if urls and encoder not in (None, "coqui"):
         drop_encoder(config)  # another encoder starts the voices: the one at the URL is never needed
     try:
-        model = (MetaVits if STOCK_OF[model_name] == "vits" else MetaTacotron2)(config)
+        model = model_kind(model_name).model_class(config)
     except OSError as error:  # FileNotFoundError of the URL offline, or a network error
         if encoder_urls(config):
             raise ValueError(offline_message(urls, str(config_path), error)) from None
@@ -155,5 +153,5 @@ def load_model(
             f"{model_path} does not match {config_path}: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
         )
     model.to(torch.device(device)).eval()
-    return LoadedModel(model, config, model_name, STOCK_OF[model_name], algorithm, checkpoint, drop_rates,
+    return LoadedModel(model, config, model_name, model_kind(model_name).stock, algorithm, checkpoint, drop_rates,
                        phoneme_cache_path)

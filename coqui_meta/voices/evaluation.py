@@ -18,7 +18,6 @@ Example::
 from __future__ import annotations
 
 import platform
-import random
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from coqui_meta.files import write_atomic, write_json
+from coqui_meta.seeds import draw
 from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation, load_for_adaptation
 from coqui_meta.voices.d_vector_voice import start_d_vector, start_kind
 from coqui_meta.voices.data import load_clips, require_sample_rate
@@ -67,12 +67,12 @@ def choose_speakers(samples, known: set[str], wanted: int | list[str], needed: i
             f"--speakers {wanted}: only {len(unseen)} speakers of the data are unknown to the model and have "
             f"shots + queries = {needed} usable clips"
         )
-    return sorted(random.Random(seed).sample(unseen, wanted))
+    return sorted(draw(seed, "speakers").sample(unseen, wanted))
 
 
 def draw_clips(indices: list[int], speaker: str, count: int, seed: int) -> list[int]:
     """The ``count`` clips (of ``indices``) that ``evaluate`` takes for ``speaker``: support first, then query."""
-    return random.Random(f"{seed}/{speaker}").sample(indices, count)
+    return draw(seed, "clips", speaker).sample(indices, count)
 
 
 class SpeakerClips:

@@ -14,12 +14,12 @@ Example::
 
 from __future__ import annotations
 
-import random
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
+from coqui_meta.seeds import derive, draw
 from coqui_meta.voices.adaptation import render
 from coqui_meta.voices.judge import SpeakerJudge, cosine, equal_error_rate
 
@@ -44,15 +44,15 @@ def seen_speaker_eer(model, samples: list[dict], speakers: int = 12, clips: int 
         raise ValueError(
             f"seen_speaker_eer needs 2 speakers of the model with {2 * clips} clips; the data has {len(eligible)}"
         )
-    chosen = sorted(random.Random(seed).sample(eligible, min(speakers, len(eligible))))
+    chosen = sorted(draw(seed, "speakers").sample(eligible, min(speakers, len(eligible))))
     collate = model.meta_episode_collate(dataset, clips, clips)
     renditions, references = [], []
     for name in chosen:
-        indices = random.Random(f"{seed}/{name}").sample(by_speaker[name], 2 * clips)
+        indices = draw(seed, "clips", name).sample(by_speaker[name], 2 * clips)
         rendered, _ = collate([dataset[i] for i in indices])["tasks"][0]
         batch = model.meta_prepare(rendered)
         for index in range(clips):
-            wav, rate = render(model, batch, index, seed=seed + index)
+            wav, rate = render(model, batch, index, seed=derive(seed, "render", name, index))
             renditions.append((name, judge.embed(wav, rate)))
         for i in indices[clips:]:
             references.append(
@@ -76,7 +76,7 @@ def own_row_ceiling(loaded, data: str, names: list[str], shots: int, queries: in
     rendered with its own trained row, on the query clips `coqui-meta evaluate` draws for it with ``seed``, judged as
     evaluate judges (cosine to the real query clip; EER against the support clips of every speaker). The ceiling of
     an adaptation that starts from the mean voice and learns the row back."""
-    from coqui_meta.algorithms.inner_rules import TaskSeeds
+    from coqui_meta.seeds import TaskSeeds
     from coqui_meta.voices.evaluation import SpeakerClips, corpus_of, draw_clips
     from coqui_meta.voices.judgement import Judgement
 
@@ -95,7 +95,7 @@ def own_row_ceiling(loaded, data: str, names: list[str], shots: int, queries: in
                                  for p in clips.support_files]
         values = []
         for index, path in enumerate(clips.query_files):
-            wav, rate = render(model, clips.query, index, seed=TaskSeeds(seed).query() + index)
+            wav, rate = render(model, clips.query, index, seed=TaskSeeds.of_voice(seed).render(index))
             embedding = judge.embed(wav, rate)
             judgement.renditions[0].append((name, embedding))
             values.append(cosine(embedding, judge.embed(model.ap.load_wav(path), model.ap.sample_rate)))

@@ -23,7 +23,6 @@ Example::
 from __future__ import annotations
 
 import json
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 import soundfile
 
 from coqui_meta.files import require_new_folder, staged_folder
+from coqui_meta.seeds import draw
 from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation, load_for_adaptation
 from coqui_meta.voices.data import load_clips
 from coqui_meta.voices.new_voice import prepare_clips, run_record, support_batch, train_voice
@@ -60,7 +60,7 @@ def style_clips(data: str, style: str, speaker: str | None, shots: int, seed: in
     if len(clips) < shots:
         raise ValueError(f"--shots {shots} but {data} has {len(clips)} clip(s) of {speaker!r} in the style {style!r}")
     ordered = sorted(clips, key=lambda s: s["audio_file"])
-    return sorted(random.Random(seed).sample(ordered, shots), key=lambda s: s["audio_file"]), speaker
+    return sorted(draw(seed, "clips", style).sample(ordered, shots), key=lambda s: s["audio_file"]), speaker
 
 
 def _style_model(model_path: str, config_path: str, settings: AdaptationSettings, style: str):

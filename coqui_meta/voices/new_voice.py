@@ -23,7 +23,6 @@ which stock Coqui does not know.
 
 from __future__ import annotations
 
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from tqdm.auto import tqdm
 
 from coqui_meta.algorithms.inner_loop import D_VECTOR
 from coqui_meta.files import require_new_folder, staged_folder
+from coqui_meta.seeds import draw
 from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation, load_for_adaptation
 from coqui_meta.voices.d_vector_voice import other_voices, start_d_vector, start_kind
 from coqui_meta.voices.data import load_clips, unknown_characters
@@ -208,4 +208,4 @@ def choose_clips(data: str, shots: int, seed: int, speaker: str | None = None) -
         whose = f" of {speaker!r}" if speaker is not None else ""
         raise ValueError(f"--shots {shots} but {data} has {len(clips)} clip(s){whose}")
     ordered = sorted(clips, key=lambda s: s["audio_file"])
-    return sorted(random.Random(seed).sample(ordered, shots), key=lambda s: s["audio_file"])
+    return sorted(draw(seed, "clips", speaker or "").sample(ordered, shots), key=lambda s: s["audio_file"])
