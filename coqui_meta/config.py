@@ -6,6 +6,8 @@ optimizer, scheduler, mixed precision, trainer settings) is read exactly as Coqu
 Example::
 
     from TTS.tts.configs.vits_config import VitsConfig
+
+from coqui_meta.algorithm_table import ALGORITHMS, BACKENDS, Algorithm
     from coqui_meta import MetaLearningConfig, MetaVitsConfig
 
     config = MetaVitsConfig.from_config(my_vits_config, meta=MetaLearningConfig(algorithm="fomaml", inner_steps=2))
@@ -20,31 +22,8 @@ from coqpit import Coqpit
 from TTS.tts.configs.tacotron2_config import Tacotron2Config
 from TTS.tts.configs.vits_config import VitsConfig
 
-BACKENDS = ("torch", "learn2learn")
+from coqui_meta.algorithm_table import ALGORITHMS, BACKENDS, Algorithm
 
-
-@dataclass(frozen=True)
-class Algorithm:
-    """One row of `ALGORITHMS`: where an algorithm's code is and what it supports."""
-
-    implementation: str  # ``module:Class`` in `coqui_meta.algorithms` (`coqui_meta.algorithms.build_algorithm`)
-    second_order: bool  # differentiates through its inner steps (unless ``meta.first_order``)
-    learned_rates: bool  # ``meta.inner_lr_mode`` other than fixed, and ``meta.multi_step_loss``
-    prototypes: bool  # a task starts from the prototype of its support clips (a d-vector model's input)
-    backends: tuple[str, ...] = BACKENDS  # learn2learn adapts parameters only, not a task's inputs
-
-
-#: The one table of the meta-learning algorithms: ``meta.algorithm`` -> what it is and supports. Config checks, the
-#: algorithm built for a model and the CLI's help all read it.
-ALGORITHMS = {
-    "maml": Algorithm("maml:MAML", second_order=True, learned_rates=True, prototypes=False),
-    "fomaml": Algorithm("maml:MAML", second_order=False, learned_rates=True, prototypes=False),
-    "reptile": Algorithm("reptile:Reptile", second_order=False, learned_rates=False, prototypes=False),
-    "protonet": Algorithm("protonet:PrototypeStart", second_order=False, learned_rates=False, prototypes=True,
-                          backends=("torch",)),
-    "proto_maml": Algorithm("protonet:PrototypeStart", second_order=True, learned_rates=True, prototypes=True,
-                            backends=("torch",)),
-}
 DISTANCES = ("euclidean", "cosine")
 INNER_LR_MODES = ("fixed", "per_tensor", "per_tensor_step")
 INNER_OPTIMIZERS = ("adam", "sgd")

@@ -1,14 +1,14 @@
 """Meta-learning algorithms, one a file: MAML (first and second order), Reptile, and the prototype start that
 Prototypical networks and Proto-MAML share. Which name runs which class, and what each supports, is
-`coqui_meta.config.ALGORITHMS`, the one table."""
+`coqui_meta.algorithm_table.ALGORITHMS`, the one table."""
 
 import importlib
 
+from coqui_meta.algorithm_table import ALGORITHMS
 from coqui_meta.algorithms.base import GradientMetaAlgorithm, TaskResult
 from coqui_meta.algorithms.maml import MAML
 from coqui_meta.algorithms.protonet import PrototypeStart
 from coqui_meta.algorithms.reptile import Reptile
-from coqui_meta.config import ALGORITHMS
 
 
 def build_algorithm(model, meta) -> GradientMetaAlgorithm:
