@@ -6,8 +6,6 @@ optimizer, scheduler, mixed precision, trainer settings) is read exactly as Coqu
 Example::
 
     from TTS.tts.configs.vits_config import VitsConfig
-
-from coqui_meta.algorithm_table import ALGORITHMS, BACKENDS, Algorithm
     from coqui_meta import MetaLearningConfig, MetaVitsConfig
 
     config = MetaVitsConfig.from_config(my_vits_config, meta=MetaLearningConfig(algorithm="fomaml", inner_steps=2))

@@ -111,6 +111,7 @@ def load_model(
 
     original = load_config_file(config_path)
     model_name = original.model
+    kind = model_kind(model_name)  # load_config_file has checked that there is one
     algorithm = original.meta.algorithm if "meta" in original else FINETUNE
     overrides = dict(meta_overrides or {})
     learned = "meta" in original and original.meta.inner_lr_mode != "fixed"
@@ -137,7 +138,7 @@ def load_model(
     if urls and encoder not in (None, "coqui"):
         drop_encoder(config)  # another encoder starts the voices: the one at the URL is never needed
     try:
-        model = model_kind(model_name).model_class(config)
+        model = kind.model_class(config)
     except OSError as error:  # FileNotFoundError of the URL offline, or a network error
         if encoder_urls(config):
             raise ValueError(offline_message(urls, str(config_path), error)) from None
@@ -153,5 +154,5 @@ def load_model(
             f"{model_path} does not match {config_path}: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
         )
     model.to(torch.device(device)).eval()
-    return LoadedModel(model, config, model_name, model_kind(model_name).stock, algorithm, checkpoint, drop_rates,
+    return LoadedModel(model, config, model_name, kind.stock, algorithm, checkpoint, drop_rates,
                        phoneme_cache_path)
