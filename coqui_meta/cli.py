@@ -33,6 +33,7 @@ from coqui_meta.cli_voices import (
     adaptation_settings,
     apply_delta_command,
     embed_command,
+    in_flags,
     model_and_adaptation_arguments,
 )
 
@@ -57,7 +58,7 @@ def _compare(arg_list: list[str]) -> int:
     try:
         result = run(args.reports, args.out_path)
     except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"coqui-meta compare: {error}") from None
+        raise SystemExit(f"coqui-meta compare: {in_flags(error)}") from None
     print(to_markdown(result))
     print(f"Written: {os.path.join(args.out_path, 'compare.md')}, compare.json, compare.png")
     return 0
@@ -113,7 +114,7 @@ def _evaluate(arg_list: list[str]) -> int:
             task_key=args.task_key,
         )
     except (FileNotFoundError, ValueError, FloatingPointError) as error:
-        raise SystemExit(f"coqui-meta evaluate: {error}") from None
+        raise SystemExit(f"coqui-meta evaluate: {in_flags(error)}") from None
     from coqui_meta.voices.report import to_markdown
 
     print(to_markdown(report))
@@ -141,7 +142,7 @@ def _demo(arg_list: list[str]) -> int:
     try:
         run(args.out_path, quick=args.quick, seed=args.seed, train_base_minutes=args.train_base)
     except RuntimeError as error:
-        raise SystemExit(f"coqui-meta demo: {error}") from None
+        raise SystemExit(f"coqui-meta demo: {in_flags(error)}") from None
     return 0
 
 

@@ -31,6 +31,16 @@ def model_and_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
 
 
+#: the flag of each library argument whose flag is not ``--`` and its name
+FLAGS = {"trust": "--trust_checkpoint"}
+
+
+def in_flags(error: Exception) -> str:
+    """An error's message with the arguments it names given as this CLI's flags (`coqui_meta.errors.Phrased`)."""
+    phrased = getattr(error, "phrased", None)
+    return phrased(lambda name: FLAGS.get(name, f"--{name}")) if phrased else str(error)
+
+
 def adaptation_settings(args):
     from coqui_meta.voices.adaptation import AdaptationSettings
 
@@ -79,7 +89,7 @@ def adapt_command(arg_list: list[str]) -> int:
             language=args.language,
         )
     except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as error:
-        raise SystemExit(f"coqui-meta adapt: {error}") from None
+        raise SystemExit(f"coqui-meta adapt: {in_flags(error)}") from None
     out = args.out_path
     voice_file = "d_vectors.json" if info.get("d_vectors") else "speakers.json"
     print(
@@ -102,7 +112,7 @@ def _adapt_language(args) -> int:
         info = adapt_language(args.model_path, args.config_path, args.data, args.language, args.shots, args.steps,
                               args.out_path, settings=adaptation_settings(args))
     except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as error:
-        raise SystemExit(f"coqui-meta adapt: {error}") from None
+        raise SystemExit(f"coqui-meta adapt: {in_flags(error)}") from None
     out, speaker = args.out_path, info["speaker_idx"]
     print(f"Language {info['language']!r}: support loss {(info['support_loss'] or [info['final_support_loss']])[0]:.4f}"
           f" -> {info['final_support_loss']:.4f} in {info['steps']} steps ({info['seconds']:.1f} s)")
@@ -121,7 +131,7 @@ def _adapt_style(args) -> int:
         info = adapt_style(args.model_path, args.config_path, args.data, args.style, args.speaker, args.shots,
                            args.steps, args.out_path, settings=adaptation_settings(args), save_delta=args.save_delta)
     except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as error:
-        raise SystemExit(f"coqui-meta adapt: {error}") from None
+        raise SystemExit(f"coqui-meta adapt: {in_flags(error)}") from None
     out, name = args.out_path, info["speaker"]
     print(f"Style {info['style']!r} of {info['voice']!r}: support loss "
           f"{(info['support_loss'] or [info['final_support_loss']])[0]:.4f} -> {info['final_support_loss']:.4f} in "
@@ -170,7 +180,7 @@ def embed_command(arg_list: list[str]) -> int:
                      batch_size=args.batch_size, device=args.device, trust=args.trust_checkpoint, encoder=args.encoder,
                      encoder_model_path=args.encoder_model_path, encoder_config_path=args.encoder_config_path)
     except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"coqui-meta embed: {error}") from None
+        raise SystemExit(f"coqui-meta embed: {in_flags(error)}") from None
     print(f"{info['clips']} clips of {info['speakers']} speakers, {info['d_vector_dim']}-dimensional "
           f"({info['encoder']} encoder), written to {info['out_path']} ({info['seconds']:.1f} s)")
     if info["left_out"]:
@@ -190,6 +200,6 @@ def apply_delta_command(arg_list: list[str]) -> int:
     try:
         info = apply_delta(args.model_path, args.config_path, args.delta, args.out_path, trust=args.trust_checkpoint)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
-        raise SystemExit(f"coqui-meta apply-delta: {error}") from None
+        raise SystemExit(f"coqui-meta apply-delta: {in_flags(error)}") from None
     print(f"Voice {info['speaker']!r} written to {args.out_path}")
     return 0

@@ -20,18 +20,18 @@ from coqpit import Coqpit
 from TTS.tts.configs.tacotron2_config import Tacotron2Config
 from TTS.tts.configs.vits_config import VitsConfig
 
-from coqui_meta.algorithm_table import ALGORITHMS, BACKENDS, Algorithm
-
-DISTANCES = ("euclidean", "cosine")
-INNER_LR_MODES = ("fixed", "per_tensor", "per_tensor_step")
-INNER_OPTIMIZERS = ("adam", "sgd")
-D_VECTOR_STARTS = ("task", "mean")
-DEFAULT_PROTOTYPE_DIM = 64
+from coqui_meta.algorithm_table import ALGORITHMS, Algorithm
+from coqui_meta.config_rules import (
+    DEFAULT_PROTOTYPE_DIM,
+    FIELD_RULES,
+    check_field,
+)
 
 
 @dataclass
 class MetaLearningConfig(Coqpit):
-    """How the model learns to learn. Every field is checked by `check_values()`.
+    """How the model learns to learn. A config checks itself: each field when it is set, all of them and how they fit
+    together in `check_values()`, which Coqpit runs when the config is built, loaded or overridden.
 
     Args:
         algorithm: ``maml`` (second order), ``fomaml``, ``reptile``; ``protonet`` (a voice is the prototype, the mean
@@ -131,58 +131,32 @@ class MetaLearningConfig(Coqpit):
     prototype_channels: int = 128
     prototype_reconstruction_grad: bool = False
 
+    def __setattr__(self, name: str, value) -> None:
+        # a field set after the config is built is checked at once on its own (how it fits the other fields is
+        # checked with them all, by `check_values`: two related fields may be set one after the other)
+        if name in FIELD_RULES and self._is_initialized():
+            check_field(name, value)
+        super().__setattr__(name, value)
+
     def check_values(self) -> None:
+        """Every field, and how the fields fit together. Coqpit runs it when the config is built (also from JSON, as
+        Coqui's ``load_config`` does) and after ``--coqpit.*`` overrides; `dataclasses.replace` runs it too."""
+        for name in FIELD_RULES:
+            check_field(name, getattr(self, name))
+
         def fail(name: str, why: str) -> None:
             raise ValueError(f"meta.{name}: {why} (got {getattr(self, name)!r})")
 
-        if self.algorithm not in ALGORITHMS:
-            fail("algorithm", f"must be one of {', '.join(ALGORITHMS)}")
-        if self.backend not in BACKENDS:
-            fail("backend", f"must be one of {', '.join(BACKENDS)}")
         if self.backend not in self.traits.backends:
             fail("backend", f"{self.algorithm} runs on the {' or '.join(self.traits.backends)} backend only")
-        if self.prototype_distance not in DISTANCES:
-            fail("prototype_distance", f"must be one of {', '.join(DISTANCES)}")
-        if not self.prototype_loss_weight >= 0:
-            fail("prototype_loss_weight", "must be >= 0")
-        for name in (
-            "prototype_channels",
-            "inner_steps",
-            "k_shot",
-            "q_query",
-            "n_way",
-            "meta_batch_size",
-            "episodes_per_epoch",
-            "eval_episodes",
-        ):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                fail(name, "must be an integer >= 1")
-        if self.eval_inner_steps is not None and self.eval_inner_steps < 0:
-            fail("eval_inner_steps", "must be >= 0 or null")
-        if not self.inner_lr > 0:
-            fail("inner_lr", "must be > 0")
-        if self.inner_optimizer not in (*INNER_OPTIMIZERS, None):
-            fail("inner_optimizer", f"must be one of {', '.join(INNER_OPTIMIZERS)} or null")
         if self.inner_optimizer == "adam" and self.second_order:
             fail("inner_optimizer", f"Adam's inner steps are not differentiated through, so second-order "
                  f"{self.algorithm} would be first-order: use inner_optimizer 'sgd' (or first_order / fomaml)")
-        if self.inner_lr_mode not in INNER_LR_MODES:
-            fail("inner_lr_mode", f"must be one of {', '.join(INNER_LR_MODES)}")
         with_rates = ", ".join(name for name, row in ALGORITHMS.items() if row.learned_rates)
         if self.inner_lr_mode != "fixed" and not self.traits.learned_rates:
             fail("inner_lr_mode", f"learned rates are for {with_rates}, not {self.algorithm}")
         if self.multi_step_loss and not self.traits.learned_rates:
             fail("multi_step_loss", f"is for {with_rates}, not {self.algorithm}")
-        if not self.inner_lr_lr > 0:
-            fail("inner_lr_lr", "must be > 0")
-        if not isinstance(self.adapt_modules, list) or not all(isinstance(p, str) and p for p in self.adapt_modules):
-            fail("adapt_modules", "must be a list of non-empty name patterns")
-        if not 0.0 <= self.max_skipped_share <= 1.0:
-            fail("max_skipped_share", "must be between 0 and 1")
-        if not self.task_key:
-            fail("task_key", "must name a sample field such as speaker_name")
-        if self.d_vector_start not in D_VECTOR_STARTS:
-            fail("d_vector_start", f"must be one of {', '.join(D_VECTOR_STARTS)}")
 
     @property
     def inner_update(self) -> str:
@@ -251,6 +225,12 @@ def _from_config(cls, config: Coqpit, meta: MetaLearningConfig | None = None):
     return made
 
 
+def _check_meta(config: Coqpit) -> None:
+    # Coqpit runs a config's check_values after --coqpit.* overrides, not its fields': the meta block is checked here
+    if isinstance(config.get("meta"), MetaLearningConfig):
+        config.meta.check_values()
+
+
 def _to_stock(config: Coqpit, stock_cls):
     values = {f.name: getattr(config, f.name) for f in dataclasses.fields(stock_cls) if f.init and f.name != "model"}
     return stock_cls(**values)
@@ -267,6 +247,10 @@ class MetaVitsConfig(VitsConfig):
     def from_config(cls, config: VitsConfig, meta: MetaLearningConfig | None = None) -> "MetaVitsConfig":
         return _from_config(cls, config, meta)
 
+    def check_values(self) -> None:
+        super().check_values()
+        _check_meta(self)
+
     def to_stock(self) -> VitsConfig:
         """The same config as a stock `VitsConfig` (``model = "vits"``), e.g. to load a meta checkpoint in Coqui."""
         return _to_stock(self, VitsConfig)
@@ -282,6 +266,10 @@ class MetaTacotron2Config(Tacotron2Config):
     @classmethod
     def from_config(cls, config: Tacotron2Config, meta: MetaLearningConfig | None = None) -> "MetaTacotron2Config":
         return _from_config(cls, config, meta)
+
+    def check_values(self) -> None:
+        super().check_values()
+        _check_meta(self)
 
     def to_stock(self) -> Tacotron2Config:
         """The same config as a stock `Tacotron2Config` (``model = "tacotron2"``)."""

@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from coqui_meta.errors import FolderExistsError
+
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
     """Call ``write(temporary_path)`` and move the result onto ``path`` in one rename, with the mode an ordinary
@@ -56,7 +58,7 @@ def require_new_folder(out_path: str | os.PathLike) -> Path:
     """``out_path`` as a Path; `FileExistsError` if something is there (an output folder is never overwritten)."""
     out = Path(out_path)
     if out.exists():
-        raise FileExistsError(f"--out_path {out} exists already; give a new folder (nothing is overwritten)")
+        raise FolderExistsError(f"`out_path` {out} exists already; give a new folder (nothing is overwritten)")
     return out
 
 

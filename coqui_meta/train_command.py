@@ -75,8 +75,7 @@ def _config(args, overrides: list[str]):
             f"coqui-meta train: {config_path} has model {config.model!r} and no 'meta' block; "
             "use model 'meta_vits' or 'meta_tacotron2' (see MetaVitsConfig.from_config)"
         )
-    apply_overrides(config, overrides)
-    config.meta.check_values()
+    apply_overrides(config, overrides)  # Coqpit checks the config (its meta block too) after the overrides
     return config
 
 

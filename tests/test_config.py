@@ -113,6 +113,31 @@ def test_bad_value_in_a_json_config_is_caught_when_the_model_is_built(tmp_path):
         setup_model(load_config(str(path)))
 
 
+def test_the_config_checks_itself_wherever_a_value_comes_from():
+    """A field set in code is checked at once; ``--coqpit.meta.*`` overrides and a checkpoint's meta overrides are
+    checked as Coqpit takes them, relations between fields included: no caller has to remember check_values()."""
+    from coqui_meta.train_command import apply_overrides
+    from coqui_meta.voices.checkpoints import as_meta_config
+
+    config = MetaVitsConfig.from_config(small_vits_config(speakers=["a", "b"]))
+    with pytest.raises(ValueError, match="meta.k_shot: must be an integer >= 1"):
+        config.meta.k_shot = 0
+    with pytest.raises(ValueError, match="meta.inner_lr: must be > 0"):
+        config.meta.inner_lr = "fast"
+    assert config.meta.k_shot == 5 and config.meta.inner_lr == 1e-3  # a refused value is not kept
+    config.meta.algorithm = "maml"  # fields that must change together can be set one after the other
+    config.meta.inner_optimizer = "sgd"
+    with pytest.raises(ValueError, match="meta.inner_lr_mode: learned rates are for .* not reptile"):
+        apply_overrides(config, ["--coqpit.meta.algorithm", "reptile", "--coqpit.meta.inner_lr_mode", "per_tensor"])
+    with pytest.raises(ValueError, match="meta.n_way: must be an integer >= 1"):
+        apply_overrides(MetaVitsConfig.from_config(small_vits_config(speakers=["a"])), ["--coqpit.meta.n_way", "0"])
+    with pytest.raises(ValueError, match="meta.multi_step_loss: is for .* not reptile"):
+        as_meta_config(MetaVitsConfig.from_config(small_vits_config(speakers=["a"])),
+                       {"algorithm": "reptile", "multi_step_loss": True})
+    stock = as_meta_config(small_vits_config(speakers=["a"]), {"adapt_modules": ["emb_g"]})
+    assert stock.meta.adapt_modules == ["emb_g"] and stock.meta.algorithm == "fomaml"
+
+
 def test_adapt_modules_that_match_nothing_name_the_pattern():
     config = MetaVitsConfig.from_config(
         small_vits_config(speakers=["a", "b"]), meta=MetaLearningConfig(adapt_modules=["emb_g", "no_such_module"])

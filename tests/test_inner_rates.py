@@ -140,6 +140,13 @@ def test_learned_rates_are_trained_logged_saved_and_used_by_evaluate_and_adapt(c
     fixed = evaluate(str(checkpoint), str(run / "config.json"), settings=AdaptationSettings(lr=0.01, device="cpu"),
                      **common)
     assert fixed["rates"] == {} and fixed["lr"] == 0.01 and fixed["query_loss"] != learned["query_loss"]
+    # rates learned for emb_g and flow.flows.0 do not carry over to other modules: a rate must be given for them
+    with pytest.raises(ValueError, match=r"^adapt_modules: .* learned its inner rates .*; give lr for these modules"):
+        evaluate(str(checkpoint), str(run / "config.json"), **common,
+                 settings=AdaptationSettings(adapt_modules=["emb_g"], device="cpu"))
+    other = evaluate(str(checkpoint), str(run / "config.json"), **common,
+                     settings=AdaptationSettings(adapt_modules=["emb_g"], lr=0.01, device="cpu"))
+    assert other["rates"] == {} and other["lr"] == 0.01 and other["adapt_modules"] == ["emb_g.weight"]
 
     voice, clips = tmp_out / "voice", tmp_out / "clips"
     clips.mkdir()

@@ -10,7 +10,7 @@ import torch
 from conftest import build_meta_model, corpus_subset, first_meta_batch, pick, run_cli
 
 from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
-from coqui_meta.algorithms.inner_loop import D_VECTOR, adapt
+from coqui_meta.algorithms.inner_loop import D_VECTOR, adapt, make_task_model
 from coqui_meta.algorithms.inner_rules import InnerOptimizer
 from coqui_meta.algorithms.prototypes import prototypes, prototypical_loss
 from coqui_meta.experiments.presets import small_vits_config
@@ -48,7 +48,7 @@ def naive_outer_gradient(model, tasks, seeds, steps: int, second_order: bool, re
     total = 0.0
     for (support, query), embeddings, seed in zip(tasks, support_embeddings, seeds):
         voice = embeddings.mean(0) if reconstruction_grad else embeddings.mean(0).detach().requires_grad_(True)
-        task = algorithm.task_model(voice=voice)
+        task = make_task_model(model, "torch", algorithm.adapted, algorithm.second_order, {}, voice)
         optimizer = InnerOptimizer(model.meta_inner_lrs, model.config.meta.inner_update)
         adapt(task, support, steps, optimizer, second_order, TaskSeeds(seed))
         with seeded(TaskSeeds(seed).query()):

@@ -183,7 +183,7 @@ def test_steps_move_the_prototype_and_the_adapted_modules(tiny_protonet, two_spe
 
 def test_a_voice_alone_is_refused_with_what_to_do(tiny_protonet, two_speakers, tmp_path):
     _, clips, _ = two_speakers
-    with pytest.raises(ValueError, match="--d_vectors"):
+    with pytest.raises(ValueError, match="give d_vectors FILE with other voices"):
         adapt(str(tiny_protonet / "model.pth"), str(tiny_protonet / "meta_config.json"), str(clips), "zoe", shots=2,
               steps=0, out_path=str(tmp_path / "zoe"), progress=False, settings=CPU)
     with pytest.raises(FileNotFoundError, match="nope.json"):

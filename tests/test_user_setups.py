@@ -108,7 +108,7 @@ def test_a_speaker_encoder_at_a_url_is_left_out_when_another_start_is_asked_for(
     config.model_args.speaker_encoder_config_path = "https://example.invalid/config_se.json"
     config.save_json(str(tmp_path / "config.json"))
     files = (str(tmp_path / "model.pth"), str(tmp_path / "config.json"))
-    with pytest.raises(ValueError, match="URL this machine could not read.*--encoder resemblyzer"):
+    with pytest.raises(ValueError, match="URL this machine could not read.*pass encoder resemblyzer"):
         load_model(*files)
     loaded = load_model(*files, encoder="mean")
     assert loaded.model.meta_voice_is_d_vector and loaded.config.model_args.speaker_encoder_model_path is None

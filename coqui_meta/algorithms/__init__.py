@@ -9,6 +9,7 @@ from coqui_meta.algorithms.base import GradientMetaAlgorithm, TaskResult
 from coqui_meta.algorithms.maml import MAML
 from coqui_meta.algorithms.protonet import PrototypeStart
 from coqui_meta.algorithms.reptile import Reptile
+from coqui_meta.algorithms.task import Task
 
 
 def build_algorithm(model, meta) -> GradientMetaAlgorithm:
@@ -19,4 +20,4 @@ def build_algorithm(model, meta) -> GradientMetaAlgorithm:
     return getattr(importlib.import_module(f"coqui_meta.algorithms.{module}"), name)(model, meta)
 
 
-__all__ = ["MAML", "GradientMetaAlgorithm", "PrototypeStart", "Reptile", "TaskResult", "build_algorithm"]
+__all__ = ["MAML", "GradientMetaAlgorithm", "PrototypeStart", "Reptile", "Task", "TaskResult", "build_algorithm"]

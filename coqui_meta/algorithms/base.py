@@ -8,9 +8,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from coqui_meta.algorithms.inner_loop import TorchTaskModel, adapt, make_task_model, score
 from coqui_meta.algorithms.inner_rules import InnerOptimizer, diverged
-from coqui_meta.seeds import TaskSeeds, seeded
+from coqui_meta.algorithms.task import Task
+from coqui_meta.seeds import TaskSeeds
 
 
 @dataclass
@@ -48,17 +48,16 @@ class GradientMetaAlgorithm:
         self.inner_steps = meta.inner_steps if inner_steps is None else inner_steps
         self.second_order = meta.second_order
         self.adapted = model.meta_adapted_names()
-        self._backend_cache: dict[str, Any] = {}
+        self.backend_cache: dict[str, Any] = {}  # learn2learn's wrapper, kept between tasks
 
     def inner_optimizer(self) -> InnerOptimizer:
         """Meta-training's inner steps: ``meta.inner_optimizer`` at the model's inner rates (fixed or learned), fresh
         for each task (Adam's moments start at zero, as in `coqui-meta adapt`)."""
         return InnerOptimizer(self.model.meta_inner_lrs, self.meta.inner_update)
 
-    def task_model(self, backend: str | None = None, voice: torch.Tensor | None = None):
-        return make_task_model(
-            self.model, backend or self.meta.backend, self.adapted, self.second_order, self._backend_cache, voice
-        )
+    def start_task(self, support: dict, seeds: TaskSeeds, voice: torch.Tensor | None = None) -> Task:
+        """A task of meta-training (`Task.for_training`): it starts from ``voice``, or `task_voice` of ``support``."""
+        return Task.for_training(self, support, seeds, voice)
 
     def task_voice(self, support: dict) -> torch.Tensor | None:
         """The d-vector a task's voice starts from, for a model whose voice is one (`meta_start_voice`), else None."""
@@ -82,17 +81,12 @@ class GradientMetaAlgorithm:
         return [self.task_backward(support, query, weight, scale, TaskSeeds(None if seeds is None else seeds[index]))
                 for index, (support, query) in enumerate(tasks)]
 
-    def query_loss(self, task, query: dict, seeds: TaskSeeds):
-        """The outer loss of an adapted task, with the task's query seed."""
-        with seeded(seeds.query(), self._device()):
-            return task.loss(query, outer=True)
-
-    def start_query_loss(self, task, query: dict, seeds: TaskSeeds) -> float | None:
+    def start_query_loss(self, task: Task, query: dict) -> float | None:
         """The query loss of the task's voice as it starts, without a graph (`meta.log_adaptation_gain`), or None."""
         if not self.meta.log_adaptation_gain:
             return None
         with torch.no_grad():
-            return float(self.query_loss(task, query, seeds)[0])
+            return float(task.loss(query)[0])
 
     @staticmethod
     def healthy(loss: torch.Tensor, support_losses: list[float]) -> bool:
@@ -107,12 +101,8 @@ class GradientMetaAlgorithm:
         same task view, steps and seeds (`TaskSeeds(seed)`), scored in eval mode with the task's query seed."""
         with torch.no_grad():
             voice = self.task_voice(support)
-        task = TorchTaskModel(self.model, self.adapted, voice=voice, differentiable=False)
-        seeds = TaskSeeds(seed)
-        before, _, _ = score(task, query, seeds)
-        adapt(task, support, steps, self.inner_optimizer(), create_graph=False, seeds=seeds)
-        after, _, outputs = score(task, query, seeds)
+        task = Task.start(self.model, support, voice, self.inner_optimizer(), TaskSeeds(seed))
+        before, _, _ = task.score(query)
+        task.step(support, steps)
+        after, _, outputs = task.score(query)
         return before, after, outputs
-
-    def _device(self) -> torch.device:
-        return next(self.model.parameters()).device

@@ -23,7 +23,8 @@ import math
 import torch
 from torch import nn
 
-from coqui_meta.config import INNER_LR_MODES, INNER_OPTIMIZERS
+from coqui_meta.config_rules import INNER_LR_MODES, INNER_OPTIMIZERS
+from coqui_meta.errors import RequestError
 
 #: a support or query loss this many times the first support loss means the task's steps diverged
 DIVERGENCE_FACTOR = 10.0
@@ -34,6 +35,17 @@ def diverged(losses: list[float]) -> bool:
     if not all(math.isfinite(value) for value in losses):
         return True
     return bool(losses) and losses[0] > 0 and max(losses) > DIVERGENCE_FACTOR * losses[0]
+
+
+#: the meta fields that decide which tensors a task adapts: learned rates are for the tensors of their values only
+RATE_KEYS = ("adapt_modules", "task_key")
+
+
+def rates_carry_over(learned_with, asked: dict) -> bool:
+    """Whether rates learned with the meta config ``learned_with`` fit tasks with the meta values ``asked`` (the
+    one place this is decided: a loaded checkpoint's rates that do not fit are dropped, and its tasks step at one
+    fixed rate, ``meta.inner_lr``, unless one is given)."""
+    return all(key not in asked or asked[key] == learned_with.get(key) for key in RATE_KEYS)
 
 
 class InnerRates(nn.Module):
@@ -86,11 +98,11 @@ class InnerOptimizer:
     def __init__(self, rates: InnerRates, kind: str = "sgd", grad_clip: float = 0.0, scale: float = 1.0,
                  fixed: float | None = None) -> None:
         if kind not in INNER_OPTIMIZERS:
-            raise ValueError(f"the inner optimizer must be one of {', '.join(INNER_OPTIMIZERS)} (got {kind!r})")
+            raise RequestError(f"`optimizer` must be one of {', '.join(INNER_OPTIMIZERS)} (got {kind!r})")
         if fixed is not None and not fixed > 0:
-            raise ValueError(f"--lr must be > 0 (got {fixed})")
+            raise RequestError(f"`lr` must be > 0 (got {fixed})")
         if not scale > 0:
-            raise ValueError(f"--lr_scale must be > 0 (got {scale})")
+            raise RequestError(f"`lr_scale` must be > 0 (got {scale})")
         self.rates, self.kind, self.scale, self.fixed = rates, kind, scale, fixed
         self.grad_clip = float(grad_clip or 0.0)
         self._moments: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}

@@ -19,23 +19,20 @@ Example::
 from __future__ import annotations
 
 from coqui_meta.algorithms.base import GradientMetaAlgorithm, TaskResult
-from coqui_meta.algorithms.inner_loop import adapt
 
 
 class MAML(GradientMetaAlgorithm):
     name = "maml"
 
     def task_backward(self, support, query, weight, scale, seeds, voice=None) -> TaskResult:
-        voice = self.task_voice(support) if voice is None else voice
-        task, optimizer = self.task_model(voice=voice), self.inner_optimizer()
+        task = self.start_task(support, seeds, voice)
         every_step = self.meta.multi_step_loss  # MAML++: the query loss as the voice starts and after every step
-        queries = [self.query_loss(task, query, seeds)] if every_step else []
-        before = float(queries[0][0].detach()) if every_step else self.start_query_loss(task, query, seeds)
+        queries = [task.loss(query)] if every_step else []
+        before = float(queries[0][0].detach()) if every_step else self.start_query_loss(task, query)
         support_losses: list[float] = []
-        for step in range(self.inner_steps) if every_step else [0]:
-            steps = 1 if every_step else self.inner_steps
-            support_losses += adapt(task, support, steps, optimizer, self.second_order, seeds, first=step)
-            queries.append(self.query_loss(task, query, seeds))
+        for _ in range(self.inner_steps) if every_step else [0]:
+            support_losses += task.step(support, 1 if every_step else self.inner_steps, self.second_order)
+            queries.append(task.loss(query))
         final, loss_dict, outputs = queries[-1]
         if not all(self.healthy(loss, support_losses) for loss, _, _ in queries):
             return self.skipped_result(final, support_losses)

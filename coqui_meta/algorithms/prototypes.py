@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from coqui_meta.config import DISTANCES
+from coqui_meta.config_rules import DISTANCES
 from coqui_meta.seeds import draw
 
 

@@ -15,18 +15,17 @@ Example::
 from __future__ import annotations
 
 from coqui_meta.algorithms.base import GradientMetaAlgorithm, TaskResult
-from coqui_meta.algorithms.inner_loop import adapt
 
 
 class Reptile(GradientMetaAlgorithm):
     name = "reptile"
 
     def task_backward(self, support, query, weight, scale, seeds) -> TaskResult:
-        task = self.task_model(voice=self.task_voice(support))
-        support_losses = adapt(task, support, self.meta.inner_steps, self.inner_optimizer(), False, seeds)
-        phi = {name: tensor.detach() for name, tensor in task.adapted_tensors().items()}
+        task = self.start_task(support, seeds)
+        support_losses = task.step(support, self.meta.inner_steps)
+        phi = task.tensors()
         task.detach_adapted()
-        loss, loss_dict, outputs = self.query_loss(task, query, seeds)
+        loss, loss_dict, outputs = task.loss(query)
         if not self.healthy(loss, support_losses):
             return self.skipped_result(loss, support_losses)
         # d/dtheta of <(init - phi) / (lr * steps), init> is the Reptile direction, mapped through init(theta)

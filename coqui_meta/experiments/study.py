@@ -205,12 +205,12 @@ def _quiet() -> None:
 
 def _evaluate_point(files, settings, out_path, similarity, kwargs):
     """One ``evaluate`` run (in a worker process when evaluations run in parallel): its report, or the divergence."""
-    from coqui_meta.voices.adaptation import AdaptationDiverged
+    from coqui_meta.algorithms.task import TaskDiverged
     from coqui_meta.voices.evaluation import evaluate
 
     try:
         return evaluate(*files, out_path=out_path, settings=settings, similarity=similarity, progress=False, **kwargs)
-    except AdaptationDiverged as error:
+    except TaskDiverged as error:
         return str(error)
 
 

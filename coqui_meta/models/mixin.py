@@ -54,8 +54,7 @@ class MetaLearningMixin(TaskStartMixin, EpisodicDataMixin):
 
     def __init__(self, config, *args, **kwargs) -> None:
         super().__init__(config, *args, **kwargs)
-        meta = self.config.meta
-        meta.check_values()
+        meta = self.config.meta  # checked as it was built, loaded or overridden (MetaLearningConfig.check_values)
         if meta.gradient_checkpointing and not meta.second_order:
             logger.warning("meta.gradient_checkpointing changes nothing for %s%s: first-order inner steps keep no "
                            "graph to recompute", meta.algorithm, " with first_order" if meta.first_order else "")

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -22,6 +23,8 @@ from typing import Any
 
 import torch
 
+from coqui_meta.algorithms.inner_rules import rates_carry_over
+from coqui_meta.errors import RequestError
 from coqui_meta.registry import model_kind
 from coqui_meta.voices.encoder_files import drop_encoder, encoder_urls, offline_message
 
@@ -55,9 +58,9 @@ def load_checkpoint(path: str | os.PathLike, trust: bool = False) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as error:
-        raise ValueError(
+        raise RequestError(
             f"{path} holds pickled objects that torch.load(weights_only=True) refuses; if you trust the file, pass "
-            f"--trust_checkpoint ({str(error).splitlines()[0]})"
+            f"`trust` ({str(error).splitlines()[0]})"
         ) from None
     except Exception as error:  # a truncated or foreign file fails in many ways (EOFError, struct.error, ...)
         raise ValueError(f"{path} is not a readable PyTorch checkpoint: {type(error).__name__}: {error}") from None
@@ -92,9 +95,7 @@ def as_meta_config(config, meta_overrides: dict[str, Any] | None = None):
 
     if "meta" not in config:
         config = model_kind(config.model).config_class.from_config(config, meta=MetaLearningConfig())
-    for key, value in (meta_overrides or {}).items():
-        setattr(config.meta, key, value)
-    config.meta.check_values()
+    config.meta = dataclasses.replace(config.meta, **(meta_overrides or {}))  # checked as Coqpit builds it
     return config
 
 
@@ -115,8 +116,7 @@ def load_model(
     algorithm = original.meta.algorithm if "meta" in original else FINETUNE
     overrides = dict(meta_overrides or {})
     learned = "meta" in original and original.meta.inner_lr_mode != "fixed"
-    drop_rates = learned and any(key in overrides and overrides[key] != original.meta.get(key)
-                                 for key in ("adapt_modules", "task_key"))  # rates made for other tensors
+    drop_rates = learned and not rates_carry_over(original.meta, overrides)
     if drop_rates:
         overrides["inner_lr_mode"] = "fixed"
     config = as_meta_config(original, overrides)
@@ -141,7 +141,7 @@ def load_model(
         model = kind.model_class(config)
     except OSError as error:  # FileNotFoundError of the URL offline, or a network error
         if encoder_urls(config):
-            raise ValueError(offline_message(urls, str(config_path), error)) from None
+            raise RequestError(offline_message(urls, str(config_path), error)) from None
         raise
     state = checkpoint["model"]
     if drop_rates:

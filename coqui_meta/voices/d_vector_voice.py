@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from coqui_meta.errors import RequestError
 from coqui_meta.voices.d_vector_file import check_entries, d_vector_dim, d_vector_paths, read_d_vector_files
 
 #: where a d-vector model's new voice can start (``coqui-meta adapt --encoder``)
@@ -36,11 +37,11 @@ def start_kind(model, config, encoder: str | None) -> str | None:
     for a prototype model (its own encoder) or a speaker-table model."""
     if model.meta_uses_prototypes or not model.meta_voice_is_d_vector:
         if encoder:
-            raise ValueError(f"--encoder {encoder}: it starts a d-vector model's voice (use_d_vector_file without a "
+            raise RequestError(f"`encoder` {encoder}: it starts a d-vector model's voice (use_d_vector_file without a "
                              "prototype encoder); this model makes its voices otherwise")
         return None
     if encoder and encoder not in STARTS:
-        raise ValueError(f"--encoder must be one of {', '.join(STARTS)} (got {encoder!r})")
+        raise RequestError(f"`encoder` must be one of {', '.join(STARTS)} (got {encoder!r})")
     return encoder or ("coqui" if names_an_encoder(config) else "mean")
 
 
@@ -80,11 +81,11 @@ def other_voices(model, config, d_vector_files: list[str], shots: int, speaker: 
             reason = f" (the training corpus could not be read: {error})"
     names = {entry["name"] for entry in entries.values()}
     if speaker in names:
-        raise ValueError(f"--speaker {speaker!r} is already a voice of the d-vector file(s); choose a new name")
+        raise RequestError(f"`speaker` {speaker!r} is already a voice of the d-vector file(s); choose a new name")
     if not names:
-        raise ValueError(
+        raise RequestError(
             "stock Coqui takes a d-vector file of a single voice for a single-speaker model and ignores the voice: "
-            f"give --d_vectors FILE with other voices (coqui-meta embed writes one from a corpus){reason}"
+            f"give `d_vectors` FILE with other voices (coqui-meta embed writes one from a corpus){reason}"
         )
     return entries
 

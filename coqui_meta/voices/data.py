@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from coqui_meta.errors import RequestError
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
@@ -123,9 +125,9 @@ def require_task_column(metadata_files: list[str | os.PathLike], task_key: str) 
         with open(path, encoding="utf-8") as handle:
             header = handle.readline().strip().split("|")
         if task_key not in header:
-            raise ValueError(
+            raise RequestError(
                 f"{path} has no {task_key} column (its columns: {'|'.join(header)}), but the tasks are {task_key} "
-                f"values (meta.task_key / --task_key): add the column (Coqui's formatter would call every clip "
+                f"values (meta.task_key / `task_key`): add the column (Coqui's formatter would call every clip "
                 "'neutral')")
 
 

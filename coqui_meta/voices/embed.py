@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from coqui_meta.errors import RequestError
 from coqui_meta.files import write_json
 from coqui_meta.voices.checkpoints import load_config_file, load_model
 from coqui_meta.voices.data import load_clips, require_sample_rate
@@ -67,8 +68,8 @@ def speaker_means(by_speaker: dict[str, list[torch.Tensor]]) -> dict[str, dict[s
 
 def _prototype_encoder(model_path, config_path, device: str, trust: bool) -> ClipEncoder:
     if not model_path or not config_path:
-        raise ValueError("--encoder prototype needs --model_path and --config_path: a checkpoint trained with "
-                         "meta.algorithm protonet or proto_maml, and its config (or use --encoder resemblyzer/coqui)")
+        raise RequestError("`encoder` prototype needs `model_path` and `config_path`: a checkpoint trained with "
+                         "meta.algorithm protonet or proto_maml, and its config (or use `encoder` resemblyzer/coqui)")
     loaded = load_model(model_path, config_path, device=device, trust=trust)
     if not loaded.model.meta_uses_prototypes:
         raise ValueError(
@@ -83,8 +84,8 @@ def _other_encoder(kind: str, model_path, config_path, device: str, **encoder_fi
     from TTS.config import get_from_config_or_model_args
 
     if model_path:
-        raise ValueError(f"--model_path is for --encoder prototype; the {kind} encoder needs no TTS checkpoint "
-                         "(give --config_path alone to check the vectors against its d_vector_dim)")
+        raise RequestError(f"`model_path` is for `encoder` prototype; the {kind} encoder needs no TTS checkpoint "
+                         "(give `config_path` alone to check the vectors against its d_vector_dim)")
     config = None
     if config_path:
         config = load_config_file(config_path)
@@ -104,7 +105,7 @@ def config_samples(config_path: str) -> list[dict]:
 
     config = load_config_file(config_path)
     if not config.datasets:
-        raise ValueError(f"{config_path} has no datasets to embed; give --data a corpus folder")
+        raise RequestError(f"{config_path} has no datasets to embed; give `data` a corpus folder")
     samples = []
     try:
         for dataset in config.datasets:
@@ -136,9 +137,10 @@ def embed(
     encoder). ``model_path`` and ``config_path`` are a prototype model's; other encoders need neither."""
     started = time.perf_counter()
     if not str(out_path).endswith(".json"):
-        raise ValueError(f"--out_path must be a .json file (Coqui reads d-vectors from .json or .pth), got {out_path}")
+        raise RequestError(f"`out_path` must be a .json file (Coqui reads d-vectors from .json or .pth), got "
+                           f"{out_path}")
     if encoder not in ENCODERS:
-        raise ValueError(f"--encoder must be one of {', '.join(ENCODERS)}, got {encoder!r}")
+        raise RequestError(f"`encoder` must be one of {', '.join(ENCODERS)}, got {encoder!r}")
     device = str(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if encoder == "prototype":
         clip_encoder = _prototype_encoder(model_path, config_path, device, trust)
@@ -150,7 +152,7 @@ def embed(
     elif config_path:
         clips, dataset_name = config_samples(config_path), None
     else:
-        raise ValueError("give --data (a corpus folder) or --config_path (a TTS config whose datasets are read)")
+        raise RequestError("give `data` (a corpus folder) or `config_path` (a TTS config whose datasets are read)")
     if clip_encoder.model is not None:  # its dataset reads the audio as it is; the other encoders resample
         require_sample_rate(clips, clip_encoder.model.config.audio.sample_rate)
     vectors, left_out = clip_encoder.embed_samples(clips, progress, batch_size)

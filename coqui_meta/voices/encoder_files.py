@@ -34,7 +34,7 @@ def drop_encoder(config) -> None:
 
 def offline_message(urls: list[str], config_path: str, error: Exception, flag: bool = True) -> str:
     """What to do when the encoder at ``urls`` could not be read."""
-    what = ("or pass --encoder resemblyzer (or mean) to start new voices without it" if flag
+    what = ("or pass `encoder` resemblyzer (or mean) to start new voices without it" if flag
             else "or set model_args.use_speaker_encoder_as_loss to false")
     return (f"{config_path}: the speaker encoder is at a URL this machine could not read ({', '.join(urls)}; "
             f"{type(error).__name__}: {error}). Download the files where there is internet and set "

@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from coqui_meta.errors import RequestError
+
 ENCODERS = ("prototype", "resemblyzer", "coqui")
 RESEMBLYZER_DIM = 256
 # a prototype model's dataset tokenizes a transcript beside the audio; the encoder reads only the audio
@@ -134,18 +136,18 @@ def _coqui_encoder(config, model_path: str | None, config_path: str | None, devi
     from TTS.tts.utils.speakers import SpeakerManager
 
     files = {}
-    for flag, field, given in (("--encoder_model_path", "speaker_encoder_model_path", model_path),
-                               ("--encoder_config_path", "speaker_encoder_config_path", config_path)):
+    for flag, field, given in (("`encoder_model_path`", "speaker_encoder_model_path", model_path),
+                               ("`encoder_config_path`", "speaker_encoder_config_path", config_path)):
         from_config = get_from_config_or_model_args(config, field) if config is not None else None
         path = given or from_config
         if not path:
-            raise ValueError(f"the coqui encoder needs {flag}, or a TTS config (--config_path) whose {field} names "
+            raise RequestError(f"the coqui encoder needs {flag}, or a TTS config (`config_path`) whose {field} names "
                              "the file (VITS: in model_args)")
         if not Path(path).is_file():
             source = flag if given else f"the config's {field}"
-            raise FileNotFoundError(f"speaker encoder file not found: {path} ({source})")
+            raise FileNotFoundError(f"speaker encoder file not found: {path} ({source.strip('`')})")
         files[flag] = str(path)
-    model_path, config_path = files["--encoder_model_path"], files["--encoder_config_path"]
+    model_path, config_path = files["`encoder_model_path`"], files["`encoder_config_path`"]
     try:
         manager = SpeakerManager(encoder_model_path=model_path, encoder_config_path=config_path,
                                  use_cuda=str(device).startswith("cuda"))

@@ -1,8 +1,8 @@
 """`coqui-meta evaluate`: adaptation curves of a checkpoint on speakers it never saw.
 
 For each of N unseen speakers, K support and Q query clips are drawn by seed. From the checkpoint, the voice is
-learned on the support clips (`coqui_meta.voices.adaptation.VoiceAdaptation`: meta-training's inner loop, the same for
-meta and stock checkpoints, at the checkpoint's learned inner rates unless ``lr`` is given) and, at every listed
+learned on the support clips (a `coqui_meta.algorithms.task.Task`: meta-training's inner loop, the same for meta
+and stock checkpoints, at the checkpoint's learned inner rates unless ``lr`` is given) and, at every listed
 step, scored on the query clips: the teacher-forced reconstruction loss, and, with
 Resemblyzer installed, the cosine similarity between the real query clip and the model's own rendition of its text,
 the equal error rate of target against impostor trials, and (``mcd=True``) mel-cepstral distortion.
@@ -27,9 +27,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from coqui_meta.algorithms.task import Task
+from coqui_meta.errors import RequestError
 from coqui_meta.files import write_atomic, write_json
 from coqui_meta.seeds import draw
-from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation, load_for_adaptation
+from coqui_meta.voices.adaptation import AdaptationSettings, load_for_adaptation
 from coqui_meta.voices.d_vector_voice import start_d_vector, start_kind
 from coqui_meta.voices.data import load_clips, require_sample_rate
 from coqui_meta.voices.html_report import sample_name
@@ -56,16 +58,16 @@ def choose_speakers(samples, known: set[str], wanted: int | list[str], needed: i
     if isinstance(wanted, list):
         for name in wanted:
             if counts[name] < needed:
-                raise ValueError(
-                    f"--speakers: {name!r} has {counts[name]} usable clips in the data, needs shots + queries = "
+                raise RequestError(
+                    f"`speakers`: {name!r} has {counts[name]} usable clips in the data, needs `shots` + `queries` = "
                     f"{needed}"
                 )
         return wanted
     unseen = sorted(name for name, count in counts.items() if count >= needed and name not in known)
     if len(unseen) < wanted:
-        raise ValueError(
-            f"--speakers {wanted}: only {len(unseen)} speakers of the data are unknown to the model and have "
-            f"shots + queries = {needed} usable clips"
+        raise RequestError(
+            f"`speakers` {wanted}: only {len(unseen)} speakers of the data are unknown to the model and have "
+            f"`shots` + `queries` = {needed} usable clips"
         )
     return sorted(draw(seed, "speakers").sample(unseen, wanted))
 
@@ -95,7 +97,7 @@ class SpeakerClips:
 
 def score_step(
     model,
-    voice: VoiceAdaptation,
+    voice: Task,
     clips: SpeakerClips,
     name: str,
     step: int,
@@ -106,12 +108,12 @@ def score_step(
     keep_sample: bool,
 ) -> dict[str, float]:
     """The metrics of one speaker's voice at one step: query loss and, with the judge, similarity (and MCD)."""
-    values = {"query_loss": voice.score(clips.query)}
+    values = {"query_loss": voice.score(clips.query)[0]}
     if not judgement.active:
         return values
     similarity, distortion, styles = [], [], []
     for index, real in enumerate(real_query):
-        wav, rate = voice.synthesize(clips.query, index)
+        wav, rate = voice.render(clips.query, index)
         if judgement.judge is not None:
             embedding = judgement.embed(wav, rate)
             similarity.append(cosine(embedding, real_embeddings[index]))
@@ -145,7 +147,7 @@ def speaker_curve(model, clips: SpeakerClips, name: str, steps: list[int], setti
     if samples_dir and real_query:  # what the renditions are heard against (report.html)
         _write_wav(samples_dir / sample_name(name, "real"), real_query[0], model.ap.sample_rate)
     start, _ = start_d_vector(model, model.config, "", clips.support_files, settings.encoder)
-    voice = VoiceAdaptation(model, settings, support=clips.support, start_voice=start)
+    voice = settings.start(model, clips.support, start)
     curve: dict[str, dict[int, float]] = defaultdict(dict)
     for step in range(max(steps) + 1):
         if step in steps:
@@ -156,7 +158,7 @@ def speaker_curve(model, clips: SpeakerClips, name: str, steps: list[int], setti
             bar.set_postfix(speaker=name, query_loss=f"{curve['query_loss'][step]:.3f}")
             bar.update(1)
         if step < max(steps):
-            curve["support_loss"][step] = voice.step(clips.support)
+            (curve["support_loss"][step],) = voice.step(clips.support)
             bar.update(1)
     return {key: dict(values) for key, values in curve.items()}, voice.rates()
 
@@ -225,9 +227,9 @@ def evaluate(
 def _checked_counts(shots: int, queries: int, steps: list[int]) -> list[int]:
     """``steps`` sorted, once each; an error naming the flag for a count that cannot be."""
     if shots < 1 or queries < 1:
-        raise ValueError(f"--shots and --queries must be >= 1 (got {shots}, {queries})")
+        raise RequestError(f"`shots` and `queries` must be >= 1 (got {shots}, {queries})")
     if not steps or min(steps) < 0:
-        raise ValueError(f"--steps must be a list of steps >= 0 (got {steps})")
+        raise RequestError(f"`steps` must be a list of steps >= 0 (got {steps})")
     return sorted(set(steps))
 
 
@@ -244,7 +246,7 @@ def corpus_of(loaded, data: str, task_key: str):
         known = set(model.language_manager.name_to_id)
         for language in sorted({clip["language"] for clip in clips} - known):
             add_language(model, language)
-    elif task_key == "emotion_name":  # a style is no row of any table: name the held-out styles (--speakers)
+    elif task_key == "emotion_name":  # a style is no row of any table: name the held-out styles (speakers)
         known = set()
     else:
         known = set(model.speaker_manager.name_to_id) if model.speaker_manager is not None else set()

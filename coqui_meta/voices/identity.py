@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from coqui_meta.seeds import derive, draw
-from coqui_meta.voices.adaptation import render
+from coqui_meta.algorithms.task import Task
+from coqui_meta.seeds import TaskSeeds, derive, draw
 from coqui_meta.voices.judge import SpeakerJudge, cosine, equal_error_rate
 
 
@@ -45,6 +45,7 @@ def seen_speaker_eer(model, samples: list[dict], speakers: int = 12, clips: int 
             f"seen_speaker_eer needs 2 speakers of the model with {2 * clips} clips; the data has {len(eligible)}"
         )
     chosen = sorted(draw(seed, "speakers").sample(eligible, min(speakers, len(eligible))))
+    known_voices = Task.known(model)
     collate = model.meta_episode_collate(dataset, clips, clips)
     renditions, references = [], []
     for name in chosen:
@@ -52,7 +53,7 @@ def seen_speaker_eer(model, samples: list[dict], speakers: int = 12, clips: int 
         rendered, _ = collate([dataset[i] for i in indices])["tasks"][0]
         batch = model.meta_prepare(rendered)
         for index in range(clips):
-            wav, rate = render(model, batch, index, seed=derive(seed, "render", name, index))
+            wav, rate = known_voices.render(batch, index, seed=derive(seed, "render", name, index))
             renditions.append((name, judge.embed(wav, rate)))
         for i in indices[clips:]:
             references.append(
@@ -76,7 +77,6 @@ def own_row_ceiling(loaded, data: str, names: list[str], shots: int, queries: in
     rendered with its own trained row, on the query clips `coqui-meta evaluate` draws for it with ``seed``, judged as
     evaluate judges (cosine to the real query clip; EER against the support clips of every speaker). The ceiling of
     an adaptation that starts from the mean voice and learns the row back."""
-    from coqui_meta.seeds import TaskSeeds
     from coqui_meta.voices.evaluation import SpeakerClips, corpus_of, draw_clips
     from coqui_meta.voices.judgement import Judgement
 
@@ -89,13 +89,14 @@ def own_row_ceiling(loaded, data: str, names: list[str], shots: int, queries: in
     if unknown:
         raise ValueError(f"{', '.join(unknown)}: not in the model's speaker table, so it has no own row to render")
     judgement, similarity = Judgement(judge, False), {}
+    own_rows = Task.known(model, TaskSeeds.of_voice(seed))
     for name in names:
         clips = SpeakerClips(model, dataset, draw_clips(by_speaker[name], name, shots + queries, seed), shots)
         judgement.references += [(name, judge.embed(model.ap.load_wav(p), model.ap.sample_rate))
                                  for p in clips.support_files]
         values = []
         for index, path in enumerate(clips.query_files):
-            wav, rate = render(model, clips.query, index, seed=TaskSeeds.of_voice(seed).render(index))
+            wav, rate = own_rows.render(clips.query, index)
             embedding = judge.embed(wav, rate)
             judgement.renditions[0].append((name, embedding))
             values.append(cosine(embedding, judge.embed(model.ap.load_wav(path), model.ap.sample_rate)))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from coqui_meta.errors import RequestError
+
 
 def espeak_problem(language: str) -> str | None:
     """Why espeak-ng cannot phonemise ``language`` (not installed, or not a language it knows), or None."""
@@ -31,10 +33,10 @@ def check_language_model(model, config_path: str, language: str) -> list[str]:
     """The model's languages, in table order; an error if it cannot take ``language`` as a new one."""
     config = model.config
     if model.meta_language_embedding not in dict(model.named_parameters()):
-        raise ValueError(f"{config_path}: --language needs a multilingual VITS (model_args.use_language_embedding)")
+        raise RequestError(f"{config_path}: `language` needs a multilingual VITS (model_args.use_language_embedding)")
     languages = list(model.language_manager.name_to_id)
     if language in languages:
-        raise ValueError(f"--language {language!r} exists already in {config_path} (its languages: "
+        raise RequestError(f"`language` {language!r} exists already in {config_path} (its languages: "
                          f"{', '.join(languages)}); choose a new one")
     if config.use_phonemes:
         if config.get("phonemizer") != "multi_phonemizer":
@@ -42,7 +44,7 @@ def check_language_model(model, config_path: str, language: str) -> list[str]:
                              f"voice (phonemizer \"multi_phonemizer\"), not {config.get('phonemizer')!r}")
         problem = espeak_problem(language)
         if problem:
-            raise ValueError(f"--language: {problem}")
+            raise RequestError(f"`language`: {problem}")
     return languages
 
 

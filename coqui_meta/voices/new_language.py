@@ -22,19 +22,13 @@ Example::
 
 from __future__ import annotations
 
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import soundfile
-
-from coqui_meta.files import require_new_folder, staged_folder
-from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation, load_for_adaptation
+from coqui_meta.voices.adaptation import AdaptationSettings
+from coqui_meta.voices.from_clips import LearnFromClips
 from coqui_meta.voices.language_table import add_language, check_language_model
-from coqui_meta.voices.new_voice import choose_clips, prepare_clips, run_record, support_batch, train_voice
-from coqui_meta.voices.voice_folder import stock_config_with, voice_state, write_voice
+from coqui_meta.voices.voice_folder import stock_config_with, voice_state
 
 
 def language_config(loaded, languages: list[str], language: str, data: str):
@@ -52,40 +46,47 @@ def language_config(loaded, languages: list[str], language: str, data: str):
     return stock
 
 
+class NewLanguage(LearnFromClips):
+    """A new language: a row of the language table (`LearnFromClips`)."""
+
+    task_key = "language"
+
+    def __init__(self, *args, language: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.language = language
+        self.languages: list[str] = []
+        self.row = 0
+
+    @property
+    def label(self) -> str:
+        return self.language
+
+    def check(self) -> None:
+        self.languages = check_language_model(self.model, self.config_path, self.language)
+
+    def clips(self) -> list[dict[str, Any]]:
+        chosen = [{**clip, "language": self.language} for clip in super().clips()]
+        self.row = add_language(self.model, self.language)
+        return chosen
+
+    def stock_model(self, task, batch: dict):
+        state = voice_state(self.loaded.checkpoint["model"], task, self.model.meta_language_embedding, self.row)
+        return state, language_config(self.loaded, [*self.languages, self.language], self.language, self.data)
+
+    def record(self, task, chosen: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"language": self.language, "languages": [*self.languages, self.language],
+                "speakers": sorted({c["speaker_name"] for c in chosen}),
+                "speaker_idx": _known_speaker(self.model, chosen)}
+
+    def unchanged(self, task) -> dict[str, bool]:
+        return {"old_languages_unchanged": self.steps == 0 or task.adapted == [self.model.meta_language_embedding]}
+
+
 def adapt_language(model_path: str, config_path: str, data: str, language: str, shots: int, steps: int,
                    out_path: str, settings: AdaptationSettings | None = None, progress: bool = True) -> dict[str, Any]:
     """Learn ``language`` from ``shots`` clips of ``data`` in ``steps`` steps; write the folder ``out_path``."""
-    started, settings = time.perf_counter(), settings or AdaptationSettings()
-    if shots < 1 or steps < 0:
-        raise ValueError(f"--shots must be >= 1 and --steps >= 0 (got {shots}, {steps})")
-    require_new_folder(out_path)
-    loaded = load_for_adaptation(model_path, config_path, settings, settings.torch_device(), task_key="language")
-    model = loaded.model
-    languages = check_language_model(model, config_path, language)
-    chosen = [{**clip, "language": language} for clip in choose_clips(data, shots, settings.seed)]
-    row = add_language(model, language)
-    with tempfile.TemporaryDirectory() as work:
-        batch = support_batch(model, prepare_clips(chosen, model, Path(work)))
-        voice = VoiceAdaptation(model, settings, support=batch)
-        losses = train_voice(voice, batch, steps, language, progress)
-        final_loss = voice.score(batch)
-        sample, rate = voice.synthesize(batch, 0)
-    state = voice_state(loaded.checkpoint["model"], voice, model.meta_language_embedding, row)
-    stock = language_config(loaded, [*languages, language], language, data)
-    adapted = list(voice.task.adapted)
-    info = {
-        "language": language, "languages": stock.languages, "base_model": str(model_path),
-        "base_config": str(config_path), "model": stock.model, "algorithm": loaded.algorithm, "shots": shots,
-        "clips": [c["audio_file"] for c in chosen], "speakers": sorted({c["speaker_name"] for c in chosen}),
-        "speaker_idx": _known_speaker(model, chosen),
-        "steps": steps, **voice.rates(), "adapt_modules": adapted,
-        "old_languages_unchanged": steps == 0 or adapted == [model.meta_language_embedding],
-        **run_record(losses, final_loss, started, settings),
-    }
-    with staged_folder(out_path) as folder:
-        write_voice(folder, state, stock, language, info)
-        soundfile.write(str(folder / "sample.wav"), np.clip(sample, -1.0, 1.0), rate)
-    return info
+    return NewLanguage(model_path, config_path, data, shots, steps, out_path, settings, progress,
+                       language=language).run()
 
 
 def _known_speaker(model, clips: list[dict[str, Any]]) -> str | None:

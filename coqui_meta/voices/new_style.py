@@ -23,20 +23,15 @@ Example::
 from __future__ import annotations
 
 import json
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import soundfile
-
-from coqui_meta.files import require_new_folder, staged_folder
+from coqui_meta.errors import RequestError
 from coqui_meta.seeds import draw
-from coqui_meta.voices.adaptation import AdaptationSettings, VoiceAdaptation, load_for_adaptation
+from coqui_meta.voices.adaptation import AdaptationSettings
 from coqui_meta.voices.data import load_clips
-from coqui_meta.voices.new_voice import prepare_clips, run_record, support_batch, train_voice
-from coqui_meta.voices.voice_folder import stock_config_with, voice_state, write_voice
+from coqui_meta.voices.from_clips import LearnFromClips
+from coqui_meta.voices.voice_folder import d_vector_state, stock_config_with, voice_state
 
 STYLE_KEY = "emotion_name"
 
@@ -53,28 +48,14 @@ def style_clips(data: str, style: str, speaker: str | None, shots: int, seed: in
     voices = sorted({clip["speaker_name"] for clip in clips})
     if speaker is None:
         if len(voices) > 1:
-            raise ValueError(f"{data}: {len(voices)} voices speak {style!r} ({', '.join(voices[:6])}); choose whose "
-                             "with --speaker")
+            raise RequestError(f"{data}: {len(voices)} voices speak {style!r} ({', '.join(voices[:6])}); choose whose "
+                               "with `speaker`")
         speaker = voices[0]
     clips = [clip for clip in clips if clip["speaker_name"] == speaker]
     if len(clips) < shots:
-        raise ValueError(f"--shots {shots} but {data} has {len(clips)} clip(s) of {speaker!r} in the style {style!r}")
+        raise RequestError(f"`shots` {shots} but {data} has {len(clips)} clip(s) of {speaker!r} in the style {style!r}")
     ordered = sorted(clips, key=lambda s: s["audio_file"])
     return sorted(draw(seed, "clips", style).sample(ordered, shots), key=lambda s: s["audio_file"]), speaker
-
-
-def _style_model(model_path: str, config_path: str, settings: AdaptationSettings, style: str):
-    """The checkpoint loaded for a style task; an error naming --style when the model cannot take one."""
-    try:
-        loaded = load_for_adaptation(model_path, config_path, settings, settings.torch_device(), task_key=STYLE_KEY)
-    except ValueError as error:
-        if "emotion_name" not in str(error):
-            raise
-        raise ValueError(f"--style {style!r}: {config_path}: {error}") from None
-    model = loaded.model
-    if not model.meta_style_uses_gst and (model.meta_voice_is_d_vector or model.speaker_manager is None):
-        raise ValueError(f"--style {style!r}: {config_path} has no speaker table to hold the voice in the new style")
-    return loaded
 
 
 def _known_style(config_path: str, style: str) -> bool:
@@ -83,67 +64,95 @@ def _known_style(config_path: str, style: str) -> bool:
     return written.is_file() and json.loads(written.read_text()).get("style") == style
 
 
-def _gst_style(loaded, voice, style: str):
+def _token_weights(weights) -> dict[str, float]:
+    """GST token weights as stock Coqui's ``gst_style_input_weights`` holds them."""
+    return {str(k): float(w) for k, w in enumerate(weights.cpu())}
+
+
+def _gst_style(loaded, task):
     """A GST model's style: the base with the adapted tensors, and a stock config whose ``gst`` holds the token
     weights (``gst_style_input_weights``: what stock Coqui's ``style_wav`` takes as a dict)."""
-    from coqui_meta.voices.voice_folder import d_vector_state
-
-    state = d_vector_state(loaded.checkpoint["model"], voice)
+    state = d_vector_state(loaded.checkpoint["model"], task)
     stock = loaded.config.to_stock() if "meta" in loaded.config else loaded.config
-    stock.gst.gst_style_input_weights = {str(k): float(w) for k, w in enumerate(voice.style_weights().cpu())}
+    stock.gst.gst_style_input_weights = _token_weights(task.style_weights())
     return state, stock
+
+
+class NewStyle(LearnFromClips):
+    """A new style: a voice's row moved into the style, or a GST model's token weights (`LearnFromClips`)."""
+
+    task_key = STYLE_KEY
+
+    def __init__(self, *args, style: str, speaker: str | None = None, save_delta: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.style, self.speaker, self.save_delta = style, speaker, save_delta
+        self.old_speakers: list[str] = []
+
+    @property
+    def gst(self) -> bool:
+        return self.model.meta_style_uses_gst
+
+    @property
+    def label(self) -> str:
+        """The folder's new voice (VITS: ``VOICE_STYLE``) or style (GST)."""
+        return self.style if self.gst else f"{self.speaker}_{self.style}"
+
+    def load(self):
+        try:
+            return super().load()
+        except ValueError as error:  # a model whose tasks cannot be styles: say which request asked for one
+            if STYLE_KEY not in str(error):
+                raise
+            raise RequestError(f"`style` {self.style!r}: {self.config_path}: {error}") from None
+
+    def check(self) -> None:
+        model = self.model
+        if not self.gst and (model.meta_voice_is_d_vector or model.speaker_manager is None):
+            raise RequestError(f"`style` {self.style!r}: {self.config_path} has no speaker table to hold the voice in "
+                             "the new style")
+        manager = model.speaker_manager
+        self.old_speakers = list(manager.name_to_id) if manager is not None and model.num_speakers > 1 else []
+        if self.gst and self.save_delta:
+            raise RequestError("`save_delta` keeps a new speaker row; a GST model's style is its token weights in the "
+                             "written config.json with the adapted token bank: leave `save_delta` out")
+
+    def clips(self) -> list[dict[str, Any]]:
+        chosen, self.speaker = style_clips(self.data, self.style, self.speaker, self.shots, self.settings.seed)
+        if self.old_speakers and self.speaker not in self.old_speakers:
+            raise RequestError(f"`speaker` {self.speaker!r} is not a voice of {self.config_path} (a style is learned "
+                               f"in a voice the model has: {', '.join(self.old_speakers[:6])}, ...)")
+        if self.label in self.old_speakers or _known_style(self.config_path, self.style):
+            raise RequestError(f"`style` {self.style!r}: {self.config_path} has a voice {self.label!r} already; choose "
+                             "another style name")
+        return chosen
+
+    def stock_model(self, task, batch: dict):
+        if self.gst:  # the style is the config's token weights: no new row
+            return _gst_style(self.loaded, task)
+        key, row = self.model.meta_speaker_embedding, self.old_speakers.index(self.speaker)
+        state = voice_state(self.loaded.checkpoint["model"], task, key, row)
+        return state, stock_config_with(self.loaded.config, self.old_speakers + [self.label])
+
+    def record(self, task, chosen: list[dict[str, Any]]) -> dict[str, Any]:
+        weights = task.style_weights()
+        return {"style": self.style, "speaker": self.label, "voice": self.speaker,
+                "voice_start": "the tokens' mean" if self.gst else f"{self.speaker}'s row",
+                "style_weights": _token_weights(weights) if self.gst else None}
+
+    def unchanged(self, task) -> dict[str, bool]:
+        return {"old_speakers_unchanged": self.steps == 0 or task.adapted == [self.model.meta_speaker_embedding]}
+
+    def write_more(self, folder: Path, task, state: dict, info: dict) -> None:
+        if self.save_delta:
+            from coqui_meta.voices.delta import save_delta as write_delta
+
+            write_delta(folder / "voice.safetensors", state, self.loaded.checkpoint["model"], self.label,
+                        self.model.meta_speaker_embedding, info)
 
 
 def adapt_style(model_path: str, config_path: str, data: str, style: str, speaker: str | None, shots: int,
                 steps: int, out_path: str, settings: AdaptationSettings | None = None, save_delta: bool = False,
                 progress: bool = True) -> dict[str, Any]:
     """Learn ``style`` from ``shots`` clips of ``speaker`` in ``data`` in ``steps`` steps; write ``out_path``."""
-    started, settings = time.perf_counter(), settings or AdaptationSettings()
-    if shots < 1 or steps < 0:
-        raise ValueError(f"--shots must be >= 1 and --steps >= 0 (got {shots}, {steps})")
-    require_new_folder(out_path)
-    loaded = _style_model(model_path, config_path, settings, style)
-    model = loaded.model
-    manager, gst = model.speaker_manager, model.meta_style_uses_gst
-    old_speakers = list(manager.name_to_id) if manager is not None and model.num_speakers > 1 else []
-    if gst and save_delta:
-        raise ValueError("--save_delta keeps a new speaker row; a GST model's style is its token weights in the "
-                         "written config.json with the adapted token bank: leave --save_delta out")
-    chosen, speaker = style_clips(data, style, speaker, shots, settings.seed)
-    name = style if gst else f"{speaker}_{style}"
-    if old_speakers and speaker not in old_speakers:
-        raise ValueError(f"--speaker {speaker!r} is not a voice of {config_path} (a style is learned in a voice the "
-                         f"model has: {', '.join(old_speakers[:6])}, ...)")
-    if name in old_speakers or _known_style(config_path, style):
-        raise ValueError(f"--style {style!r}: {config_path} has a voice {name!r} already; choose another style name")
-    with tempfile.TemporaryDirectory() as work:
-        batch = support_batch(model, prepare_clips(chosen, model, Path(work)))
-        voice = VoiceAdaptation(model, settings, support=batch)
-        losses = train_voice(voice, batch, steps, f"{speaker} {style}", progress)
-        final_loss = voice.score(batch)
-        sample, rate = voice.synthesize(batch, 0)
-    speaker_key = model.meta_speaker_embedding
-    if gst:  # the style is the config's token weights: no new row
-        state, stock = _gst_style(loaded, voice, style)
-    else:
-        state = voice_state(loaded.checkpoint["model"], voice, speaker_key, old_speakers.index(speaker))
-        stock = stock_config_with(loaded.config, old_speakers + [name])
-    stock.phoneme_cache_path = loaded.phoneme_cache_path
-    adapted = list(voice.task.adapted)
-    info = {
-        "style": style, "speaker": name, "voice": speaker, "base_model": str(model_path),
-        "base_config": str(config_path), "model": stock.model, "algorithm": loaded.algorithm, "shots": shots,
-        "clips": [c["audio_file"] for c in chosen], "steps": steps, **voice.rates(), "adapt_modules": adapted,
-        "old_speakers_unchanged": steps == 0 or adapted == [speaker_key],
-        "voice_start": "the tokens' mean" if gst else f"{speaker}'s row",
-        "style_weights": stock.gst.gst_style_input_weights if gst else None,
-        **run_record(losses, final_loss, started, settings),
-    }
-    with staged_folder(out_path) as folder:
-        write_voice(folder, state, stock, name, info)
-        soundfile.write(str(folder / "sample.wav"), np.clip(sample, -1.0, 1.0), rate)
-        if save_delta:
-            from coqui_meta.voices.delta import save_delta as write_delta
-
-            write_delta(folder / "voice.safetensors", state, loaded.checkpoint["model"], name, speaker_key, info)
-    return info
+    return NewStyle(model_path, config_path, data, shots, steps, out_path, settings, progress, style=style,
+                    speaker=speaker, save_delta=save_delta).run()

@@ -12,13 +12,13 @@ from typing import Any
 import torch
 
 from coqui_meta.algorithms.inner_loop import TASK_INPUTS
+from coqui_meta.algorithms.task import Task
 from coqui_meta.config import speaker_holders
-from coqui_meta.voices.adaptation import VoiceAdaptation
 from coqui_meta.voices.checkpoints import stock_state_dict
 
 
 def voice_state(
-    base: dict[str, torch.Tensor], voice: VoiceAdaptation, speaker_key: str, row: int
+    base: dict[str, torch.Tensor], voice: Task, speaker_key: str, row: int
 ) -> dict[str, torch.Tensor]:
     """The base's stock state dict with the adapted tensors, and the speaker table grown by the new voice's row."""
     state = stock_state_dict(base)
@@ -26,7 +26,8 @@ def voice_state(
         if name != speaker_key:
             state[name] = tensor.detach().cpu().to(base[name].dtype).clone()
     # a style's row starts from a voice's own and may be left as it is (``adapt_modules`` without the table)
-    table = voice.task.tensors.get(speaker_key, base[speaker_key])
+    table = voice.current(speaker_key)
+    table = base[speaker_key] if table is None else table
     new_row = table[row].detach().cpu().to(base[speaker_key].dtype)
     state[speaker_key] = torch.cat([base[speaker_key], new_row[None]], dim=0)
     return state
@@ -45,7 +46,7 @@ def stock_config_with(config, speakers: list[str]):
     return stock
 
 
-def d_vector_state(base: dict[str, torch.Tensor], voice: VoiceAdaptation) -> dict[str, torch.Tensor]:
+def d_vector_state(base: dict[str, torch.Tensor], voice: Task) -> dict[str, torch.Tensor]:
     """The base state dict with the adapted tensors but not the task's inputs (a d-vector, style weights), without the
     encoder (and the learned rates) that stock Coqui lacks: a prototype model's voice, a GST model's style."""
     state = stock_state_dict(base)

@@ -1,0 +1,182 @@
+"""Learning from clips, the one skeleton of `coqui-meta adapt`: a new voice (`coqui_meta.voices.new_voice`), a new
+language (`coqui_meta.voices.new_language`) and a new style (`coqui_meta.voices.new_style`) go through the same
+life; each fills in what differs (which checks, which clips, where the task starts, what the folder holds).
+
+1. Check the request and that the output folder is new; load the checkpoint for the kind's tasks.
+2. The kind's own checks, then its clips (``shots`` of them, drawn by the seed); each clip checked and prepared
+   (resampled to the model's rate, down-mixed, silence trimmed as the config says): a problem names the file.
+3. A `coqui_meta.algorithms.task.Task` started as the settings say, ``steps`` inner steps on the clips (a progress
+   bar), the final support loss and a sample sentence.
+4. The stock state dict and config, ``adapt.json`` (what every kind records, and the kind's own keys), staged beside
+   the target and renamed into place: the folder appears whole or not at all.
+
+Example::
+
+    info = NewVoice(model_path, config_path, data, shots=10, steps=20, out_path="voices/anna", speaker="anna").run()
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+from tqdm.auto import tqdm
+
+from coqui_meta.algorithms.task import Task
+from coqui_meta.errors import RequestError
+from coqui_meta.files import require_new_folder, staged_folder
+from coqui_meta.seeds import draw
+from coqui_meta.voices.adaptation import AdaptationSettings, load_for_adaptation
+from coqui_meta.voices.data import load_clips, unknown_characters
+from coqui_meta.voices.voice_folder import write_voice
+
+
+class LearnFromClips:
+    """The skeleton; a kind sets ``task_key`` and ``label`` and overrides the hooks below `run`."""
+
+    task_key: str | None = None  # None: the checkpoint's own tasks (speakers)
+
+    def __init__(self, model_path: str, config_path: str, data: str, shots: int, steps: int, out_path: str,
+                 settings: AdaptationSettings | None = None, progress: bool = True) -> None:
+        self.model_path, self.config_path, self.data = str(model_path), str(config_path), str(data)
+        self.shots, self.steps, self.out_path, self.progress = shots, steps, str(out_path), progress
+        self.settings = settings or AdaptationSettings()
+        self.loaded = None
+
+    @property
+    def model(self):
+        return self.loaded.model
+
+    @property
+    def label(self) -> str:
+        """The name of what is learned: the folder's new speaker (or language), and the progress bar's title."""
+        raise NotImplementedError
+
+    def run(self) -> dict[str, Any]:
+        """Learn from the clips and write the folder; returns ``adapt.json``'s content."""
+        started = time.perf_counter()
+        if self.shots < 1 or self.steps < 0:
+            raise RequestError(f"`shots` must be >= 1 and `steps` >= 0 (got {self.shots}, {self.steps})")
+        require_new_folder(self.out_path)  # before any work, and again when the folder is put in place
+        self.loaded = self.load()
+        self.check()
+        chosen = self.clips()
+        with tempfile.TemporaryDirectory() as work:
+            prepared = prepare_clips(chosen, self.model, Path(work))
+            batch = support_batch(self.model, prepared)
+            task = self.settings.start(self.model, batch, self.start_voice(prepared))
+            losses = train(task, batch, self.steps, self.label, self.progress)
+            final_loss = task.score(batch)[0]
+            sample, rate = task.render(batch, 0)
+        state, stock = self.stock_model(task, batch)
+        stock.phoneme_cache_path = self.loaded.phoneme_cache_path
+        info = {
+            **self.record(task, chosen), "base_model": self.model_path, "base_config": self.config_path,
+            "model": stock.model, "algorithm": self.loaded.algorithm, "shots": self.shots,
+            "clips": [clip["audio_file"] for clip in chosen], "steps": self.steps,
+            **task.rates(),  # optimizer, lr (null for learned rates), lr_scale, inner_lr_mode, grad_clip, rates
+            "adapt_modules": task.adapted, **self.unchanged(task),
+            "support_loss": losses, "final_support_loss": final_loss,
+            "seconds": round(time.perf_counter() - started, 2), "seed": self.settings.seed,
+            "device": str(self.settings.torch_device()), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        with staged_folder(self.out_path) as folder:
+            write_voice(folder, state, stock, self.label, info)
+            soundfile.write(str(folder / "sample.wav"), np.clip(sample, -1.0, 1.0), rate)
+            self.write_more(folder, task, state, info)
+        return info
+
+    # ------------------------------------------------------------------ what a kind fills in
+    def load(self):
+        """The checkpoint loaded for the kind's tasks (`load_for_adaptation`)."""
+        return load_for_adaptation(self.model_path, self.config_path, self.settings, self.settings.torch_device(),
+                                   task_key=self.task_key)
+
+    def check(self) -> None:
+        """The kind's checks of the model and the request, before any clip is read."""
+
+    def clips(self) -> list[dict[str, Any]]:
+        """The ``shots`` clips to learn from."""
+        return choose_clips(self.data, self.shots, self.settings.seed)
+
+    def start_voice(self, prepared: list[dict[str, Any]]):
+        """The d-vector a d-vector model's task starts from (None: the task's own start)."""
+        return None
+
+    def stock_model(self, task: Task, batch: dict):
+        """The stock state dict and config the folder holds."""
+        raise NotImplementedError
+
+    def record(self, task: Task, chosen: list[dict[str, Any]]) -> dict[str, Any]:
+        """The kind's own keys of ``adapt.json``, first in the file."""
+        return {}
+
+    def unchanged(self, task: Task) -> dict[str, bool]:
+        """Whether what the model already had is left as it was (a key named for the kind)."""
+        return {}
+
+    def write_more(self, folder: Path, task: Task, state: dict, info: dict) -> None:
+        """Files beside the model, config and sample (a d-vector file, a delta)."""
+
+
+def prepare_clips(samples: list[dict[str, Any]], model, folder: Path) -> list[dict[str, Any]]:
+    """Each clip as a mono wav at the model's sample rate, trimmed as the config says; text and length checked."""
+    import librosa
+
+    audio = model.config.audio
+    prepared = []
+    for index, sample in enumerate(samples):
+        path = sample["audio_file"]
+        unknown = sorted(unknown_characters(sample["text"], model))
+        if unknown:
+            raise ValueError(f"{path}: transcript has characters the model cannot read: {''.join(unknown)!r}")
+        wav, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        wav = wav.mean(axis=1)
+        if rate != audio.sample_rate:
+            wav = librosa.resample(wav, orig_sr=rate, target_sr=audio.sample_rate)
+        if audio.do_trim_silence:
+            wav, _ = librosa.effects.trim(wav, top_db=audio.trim_db)
+        seconds = len(wav) / audio.sample_rate
+        if len(wav) < model.config.min_audio_len or len(wav) > model.config.max_audio_len:
+            raise ValueError(
+                f"{path}: {seconds:.2f} s after trimming; the config takes clips of "
+                f"{model.config.min_audio_len / audio.sample_rate:.2f} to "
+                f"{model.config.max_audio_len / audio.sample_rate:.2f} s"
+            )
+        target = folder / f"{index:04d}.wav"
+        soundfile.write(str(target), wav, audio.sample_rate, subtype="PCM_16")
+        prepared.append({**sample, "audio_file": str(target), "source_file": path, "seconds": seconds})
+    return prepared
+
+
+def support_batch(model, samples: list[dict[str, Any]]) -> dict:
+    """All support clips as one batch of the model's own dataset and collate."""
+    dataset = model.meta_stock_dataset(samples)
+    if len(dataset.samples) != len(samples):
+        raise ValueError("some clips were dropped by the model's dataset filters (text length); check the transcripts")
+    collate = model.meta_episode_collate(dataset, len(samples), 0)
+    return model.meta_prepare(collate.collate_task([dataset[i] for i in range(len(samples))]))
+
+
+def train(task: Task, batch: dict, steps: int, label: str, progress: bool) -> list[float]:
+    """The support loss of each of ``steps`` steps, shown on a progress bar."""
+    losses = []
+    bar = tqdm(range(steps), desc=f"adapt {label}", unit="step", disable=not progress)
+    for _ in bar:
+        losses += task.step(batch)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    return losses
+
+
+def choose_clips(data: str, shots: int, seed: int, speaker: str | None = None) -> list[dict[str, Any]]:
+    """``shots`` clips of ``data`` (``speaker``'s only, when given), drawn by ``seed``; an error if there are fewer."""
+    clips = load_clips(data, speaker=speaker)
+    if len(clips) < shots:
+        whose = f" of {speaker!r}" if speaker is not None else ""
+        raise RequestError(f"`shots` {shots} but {data} has {len(clips)} clip(s){whose}")
+    ordered = sorted(clips, key=lambda s: s["audio_file"])
+    return sorted(draw(seed, "clips", speaker or "").sample(ordered, shots), key=lambda s: s["audio_file"])
