@@ -69,31 +69,48 @@ def _config(args, overrides: list[str]):
         raise SystemExit("coqui-meta train: give --config_path CONFIG or --continue_path DIR")
     if not os.path.isfile(config_path):
         raise SystemExit(f"coqui-meta train: config file not found: {config_path}")
-    config = load_config(config_path)
+    try:
+        config = load_config(config_path)
+    except ValueError as error:  # a value the meta block refuses (it checks itself as Coqui reads it)
+        raise SystemExit(f"coqui-meta train: {config_path}: {error}") from None
     if "meta" not in config:
         raise SystemExit(
             f"coqui-meta train: {config_path} has model {config.model!r} and no 'meta' block; "
             "use model 'meta_vits' or 'meta_tacotron2' (see MetaVitsConfig.from_config)"
         )
-    apply_overrides(config, overrides)  # Coqpit checks the config (its meta block too) after the overrides
+    try:
+        apply_overrides(config, overrides)  # Coqpit checks the config (its meta block too) after the overrides
+    except ValueError as error:
+        raise SystemExit(f"coqui-meta train: {error}") from None
     return config
 
 
 def apply_overrides(config, overrides: list[str]) -> None:
     """``--coqpit.*`` overrides applied to ``config``. Coqpit's parser turns every empty dict or list field it was
-    not asked to change into None (Coqui's ``get_sampler`` then fails on ``weighted_sampler_multipliers``): those
-    are put back."""
+    not asked to change into None (Coqui's ``get_sampler`` then fails on ``weighted_sampler_multipliers``), and it
+    reads an empty list whose field has a longer default as that default, then fails on its first item (an
+    IndexError for ``model_args.periods_multi_period_discriminator: []``): such a list holds its default while the
+    parser runs. Every empty field it was not asked to change is put back."""
     if not overrides:
         return
     empty = dict(_empty_fields(config))
-    config.parse_known_args(overrides, relaxed_parser=True)
     named = " ".join(overrides)
-    for path, (owner, name, value) in empty.items():
-        if getattr(owner, name) is None and f"--coqpit.{path}" not in named:
-            setattr(owner, name, value)
+    for path, (owner, name, _, default) in empty.items():
+        if default and f"--coqpit.{path}." in named:
+            raise ValueError(f"--coqpit.{path}: the config's {path} is empty, so it has no item to override; "
+                             "write the list in the config file")
+        if default:
+            setattr(owner, name, default)
+    try:
+        config.parse_known_args(overrides, relaxed_parser=True)
+    finally:
+        for path, (owner, name, value, default) in empty.items():
+            if default or (getattr(owner, name) is None and f"--coqpit.{path}" not in named):
+                setattr(owner, name, value)
 
 
 def _empty_fields(config, prefix: str = ""):
+    """Each empty dict or list field under ``config``: its path, owner, name, empty value and field default."""
     import dataclasses
 
     for item in dataclasses.fields(config):
@@ -101,7 +118,8 @@ def _empty_fields(config, prefix: str = ""):
         if dataclasses.is_dataclass(value):
             yield from _empty_fields(value, f"{prefix}{item.name}.")
         elif isinstance(value, (dict, list)) and not value:
-            yield f"{prefix}{item.name}", (config, item.name, type(value)())
+            factory = item.default_factory if item.default_factory is not dataclasses.MISSING else type(value)
+            yield f"{prefix}{item.name}", (config, item.name, type(value)(), factory())
 
 
 def _launched_ranks(train_args, arg_list: list[str]) -> bool:

@@ -138,6 +138,25 @@ def test_the_config_checks_itself_wherever_a_value_comes_from():
     assert stock.meta.adapt_modules == ["emb_g"] and stock.meta.algorithm == "fomaml"
 
 
+def test_coqui_meta_train_refuses_a_bad_meta_value_or_override_in_one_line(tmp_path):
+    from conftest import cli_refusal
+
+    config = MetaVitsConfig.from_config(small_vits_config(speakers=["a", "b"]))
+    config.model_args.periods_multi_period_discriminator = []  # a field left empty whose default is not
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    config.save_json(str(good))
+    raw = config.to_dict()
+    raw["meta"]["inner_lr"] = -1
+    bad.write_text(json.dumps(raw))
+    for args, message in ((["--config_path", bad], f"{bad}: meta.inner_lr: must be > 0"),
+                          (["--config_path", good, "--coqpit.meta.k_shot", "0"], "meta.k_shot: must be an integer"),
+                          (["--config_path", good, "--coqpit.model_args.periods_multi_period_discriminator.0", "3"],
+                           "periods_multi_period_discriminator is empty, so it has no item to override")):
+        result = cli_refusal("train", *args, "--coqpit.output_path", tmp_path / "runs")
+        assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 def test_adapt_modules_that_match_nothing_name_the_pattern():
     config = MetaVitsConfig.from_config(
         small_vits_config(speakers=["a", "b"]), meta=MetaLearningConfig(adapt_modules=["emb_g", "no_such_module"])
