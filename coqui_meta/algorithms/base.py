@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from coqui_meta.algorithms.inner_rules import InnerOptimizer, diverged
-from coqui_meta.algorithms.task import Task
+from coqui_meta.algorithms.task import Task, task_optimizer
 from coqui_meta.seeds import TaskSeeds
 
 
@@ -53,7 +53,7 @@ class GradientMetaAlgorithm:
     def inner_optimizer(self) -> InnerOptimizer:
         """Meta-training's inner steps: ``meta.inner_optimizer`` at the model's inner rates (fixed or learned), fresh
         for each task (Adam's moments start at zero, as in `coqui-meta adapt`)."""
-        return InnerOptimizer(self.model.meta_inner_lrs, self.meta.inner_update)
+        return task_optimizer(self.model)
 
     def start_task(self, support: dict, seeds: TaskSeeds, voice: torch.Tensor | None = None) -> Task:
         """A task of meta-training (`Task.for_training`): it starts from ``voice``, or `task_voice` of ``support``."""
