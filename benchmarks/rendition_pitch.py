@@ -1,0 +1,137 @@
+"""Do a base's renditions carry their voice's pitch? The style judge reads F0 (pYIN), so a base whose renditions do not
+carry pitch cannot give a style verdict, whatever the adaptation does.
+
+For ``--voices`` training voices of the base (drawn by ``--seed``), ``--clips`` of their clips are rendered with the
+voice's own row (no adaptation) and compared with the real clips: pYIN's F0 median and 10-90 % range over voiced
+frames, with the style judge's settings, and the share of frames it calls voiced; the same for the rendition with
+its decoder's frame rate (sample rate / hop length) and every harmonic of it notched out, in case a buzz at that rate
+hides the voice's own pitch; and the share of each clip's spectral energy within 3 Hz of those harmonics::
+
+    python benchmarks/rendition_pitch.py --out runs/voices/pitch            # the shipped many-voice base
+    python benchmarks/rendition_pitch.py --model_path M --config_path C --data CORPUS --out DIR
+
+Writes ``OUT/rendition_pitch.json`` and prints the table for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", choices=["voices"], default="voices")
+    parser.add_argument("--model_path", default=None, help="a stock VITS checkpoint (default: the shipped base)")
+    parser.add_argument("--config_path", default=None)
+    parser.add_argument("--data", default=None, help="with --model_path: a corpus of voices in its speaker table")
+    parser.add_argument("--out", type=Path, default=Path("runs/voices/pitch"))
+    parser.add_argument("--voices", type=int, default=6)
+    parser.add_argument("--clips", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    return parser.parse_args()
+
+
+def pitch(wav: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """pYIN as the style judge runs it: F0 median (Hz), 10-90 % range (semitones), share of voiced frames."""
+    import librosa
+
+    f0, voiced, _ = librosa.pyin(wav, fmin=60, fmax=500, sr=sample_rate, frame_length=1024, hop_length=256)
+    kept = f0[voiced & np.isfinite(f0)]
+    if kept.size < 3:
+        return {"f0_hz": float("nan"), "range_semitones": float("nan"), "voiced": float(kept.size / len(f0))}
+    semitones = 12 * np.log2(kept / 100.0)
+    return {"f0_hz": float(np.median(kept)), "voiced": float(kept.size / len(f0)),
+            "range_semitones": float(np.percentile(semitones, 90) - np.percentile(semitones, 10))}
+
+
+def comb(frame_rate: float, sample_rate: int) -> list[float]:
+    return [frame_rate * k for k in range(1, int((sample_rate / 2 - 50) // frame_rate) + 1)]
+
+
+def notched(wav: np.ndarray, frame_rate: float, sample_rate: int) -> np.ndarray:
+    """``wav`` with a narrow notch (Q 30) at the frame rate and each of its harmonics."""
+    from scipy.signal import filtfilt, iirnotch
+
+    out = wav.astype(np.float64)
+    for frequency in comb(frame_rate, sample_rate):
+        b, a = iirnotch(frequency, 30, fs=sample_rate)
+        out = filtfilt(b, a, out)
+    return out.astype(np.float32)
+
+
+def frame_rate_share(wav: np.ndarray, frame_rate: float, sample_rate: int) -> float:
+    """The share of the clip's spectral energy within 3 Hz of the frame rate's harmonics."""
+    power = np.abs(np.fft.rfft(wav * np.hanning(len(wav)))) ** 2
+    freqs = np.fft.rfftfreq(len(wav), 1 / sample_rate)
+    near = np.zeros_like(freqs, dtype=bool)
+    for frequency in comb(frame_rate, sample_rate):
+        near |= np.abs(freqs - frequency) <= 3
+    return float(power[near].sum() / power.sum())
+
+
+def measure(model, corpus: Path, voices: int, clips: int, seed: int) -> dict:
+    from coqui_meta.algorithms.task import Task
+    from coqui_meta.seeds import draw
+    from coqui_meta.voices.data import load_clips
+    from coqui_meta.voices.from_clips import support_batch
+
+    audio = model.config.audio
+    frame_rate = audio.sample_rate / audio.hop_length
+    known = set(model.speaker_manager.name_to_id)
+    samples = [s for s in load_clips(str(corpus)) if s["speaker_name"] in known]
+    names = sorted(draw(seed, "voices").sample(sorted({s["speaker_name"] for s in samples}), voices))
+    rows, own_voices = {}, Task.known(model)
+    for name in names:
+        mine = sorted((s for s in samples if s["speaker_name"] == name), key=lambda s: s["audio_file"])
+        for index, clip in enumerate(draw(seed, "clips", name).sample(mine, clips)):
+            wav, rate = own_voices.render(support_batch(model, [clip]), 0, seed=index)
+            real = model.ap.load_wav(clip["audio_file"])
+            rows.setdefault(name, []).append({
+                "real": {**pitch(real, rate), "frame_rate_share": frame_rate_share(real, frame_rate, rate)},
+                "rendition": {**pitch(wav, rate), "frame_rate_share": frame_rate_share(wav, frame_rate, rate)},
+                "notched": pitch(notched(wav, frame_rate, rate), rate),
+            })
+    return {"frame_rate_hz": frame_rate, "voices": rows}
+
+
+def print_table(result: dict) -> None:
+    print(f"Decoder frame rate {result['frame_rate_hz']:g} Hz\n")
+    print("| voice | real F0 Hz / range st / voiced | rendition F0 Hz / range st / voiced | notched rendition "
+          "F0 Hz / range st / voiced | frame-rate energy share: real / rendition |")
+    print("|---|---|---|---|---|")
+
+    def cell(values: dict) -> str:
+        return f"{values['f0_hz']:.0f} / {values['range_semitones']:.1f} / {values['voiced']:.2f}"
+
+    for name, clips in result["voices"].items():
+        for clip in clips:
+            print(f"| {name} | {cell(clip['real'])} | {cell(clip['rendition'])} | {cell(clip['notched'])} | "
+                  f"{clip['real']['frame_rate_share']:.3f} / {clip['rendition']['frame_rate_share']:.3f} |")
+
+
+def main() -> None:
+    args = arguments()
+    torch.set_num_threads(args.threads)
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    from voice_recovery import base_files
+
+    from coqui_meta.voices.checkpoints import load_model
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    model_path, config_path, corpus = base_files(args)
+    result = measure(load_model(model_path, config_path).model, corpus, args.voices, args.clips, args.seed)
+    (args.out / "rendition_pitch.json").write_text(json.dumps(result, indent=1))
+    print_table(result)
+
+
+if __name__ == "__main__":
+    main()
