@@ -56,3 +56,26 @@ def test_mel_cepstral_distortion_is_zero_for_the_same_clip_and_grows_for_another
     same_speaker = mel_cepstral_distortion(wav, soundfile.read(first[1]["audio_file"])[0], rate)
     other_speaker = mel_cepstral_distortion(wav, soundfile.read(other["audio_file"])[0], rate)
     assert 0 < same_speaker and 0 < other_speaker < 50
+
+
+def test_the_pitch_probe_hears_a_voice_under_a_frame_rate_buzz_once_the_comb_is_notched():
+    """benchmarks/rendition_pitch.py's measures on a made-up clip: a 200 Hz voice (three harmonics, a slow glide) under
+    a louder buzz at a decoder's 125 Hz frame rate and its harmonics."""
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "rendition_pitch.py"
+    spec = importlib.util.spec_from_file_location("rendition_pitch", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    rate, seconds = 16000, 1.5
+    t = np.arange(int(rate * seconds)) / rate
+    phase = 2 * np.pi * np.cumsum(200 + 10 * np.sin(2 * np.pi * t)) / rate
+    voice = sum(np.sin(k * phase) / k for k in (1, 2, 3)).astype(np.float32) * 0.2
+    buzz = sum(np.sin(2 * np.pi * 125 * k * t) for k in range(1, 20)).astype(np.float32) * 0.1
+    assert abs(probe.pitch(voice, rate)["f0_hz"] - 200) < 10
+    assert abs(probe.pitch(voice + buzz, rate)["f0_hz"] - 125) < 5  # what pYIN hears in the base's renditions
+    assert abs(probe.pitch(probe.notched(voice + buzz, 125, rate), rate)["f0_hz"] - 200) < 10
+    assert probe.frame_rate_share(voice + buzz, 125, rate) > 0.5 > 0.05 > probe.frame_rate_share(voice, 125, rate)
