@@ -1,6 +1,7 @@
-"""The inner loop: a task's view of the model, moved by steps on its support clips. One loop serves meta-training,
-meta-validation, `coqui-meta evaluate` and `coqui-meta adapt`; ``create_graph`` decides whether second-order terms
-are kept, ``differentiable`` whether the result stays connected to the model's parameters (and learned rates) at all.
+"""The inner loop: a task's view of the model, moved by steps on its support clips. `coqui_meta.algorithms.task.Task`
+owns a task's life and runs it through these; one loop serves meta-training, meta-validation, `coqui-meta evaluate`
+and `coqui-meta adapt`. ``create_graph`` decides whether second-order terms are kept, ``differentiable`` whether the
+result stays connected to the model's parameters (and learned rates) at all.
 
 Two backends give the same view. ``torch`` keeps the adapted tensors in a dict and runs the model through
 ``torch.func.functional_call``; the user's module is never copied or changed. ``learn2learn`` clones the model with
