@@ -53,7 +53,7 @@ class GradientMetaAlgorithm:
     def inner_optimizer(self) -> InnerOptimizer:
         """Meta-training's inner steps: ``meta.inner_optimizer`` at the model's inner rates (fixed or learned), fresh
         for each task (Adam's moments start at zero, as in `coqui-meta adapt`)."""
-        return task_optimizer(self.model)
+        return task_optimizer(self.model, adapted=self.adapted)
 
     def start_task(self, support: dict, seeds: TaskSeeds, voice: torch.Tensor | None = None) -> Task:
         """A task of meta-training (`Task.for_training`): it starts from ``voice``, or `task_voice` of ``support``."""

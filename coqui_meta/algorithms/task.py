@@ -50,10 +50,12 @@ class TaskDiverged(Phrased, FloatingPointError):
 
 
 def task_optimizer(model, kind: str | None = None, grad_clip: float = 0.0, scale: float = 1.0,
-                   fixed: float | None = None) -> InnerOptimizer:
+                   fixed: float | None = None, adapted: list[str] | None = None) -> InnerOptimizer:
     """A fresh inner optimizer (Adam's moments at zero) at the model's inner rates, fixed or learned, for the tensors
-    it adapts; ``kind`` None is the model's ``meta.inner_update``."""
-    rates, adapted = model.meta_inner_lrs, model.meta_adapted_names()
+    it adapts (``adapted``, when the caller has them: `meta_adapted_names`); ``kind`` None is the model's
+    ``meta.inner_update``."""
+    rates = model.meta_inner_lrs
+    adapted = model.meta_adapted_names() if adapted is None else adapted
     if rates.names != adapted:
         raise ValueError(f"the model's inner rates are for {len(rates.names)} tensors, but it adapts {len(adapted)} "
                          "(were parameters frozen after it was built?); build the model after freezing them")
@@ -93,8 +95,9 @@ class Task:
                 voice = model.meta_start_voice(support)
             model.train(was_training)
         voice = None if voice is None else voice.detach().to(next(model.parameters()).device)
-        view = TorchTaskModel(model, model.meta_adapted_names(), voice=voice, differentiable=False)
-        return cls(model, view, optimizer or task_optimizer(model), seeds, strict)
+        adapted = model.meta_adapted_names()
+        view = TorchTaskModel(model, adapted, voice=voice, differentiable=False)
+        return cls(model, view, optimizer or task_optimizer(model, adapted=adapted), seeds, strict)
 
     @classmethod
     def known(cls, model, seeds: TaskSeeds = TaskSeeds()) -> Task:

@@ -225,7 +225,7 @@ def evaluate(
 
 
 def _checked_counts(shots: int, queries: int, steps: list[int]) -> list[int]:
-    """``steps`` sorted, once each; an error naming the flag for a count that cannot be."""
+    """``steps`` sorted, once each; an error naming the argument for a count that cannot be."""
     if shots < 1 or queries < 1:
         raise RequestError(f"`shots` and `queries` must be >= 1 (got {shots}, {queries})")
     if not steps or min(steps) < 0:

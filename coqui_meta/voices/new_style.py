@@ -109,12 +109,12 @@ class NewStyle(LearnFromClips):
         model = self.model
         if not self.gst and (model.meta_voice_is_d_vector or model.speaker_manager is None):
             raise RequestError(f"`style` {self.style!r}: {self.config_path} has no speaker table to hold the voice in "
-                             "the new style")
+                               "the new style")
         manager = model.speaker_manager
         self.old_speakers = list(manager.name_to_id) if manager is not None and model.num_speakers > 1 else []
         if self.gst and self.save_delta:
             raise RequestError("`save_delta` keeps a new speaker row; a GST model's style is its token weights in the "
-                             "written config.json with the adapted token bank: leave `save_delta` out")
+                               "written config.json with the adapted token bank: leave `save_delta` out")
 
     def clips(self) -> list[dict[str, Any]]:
         chosen, self.speaker = style_clips(self.data, self.style, self.speaker, self.shots, self.settings.seed)
@@ -123,7 +123,7 @@ class NewStyle(LearnFromClips):
                                f"in a voice the model has: {', '.join(self.old_speakers[:6])}, ...)")
         if self.label in self.old_speakers or _known_style(self.config_path, self.style):
             raise RequestError(f"`style` {self.style!r}: {self.config_path} has a voice {self.label!r} already; choose "
-                             "another style name")
+                               "another style name")
         return chosen
 
     def stock_model(self, task, batch: dict):

@@ -137,7 +137,7 @@ def _check_voice_model(model, config_path: str, speaker: str, save_delta: bool) 
 
 def clips_language(model, config_path: str, clips: list[dict[str, Any]], language: str | None) -> list[dict]:
     """The clips with their language: for a multilingual model, each clip's own or ``language``, one the model has;
-    an error naming the flag when a clip has none or the model lacks it."""
+    an error naming the argument when a clip has none or the model lacks it."""
     manager = getattr(model, "language_manager", None)
     if model.meta_language_embedding not in dict(model.named_parameters()) or manager is None:
         return clips
