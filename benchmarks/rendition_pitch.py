@@ -5,7 +5,9 @@ For ``--voices`` training voices of the base (drawn by ``--seed``), ``--clips`` 
 voice's own row (no adaptation) and compared with the real clips: pYIN's F0 median and 10-90 % range over voiced
 frames, with the style judge's settings, and the share of frames it calls voiced; the same for the rendition with
 its decoder's frame rate (sample rate / hop length) and every harmonic of it notched out, in case a buzz at that rate
-hides the voice's own pitch; and the share of each clip's spectral energy within 3 Hz of those harmonics::
+hides the voice's own pitch; the real clip resynthesised (the waveform decoder given the posterior encoder's latent of
+the real clip: if this has no pitch either, the decoder is what loses it, not the text-to-latent prior); and the share
+of each clip's spectral energy within 3 Hz of those harmonics::
 
     python benchmarks/rendition_pitch.py --out runs/voices/pitch            # the shipped many-voice base
     python benchmarks/rendition_pitch.py --model_path M --config_path C --data CORPUS --out DIR
@@ -77,6 +79,19 @@ def frame_rate_share(wav: np.ndarray, frame_rate: float, sample_rate: int) -> fl
     return float(power[near].sum() / power.sum())
 
 
+def resynthesize(model, wav: np.ndarray, speaker: str) -> np.ndarray:
+    """The real clip through the posterior encoder and the waveform decoder (VITS's training path, no text)."""
+    from TTS.tts.models.vits import wav_to_spec
+
+    audio = model.config.audio
+    with torch.no_grad():
+        spec = wav_to_spec(torch.tensor(wav, dtype=torch.float32)[None], audio.fft_size, audio.hop_length,
+                           audio.win_length, center=False)
+        g = model.emb_g(torch.tensor([model.speaker_manager.name_to_id[speaker]])).unsqueeze(-1)
+        latent = model.posterior_encoder(spec, torch.tensor([spec.shape[-1]]), g=g)[0]
+        return model.waveform_decoder(latent, g=g)[0, 0].numpy()
+
+
 def measure(model, corpus: Path, voices: int, clips: int, seed: int) -> dict:
     from coqui_meta.algorithms.task import Task
     from coqui_meta.seeds import draw
@@ -98,6 +113,7 @@ def measure(model, corpus: Path, voices: int, clips: int, seed: int) -> dict:
                 "real": {**pitch(real, rate), "frame_rate_share": frame_rate_share(real, frame_rate, rate)},
                 "rendition": {**pitch(wav, rate), "frame_rate_share": frame_rate_share(wav, frame_rate, rate)},
                 "notched": pitch(notched(wav, frame_rate, rate), rate),
+                "resynthesis": pitch(resynthesize(model, real, name), rate),
             })
     return {"frame_rate_hz": frame_rate, "voices": rows}
 
@@ -105,15 +121,17 @@ def measure(model, corpus: Path, voices: int, clips: int, seed: int) -> dict:
 def print_table(result: dict) -> None:
     print(f"Decoder frame rate {result['frame_rate_hz']:g} Hz\n")
     print("| voice | real F0 Hz / range st / voiced | rendition F0 Hz / range st / voiced | notched rendition "
-          "F0 Hz / range st / voiced | frame-rate energy share: real / rendition |")
-    print("|---|---|---|---|---|")
+          "F0 Hz / range st / voiced | resynthesis F0 Hz / range st / voiced "
+          "| frame-rate energy share: real / rendition |")
+    print("|---|---|---|---|---|---|")
 
     def cell(values: dict) -> str:
         return f"{values['f0_hz']:.0f} / {values['range_semitones']:.1f} / {values['voiced']:.2f}"
 
     for name, clips in result["voices"].items():
         for clip in clips:
-            print(f"| {name} | {cell(clip['real'])} | {cell(clip['rendition'])} | {cell(clip['notched'])} | "
+            cells = " | ".join(cell(clip[key]) for key in ("real", "rendition", "notched", "resynthesis"))
+            print(f"| {name} | {cells} | "
                   f"{clip['real']['frame_rate_share']:.3f} / {clip['rendition']['frame_rate_share']:.3f} |")
 
 

@@ -10,6 +10,21 @@ import soundfile
 from coqui_meta.voices.judge import SpeakerJudge, cosine, equal_error_rate, mel_cepstral_distortion
 
 
+def benchmark(name: str):
+    """A script of benchmarks/ as a module, its own folder importable (the scripts import each other)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
 def judge():
     judge = SpeakerJudge.load()
@@ -61,15 +76,7 @@ def test_mel_cepstral_distortion_is_zero_for_the_same_clip_and_grows_for_another
 def test_the_pitch_probe_hears_a_voice_under_a_frame_rate_buzz_once_the_comb_is_notched():
     """benchmarks/rendition_pitch.py's measures on a made-up clip: a 200 Hz voice (three harmonics, a slow glide) under
     a louder buzz at a decoder's 125 Hz frame rate and its harmonics."""
-    import importlib.util
-    from pathlib import Path
-
-    import numpy as np
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "rendition_pitch.py"
-    spec = importlib.util.spec_from_file_location("rendition_pitch", path)
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
+    probe = benchmark("rendition_pitch")
     rate, seconds = 16000, 1.5
     t = np.arange(int(rate * seconds)) / rate
     phase = 2 * np.pi * np.cumsum(200 + 10 * np.sin(2 * np.pi * t)) / rate
@@ -79,3 +86,40 @@ def test_the_pitch_probe_hears_a_voice_under_a_frame_rate_buzz_once_the_comb_is_
     assert abs(probe.pitch(voice + buzz, rate)["f0_hz"] - 125) < 5  # what pYIN hears in the base's renditions
     assert abs(probe.pitch(probe.notched(voice + buzz, 125, rate), rate)["f0_hz"] - 200) < 10
     assert probe.frame_rate_share(voice + buzz, 125, rate) > 0.5 > 0.05 > probe.frame_rate_share(voice, 125, rate)
+
+
+def test_the_decoder_probe_trains_on_aligned_segments_and_its_loss_falls(tiny_vits, corpus_samples):
+    """benchmarks/decoder_pitch.py on a small VITS: each segment's target is the waveform its latent (or log-mel)
+    frames describe, the decoder's output matches it sample for sample, and Adam on the probe's loss lowers it, for
+    the model's own decoder on the posterior latent and for a new decoder on the log-mel."""
+    import torch
+
+    from coqui_meta.voices.checkpoints import load_model
+
+    probe = benchmark("decoder_pitch")
+    folder, speakers = tiny_vits
+    model = load_model(folder / "model.pth", folder / "stock_config.json").model
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    clip = sorted((s for s in corpus_samples if s["speaker_name"] == speakers[0]), key=lambda s: s["seconds"])[-1:]
+    hop = model.config.audio.hop_length
+    for source, channels in (("posterior", None), ("mel", 16)):
+        torch.manual_seed(0)
+        decoder = probe.new_decoder(model, source, channels, "2").train()
+        assert (decoder is model.waveform_decoder) == (source == "posterior")
+        for parameter in decoder.parameters():
+            parameter.requires_grad_(True)
+        features, g, target = probe.Clips(model, clip, source, frames=16, seed=0).batch(2)
+        assert target.shape == (2, 16 * hop) and features.shape[-1] == 16 and (g is None) == (source == "mel")
+        optimizer = torch.optim.Adam(decoder.parameters(), lr=1e-3)
+        losses = []
+        for _ in range(15):
+            loss = probe.spectral_loss(model, decoder(features, g=g)[:, 0], target)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        assert losses[-1] < 0.9 * losses[0], (source, losses)
+    wav = model.ap.load_wav(clip[0]["audio_file"])  # rendition_pitch.py's resynthesis: the same path, a whole clip
+    resynthesis = benchmark("rendition_pitch").resynthesize(model, wav, speakers[0])
+    assert abs(len(resynthesis) - len(wav)) <= model.config.audio.fft_size and np.isfinite(resynthesis).all()
