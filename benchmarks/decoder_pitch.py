@@ -5,7 +5,9 @@ posterior latent of a real clip. This trains a waveform decoder alone, as a voco
 ``--check-minutes`` whether its output has the real clip's pitch (pYIN with the style judge's settings) and how much
 of its energy still sits on the decoder's frame-rate comb:
 
-- ``--source posterior``: the decoder is given the base's posterior latent (frozen), as in VITS's training path;
+- ``--source posterior``: the decoder is given the base's posterior latent (frozen), sampled as in VITS's training path;
+- ``--source posterior_mean``: the posterior's mean, without the sampling noise (the base's posterior is noisier than
+  its mean varies: is it the noise that hides the pitch?);
 - ``--source mel``: it is given the clip's log-mel spectrogram, a plain vocoder (no latent can have lost the pitch).
 
 ``--channels`` and ``--resblock`` set a new decoder (HiFi-GAN's ``upsample_initial_channel`` and resblock type;
@@ -41,7 +43,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--config_path", default=None)
     parser.add_argument("--data", default=None, help="with --model_path: a corpus of voices in its speaker table")
     parser.add_argument("--out", type=Path, default=Path("runs/voices/decoder_pitch"))
-    parser.add_argument("--source", choices=["posterior", "mel"], default="posterior")
+    parser.add_argument("--source", choices=["posterior", "posterior_mean", "mel"], default="posterior")
     parser.add_argument("--channels", type=int, default=None, help="a new decoder of this width (default: the base's)")
     parser.add_argument("--resblock", choices=["1", "2"], default="2")
     parser.add_argument("--overfit", action="store_true", help="train on the probe clips only")
@@ -57,11 +59,11 @@ def arguments() -> argparse.Namespace:
 
 
 def new_decoder(model, source: str, channels: int | None, resblock: str) -> torch.nn.Module:
-    """The base's own decoder (``channels`` None, posterior source) or a new HiFi-GAN generator of that width."""
+    """The base's own decoder (``channels`` None, a posterior source) or a new HiFi-GAN generator of that width."""
     from TTS.vocoder.models.hifigan_generator import HifiganGenerator
 
     args = model.args
-    if channels is None and source == "posterior":
+    if channels is None and source != "mel":
         return model.waveform_decoder
     kernels, dilations = (([3, 7, 11], [[1, 3, 5]] * 3) if resblock == "1"
                           else (args.resblock_kernel_sizes_decoder, args.resblock_dilation_sizes_decoder))
@@ -81,16 +83,23 @@ def log_mel(model, wav: torch.Tensor) -> torch.Tensor:
                       audio.mel_fmin, audio.mel_fmax, center=False)
 
 
-def decoder_input(model, wav: torch.Tensor, speaker: str, source: str):
-    """What the decoder is given for a whole clip: (features [1, C, frames], speaker conditioning or None)."""
+def posterior(model, wav: torch.Tensor, speaker: str):
+    """The base's posterior of a whole clip: (sampled latent, mean, log std) [1, C, frames], and the speaker's g."""
     from TTS.tts.models.vits import wav_to_spec
 
-    if source == "mel":
-        return (log_mel(model, wav[None]) + 5.0) / 3.0, None  # log-mel to about unit scale
     audio = model.config.audio
     spec = wav_to_spec(wav[None], audio.fft_size, audio.hop_length, audio.win_length, center=False)
     g = model.emb_g(torch.tensor([model.speaker_manager.name_to_id[speaker]])).unsqueeze(-1)
-    return model.posterior_encoder(spec, torch.tensor([spec.shape[-1]]), g=g)[0], g
+    latent, mean, log_std, _ = model.posterior_encoder(spec, torch.tensor([spec.shape[-1]]), g=g)
+    return latent, mean, log_std, g
+
+
+def decoder_input(model, wav: torch.Tensor, speaker: str, source: str):
+    """What the decoder is given for a whole clip: (features [1, C, frames], speaker conditioning or None)."""
+    if source == "mel":
+        return (log_mel(model, wav[None]) + 5.0) / 3.0, None  # log-mel to about unit scale
+    latent, mean, _, g = posterior(model, wav, speaker)
+    return (mean if source == "posterior_mean" else latent), g
 
 
 def spectral_loss(model, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -155,6 +164,18 @@ def probe(model, decoder, clips: Clips, probes: list[dict]) -> dict[str, dict]:
     return rows
 
 
+def posterior_noise(model, clips: Clips, probes: list[dict]) -> dict[str, float]:
+    """How noisy the latent the decoder trains on is: the posterior's sampling std against the spread of its mean
+    over a clip's frames (each averaged over channels and probe clips)."""
+    noise, spread = [], []
+    with torch.no_grad():
+        for sample in probes:
+            _, mean, log_std, _ = posterior(model, clips.wav(sample), sample["speaker_name"])
+            noise.append(log_std.exp().mean().item())
+            spread.append(mean[0].std(-1).mean().item())
+    return {"noise_std": float(np.mean(noise)), "mean_spread": float(np.mean(spread))}
+
+
 def train(model, decoder, clips: Clips, args, on_check) -> None:
     """Adam on the decoder alone for ``args.minutes``, ``on_check(step, minutes, loss)`` every check and at the end."""
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=args.lr, betas=(0.8, 0.99))
@@ -201,7 +222,10 @@ def main() -> None:
     parameters = sum(p.numel() for p in decoder.parameters())
     result = {"settings": {**{k: str(v) for k, v in vars(args).items()}, "decoder_parameters": parameters},
               "checks": []}
-    print(f"decoder: {parameters} parameters; source {args.source}; {len(clips.samples)} training clips")
+    result["posterior"] = posterior_noise(model, clips, probes)
+    print(f"decoder: {parameters} parameters; source {args.source}; {len(clips.samples)} training clips; the base's "
+          f"posterior: sampling std {result['posterior']['noise_std']:.2f} against its mean's spread over frames "
+          f"{result['posterior']['mean_spread']:.2f}")
 
     def on_check(step: int, minutes: float, loss: float | None) -> None:
         rows = probe(model, decoder, clips, probes)

@@ -91,7 +91,7 @@ def test_the_pitch_probe_hears_a_voice_under_a_frame_rate_buzz_once_the_comb_is_
 def test_the_decoder_probe_trains_on_aligned_segments_and_its_loss_falls(tiny_vits, corpus_samples):
     """benchmarks/decoder_pitch.py on a small VITS: each segment's target is the waveform its latent (or log-mel)
     frames describe, the decoder's output matches it sample for sample, and Adam on the probe's loss lowers it, for
-    the model's own decoder on the posterior latent and for a new decoder on the log-mel."""
+    the model's own decoder on the posterior latent and for new decoders on its mean and on the log-mel."""
     import torch
 
     from coqui_meta.voices.checkpoints import load_model
@@ -103,7 +103,7 @@ def test_the_decoder_probe_trains_on_aligned_segments_and_its_loss_falls(tiny_vi
         parameter.requires_grad_(False)
     clip = sorted((s for s in corpus_samples if s["speaker_name"] == speakers[0]), key=lambda s: s["seconds"])[-1:]
     hop = model.config.audio.hop_length
-    for source, channels in (("posterior", None), ("mel", 16)):
+    for source, channels in (("posterior", None), ("posterior_mean", 16), ("mel", 16)):
         torch.manual_seed(0)
         decoder = probe.new_decoder(model, source, channels, "2").train()
         assert (decoder is model.waveform_decoder) == (source == "posterior")
