@@ -2,6 +2,8 @@
 from it, and the seen-speaker EER that says whether a base is speaker-specific."""
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -59,6 +61,13 @@ def test_the_branches_start_from_the_base_and_use_the_same_clip_gradients(base_s
     assert "meta_inner_lrs.log_lr" in meta_state["model"] and "meta_inner_lrs.log_lr" not in plain["model"]
     again = train_branches(base, train, meta, out, meta_steps=2, progress=False)
     assert again.meta_files == branches.meta_files and again.seconds == branches.seconds, "trained once, then reused"
+    elsewhere = out / "moved"  # the study's branches moved to another folder are reused, and read, from there
+    elsewhere.mkdir()
+    shutil.move(out / "branches", elsewhere / "branches")
+    moved = train_branches(base, train, meta, elsewhere, meta_steps=2, progress=False)
+    assert moved.seconds == branches.seconds and moved.folder == elsewhere / "branches" / branches.folder.name
+    assert all(Path(path).is_file() and Path(path).is_relative_to(elsewhere)
+               for path in moved.meta_files + moved.plain_files)
 
 
 @pytest.mark.slow

@@ -61,6 +61,14 @@ def _copy_optimizer_state(source: dict, optimizer) -> None:
     optimizer.load_state_dict(source)
 
 
+def _read_branch(folder: Path) -> dict:
+    """A trained branch's record, its checkpoint found in its own folder: a study folder copied or moved elsewhere
+    reads and reports there, not in the folder it was trained in (the record keeps the paths it was written with)."""
+    record = json.loads((folder / "branch.json").read_text())
+    record["files"] = [str(folder / "model" / Path(path).name) for path in record["files"]]
+    return record
+
+
 def meta_branch(base: Base, samples: list[dict], meta, out: str | Path, steps: int | None = None,
                 seconds: float | None = None, progress: bool = True) -> dict:
     """The meta model meta-trained from ``base`` for ``steps`` meta-steps (or as many as ``seconds`` allow), in
@@ -71,7 +79,7 @@ def meta_branch(base: Base, samples: list[dict], meta, out: str | Path, steps: i
     key = settings_key(base.folder.name, base.steps, meta.to_dict(), steps, seconds)
     folder = Path(out) / "branches" / f"meta-{key}"
     if (folder / "branch.json").is_file():
-        return json.loads((folder / "branch.json").read_text())
+        return _read_branch(folder)
     stock_config = load_config_file(base.files[1])
     start = base.start_state()
     kind = model_kind(stock_config.model)
@@ -113,7 +121,7 @@ def plain_branch(base: Base, samples: list[dict], steps: int, out: str | Path, s
     key = settings_key(base.folder.name, base.steps, steps, seed, *([objective] if objective != "stock" else []))
     folder = Path(out) / "branches" / f"plain-{key}"
     if (folder / "branch.json").is_file():
-        return json.loads((folder / "branch.json").read_text())
+        return _read_branch(folder)
     stock_config = load_config_file(base.files[1])
     if objective == "reconstruction" and hasattr(stock_config, "gen_loss_alpha"):
         stock_config.gen_loss_alpha, stock_config.feat_loss_alpha = 0.0, 0.0
