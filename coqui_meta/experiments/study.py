@@ -18,6 +18,8 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,11 +64,9 @@ def _copy_optimizer_state(source: dict, optimizer) -> None:
 
 
 def _read_branch(folder: Path) -> dict:
-    """A trained branch's record, its checkpoint found in its own folder: a study folder copied or moved elsewhere
-    reads and reports there, not in the folder it was trained in (the record keeps the paths it was written with)."""
+    """A branch's record, its checkpoint in its own folder (a study folder copied or moved reads and reports there)."""
     record = json.loads((folder / "branch.json").read_text())
-    record["files"] = [str(folder / "model" / Path(path).name) for path in record["files"]]
-    return record
+    return {**record, "files": [str(folder / "model" / Path(path).name) for path in record["files"]]}
 
 
 def meta_branch(base: Base, samples: list[dict], meta, out: str | Path, steps: int | None = None,
@@ -146,9 +146,8 @@ def train_branches(base: Base, samples: list[dict], meta, out: str | Path, meta_
                    meta_seconds: float | None = None, jobs: int = 1, progress: bool = True,
                    plain_objective: str = "stock") -> Branches:
     """The meta branch (``meta_steps`` meta-steps, or as many as ``meta_seconds`` allow) and the plain branch (the
-    same clip-gradients, on ``plain_objective``) from ``base``. With ``meta_steps`` and ``jobs`` >= 2 the two train
-    side by side, each in a process of its own (one thread each), with the progress bar of the plain branch (the
-    longer of the two: a plain VITS step runs the discriminator twice)."""
+    same clip-gradients, on ``plain_objective``) from ``base``. With ``meta_steps`` and ``jobs`` >= 2 the two train side
+    by side, one process (one thread) each, with the plain branch's progress bar (a plain VITS step is the longer)."""
     from coqui_meta.voices.checkpoints import load_config_file
 
     batch = load_config_file(base.files[1]).batch_size
@@ -191,10 +190,9 @@ class Side:
 
 
 def grid_settings(value: float, seed: int, inner_lr: float | None = None, optimizer: str | None = None):
-    """The adaptation at grid value ``value``: at that rate, or, for a meta model with learned rates (``inner_lr``:
-    the value they started from), at its learned rates times ``value / inner_lr``. Both sides see the same grid and
-    ``optimizer`` (None: each model's own ``meta.inner_optimizer``), and learned rates that never moved adapt exactly
-    as a fixed rate of the same value."""
+    """The adaptation at grid value ``value``: that rate, or for a meta model with learned rates (``inner_lr``: the
+    value they started from) its rates times ``value / inner_lr`` (rates that never moved adapt as a fixed rate of the
+    same value). Both sides see the same grid and ``optimizer`` (None: each model's own ``meta.inner_optimizer``)."""
     from coqui_meta.voices.adaptation import AdaptationSettings
 
     if inner_lr is None:
@@ -203,9 +201,6 @@ def grid_settings(value: float, seed: int, inner_lr: float | None = None, optimi
 
 
 def _quiet() -> None:
-    import logging
-    import warnings
-
     torch.set_num_threads(1)
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
@@ -240,21 +235,20 @@ def _run_all(calls: list[tuple], jobs: int) -> list:
             caches[model][keys[index]] = result if isinstance(result, str) else {"query_loss": result["query_loss"]}
             write_json(Path(model).parent / "evaluations.json", caches[model])
 
-    bar = tqdm(total=len(todo), desc="evaluations", unit="run", disable=not todo)
-    if jobs <= 1 or len(todo) <= 1:
-        for index in todo:
-            keep(index, _evaluate_point(*calls[index]))
-            bar.update()
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet) as pool:
-            futures = {pool.submit(_evaluate_point, *calls[index]): index for index in todo}
-            for future in as_completed(futures):
-                keep(futures[future], future.result())
+    with tqdm(total=len(todo), desc="evaluations", unit="run", disable=not todo) as bar:
+        if jobs <= 1 or len(todo) <= 1:
+            for index in todo:
+                keep(index, _evaluate_point(*calls[index]))
                 bar.update()
-    bar.close()
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet) as pool:
+                futures = {pool.submit(_evaluate_point, *calls[index]): index for index in todo}
+                for future in as_completed(futures):
+                    keep(futures[future], future.result())
+                    bar.update()
     return results
 
 
@@ -279,10 +273,9 @@ def evaluate_sides(sides: list[tuple[str, tuple[str, str], float | None]], grid:
                    speakers: list[str], shots: int, queries: int, steps: list[int], seed: int, out: Path,
                    jobs: int = 1, task_key: str | None = None, optimizer: str | None = None) -> list[Side]:
     """Each side (label, files, and for a meta model with learned rates the ``inner_lr`` they started from) adapted at
-    every grid value with ``optimizer`` (give the meta branch's ``meta.inner_update``: a stock model's own is the
-    default one) (query loss only), then
-    again at its value with the lowest final query loss, with the speaker judge; ``jobs`` processes at a time.
-    ``task_key="language"``: ``speakers`` are languages."""
+    every grid value with ``optimizer`` (query loss only; give the meta branch's ``meta.inner_update``), then again at
+    its value with the lowest final query loss, with the speaker judge; ``jobs`` at a time. ``task_key="language"``:
+    ``speakers`` are languages."""
     kwargs = dict(data=data, speakers=speakers, shots=shots, queries=queries, steps=steps)
     if task_key:
         kwargs["task_key"] = task_key
