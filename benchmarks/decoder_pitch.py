@@ -130,7 +130,9 @@ class Clips:
     def batch(self, size: int):
         hop = self.model.config.audio.hop_length
         features, conditions, targets = [], [], []
-        while len(targets) < size:
+        for _ in range(100 * size):
+            if len(targets) == size:
+                break
             sample = self.samples[self.random.integers(len(self.samples))]
             wav = self.wav(sample)
             with torch.no_grad():
@@ -141,6 +143,8 @@ class Clips:
             features.append(x[..., start:start + self.frames])
             conditions.append(g)
             targets.append(wav[start * hop:(start + self.frames) * hop])
+        if len(targets) < size:
+            raise ValueError(f"the clips are too short for segments of {self.frames} frames; lower --frames")
         g = None if conditions[0] is None else torch.cat(conditions)
         return torch.cat(features), g, torch.stack(targets)
 

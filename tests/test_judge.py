@@ -120,6 +120,8 @@ def test_the_decoder_probe_trains_on_aligned_segments_and_its_loss_falls(tiny_vi
             optimizer.step()
             losses.append(loss.item())
         assert losses[-1] < 0.9 * losses[0], (source, losses)
+    with pytest.raises(ValueError, match="--frames"):  # segments longer than every clip: said, not an endless loop
+        probe.Clips(model, clip, "mel", frames=10**5, seed=0).batch(2)
     wav = model.ap.load_wav(clip[0]["audio_file"])  # rendition_pitch.py's resynthesis: the same path, a whole clip
     resynthesis = benchmark("rendition_pitch").resynthesize(model, wav, speakers[0])
     assert abs(len(resynthesis) - len(wav)) <= model.config.audio.fft_size and np.isfinite(resynthesis).all()
