@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rendition_pitch import frame_rate_share, pitch, posterior
 
 FFT_SIZES = (512, 1024, 2048)
 
@@ -81,17 +82,6 @@ def log_mel(model, wav: torch.Tensor) -> torch.Tensor:
     audio = model.config.audio
     return wav_to_mel(wav, audio.fft_size, audio.num_mels, audio.sample_rate, audio.hop_length, audio.win_length,
                       audio.mel_fmin, audio.mel_fmax, center=False)
-
-
-def posterior(model, wav: torch.Tensor, speaker: str):
-    """The base's posterior of a whole clip: (sampled latent, mean, log std) [1, C, frames], and the speaker's g."""
-    from TTS.tts.models.vits import wav_to_spec
-
-    audio = model.config.audio
-    spec = wav_to_spec(wav[None], audio.fft_size, audio.hop_length, audio.win_length, center=False)
-    g = model.emb_g(torch.tensor([model.speaker_manager.name_to_id[speaker]])).unsqueeze(-1)
-    latent, mean, log_std, _ = model.posterior_encoder(spec, torch.tensor([spec.shape[-1]]), g=g)
-    return latent, mean, log_std, g
 
 
 def decoder_input(model, wav: torch.Tensor, speaker: str, source: str):
@@ -151,8 +141,6 @@ class Clips:
 
 def probe(model, decoder, clips: Clips, probes: list[dict]) -> dict[str, dict]:
     """Each probe clip decoded whole: its pitch against the real clip's, and its energy on the frame-rate comb."""
-    from rendition_pitch import frame_rate_share, pitch
-
     rate = model.config.audio.sample_rate
     frame_rate = rate / model.config.audio.hop_length
     decoder.eval()

@@ -79,16 +79,22 @@ def frame_rate_share(wav: np.ndarray, frame_rate: float, sample_rate: int) -> fl
     return float(power[near].sum() / power.sum())
 
 
-def resynthesize(model, wav: np.ndarray, speaker: str) -> np.ndarray:
-    """The real clip through the posterior encoder and the waveform decoder (VITS's training path, no text)."""
+def posterior(model, wav: torch.Tensor, speaker: str):
+    """The posterior of a whole clip of a voice the model has: (sampled latent, mean, log std) [1, C, frames], and
+    the voice's conditioning ``g``."""
     from TTS.tts.models.vits import wav_to_spec
 
     audio = model.config.audio
+    spec = wav_to_spec(wav[None], audio.fft_size, audio.hop_length, audio.win_length, center=False)
+    g = model.emb_g(torch.tensor([model.speaker_manager.name_to_id[speaker]])).unsqueeze(-1)
+    latent, mean, log_std, _ = model.posterior_encoder(spec, torch.tensor([spec.shape[-1]]), g=g)
+    return latent, mean, log_std, g
+
+
+def resynthesize(model, wav: np.ndarray, speaker: str) -> np.ndarray:
+    """The real clip through the posterior encoder and the waveform decoder (VITS's training path, no text)."""
     with torch.no_grad():
-        spec = wav_to_spec(torch.tensor(wav, dtype=torch.float32)[None], audio.fft_size, audio.hop_length,
-                           audio.win_length, center=False)
-        g = model.emb_g(torch.tensor([model.speaker_manager.name_to_id[speaker]])).unsqueeze(-1)
-        latent = model.posterior_encoder(spec, torch.tensor([spec.shape[-1]]), g=g)[0]
+        latent, _, _, g = posterior(model, torch.tensor(wav, dtype=torch.float32), speaker)
         return model.waveform_decoder(latent, g=g)[0, 0].numpy()
 
 
