@@ -13,8 +13,11 @@ of its energy still sits on the decoder's frame-rate comb:
 ``--channels`` and ``--resblock`` set a new decoder (HiFi-GAN's ``upsample_initial_channel`` and resblock type;
 type 1 takes V1/V2's kernels 3, 7, 11 and dilations 1, 3, 5); without them the base's own decoder is trained on.
 The loss is Coqui's VITS mel loss (weight 45) plus a multi-resolution STFT loss (512, 1024, 2048), with no
-discriminator: a regression that sees pitch directly in its finer spectra. ``--overfit`` trains on the probe clips
-only: a decoder that cannot learn their pitch there cannot learn it anywhere::
+discriminator: a regression that sees pitch directly in its finer spectra. ``--adversarial PERIODS`` adds VITS's own
+discriminator (a scale discriminator and period discriminators of these periods, e.g. ``2,3,5,7,11`` as in HiFi-GAN)
+with VITS's adversarial and feature-matching terms: the period discriminators are HiFi-GAN's answer to periodic
+signals. ``--overfit`` trains on the probe clips only: a decoder that cannot learn their pitch there cannot learn it
+anywhere::
 
     python benchmarks/decoder_pitch.py --out runs/voices/decoder_pitch                 # the shipped base's decoder
     python benchmarks/decoder_pitch.py --source mel --channels 256 --overfit --minutes 12 --out DIR
@@ -33,7 +36,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rendition_pitch import frame_rate_share, pitch, posterior
+from rendition_pitch import posterior
+
+from coqui_meta.voices.pitch import frame_rate_share, pitch
 
 FFT_SIZES = (512, 1024, 2048)
 
@@ -50,6 +55,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--overfit", action="store_true", help="train on the probe clips only")
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--check-minutes", type=float, default=5.0)
+    parser.add_argument("--adversarial", default=None, metavar="PERIODS",
+                        help="train against VITS's discriminator with these period discriminators, e.g. 2,3,5,7,11")
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--frames", type=int, default=32, help="latent frames a training segment")
     parser.add_argument("--batch", type=int, default=4)
@@ -168,16 +175,44 @@ def posterior_noise(model, clips: Clips, probes: list[dict]) -> dict[str, float]
     return {"noise_std": float(np.mean(noise)), "mean_spread": float(np.mean(spread))}
 
 
+class Adversary:
+    """VITS's discriminator and its GAN terms (least squares, feature matching at VITS's weight), trained in turn."""
+
+    def __init__(self, periods: str, lr: float):
+        from TTS.tts.layers.vits.discriminator import VitsDiscriminator
+
+        try:
+            self.net = VitsDiscriminator(periods=[int(p) for p in periods.split(",")])
+        except ValueError:
+            raise SystemExit(f"--adversarial: {periods!r} is not a list of periods such as 2,3,5,7,11") from None
+        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=lr, betas=(0.8, 0.99))
+
+    def step(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Trains the discriminator on this batch and returns the generator's adversarial + feature-matching loss."""
+        from TTS.tts.layers.losses import VitsDiscriminatorLoss, feature_loss, generator_loss
+
+        real, _, fake, _ = self.net(target[:, None], out[:, None].detach())
+        self.optimizer.zero_grad()
+        VitsDiscriminatorLoss.discriminator_loss(real, fake)[0].backward()
+        self.optimizer.step()
+        _, real_features, fake, fake_features = self.net(target[:, None], out[:, None])
+        return generator_loss(fake)[0] + feature_loss(real_features, fake_features)
+
+
 def train(model, decoder, clips: Clips, args, on_check) -> None:
-    """Adam on the decoder alone for ``args.minutes``, ``on_check(step, minutes, loss)`` every check and at the end."""
+    """Adam on the decoder alone for ``args.minutes``, ``on_check(step, minutes, loss)`` every check and at the end;
+    the loss logged is the spectral one, comparable with and without ``--adversarial``."""
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=args.lr, betas=(0.8, 0.99))
+    adversary = Adversary(args.adversarial, args.lr) if args.adversarial else None
     start, step, losses, next_check = time.time(), 0, [], args.check_minutes
     on_check(0, 0.0, None)
     while (minutes := (time.time() - start) / 60) < args.minutes:
         features, g, target = clips.batch(args.batch)
-        loss = spectral_loss(model, decoder(features, g=g)[:, 0], target)
+        out = decoder(features, g=g)[:, 0]
+        loss = spectral_loss(model, out, target)
+        total = loss if adversary is None else loss + adversary.step(out, target)
         optimizer.zero_grad()
-        loss.backward()
+        total.backward()
         optimizer.step()
         step, losses = step + 1, losses + [loss.item()]
         if minutes >= next_check:

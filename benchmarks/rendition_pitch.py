@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from coqui_meta.voices.pitch import comb, pitch
+
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -41,23 +43,6 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def pitch(wav: np.ndarray, sample_rate: int) -> dict[str, float]:
-    """pYIN as the style judge runs it: F0 median (Hz), 10-90 % range (semitones), share of voiced frames."""
-    import librosa
-
-    f0, voiced, _ = librosa.pyin(wav, fmin=60, fmax=500, sr=sample_rate, frame_length=1024, hop_length=256)
-    kept = f0[voiced & np.isfinite(f0)]
-    if kept.size < 3:
-        return {"f0_hz": float("nan"), "range_semitones": float("nan"), "voiced": float(kept.size / len(f0))}
-    semitones = 12 * np.log2(kept / 100.0)
-    return {"f0_hz": float(np.median(kept)), "voiced": float(kept.size / len(f0)),
-            "range_semitones": float(np.percentile(semitones, 90) - np.percentile(semitones, 10))}
-
-
-def comb(frame_rate: float, sample_rate: int) -> list[float]:
-    return [frame_rate * k for k in range(1, int((sample_rate / 2 - 50) // frame_rate) + 1)]
-
-
 def notched(wav: np.ndarray, frame_rate: float, sample_rate: int) -> np.ndarray:
     """``wav`` with a narrow notch (Q 30) at the frame rate and each of its harmonics."""
     from scipy.signal import filtfilt, iirnotch
@@ -67,16 +52,6 @@ def notched(wav: np.ndarray, frame_rate: float, sample_rate: int) -> np.ndarray:
         b, a = iirnotch(frequency, 30, fs=sample_rate)
         out = filtfilt(b, a, out)
     return out.astype(np.float32)
-
-
-def frame_rate_share(wav: np.ndarray, frame_rate: float, sample_rate: int) -> float:
-    """The share of the clip's spectral energy within 3 Hz of the frame rate's harmonics."""
-    power = np.abs(np.fft.rfft(wav * np.hanning(len(wav)))) ** 2
-    freqs = np.fft.rfftfreq(len(wav), 1 / sample_rate)
-    near = np.zeros_like(freqs, dtype=bool)
-    for frequency in comb(frame_rate, sample_rate):
-        near |= np.abs(freqs - frequency) <= 3
-    return float(power[near].sum() / power.sum())
 
 
 def posterior(model, wav: torch.Tensor, speaker: str):
@@ -99,29 +74,18 @@ def resynthesize(model, wav: np.ndarray, speaker: str) -> np.ndarray:
 
 
 def measure(model, corpus: Path, voices: int, clips: int, seed: int) -> dict:
-    from coqui_meta.algorithms.task import Task
-    from coqui_meta.seeds import draw
+    """`coqui_meta.voices.pitch.rendition_pitch`, with each rendition notched and each real clip resynthesised."""
     from coqui_meta.voices.data import load_clips
-    from coqui_meta.voices.from_clips import support_batch
+    from coqui_meta.voices.pitch import rendition_pitch
 
     audio = model.config.audio
-    frame_rate = audio.sample_rate / audio.hop_length
-    known = set(model.speaker_manager.name_to_id)
-    samples = [s for s in load_clips(str(corpus)) if s["speaker_name"] in known]
-    names = sorted(draw(seed, "voices").sample(sorted({s["speaker_name"] for s in samples}), voices))
-    rows, own_voices = {}, Task.known(model)
-    for name in names:
-        mine = sorted((s for s in samples if s["speaker_name"] == name), key=lambda s: s["audio_file"])
-        for index, clip in enumerate(draw(seed, "clips", name).sample(mine, clips)):
-            wav, rate = own_voices.render(support_batch(model, [clip]), 0, seed=index)
-            real = model.ap.load_wav(clip["audio_file"])
-            rows.setdefault(name, []).append({
-                "real": {**pitch(real, rate), "frame_rate_share": frame_rate_share(real, frame_rate, rate)},
-                "rendition": {**pitch(wav, rate), "frame_rate_share": frame_rate_share(wav, frame_rate, rate)},
-                "notched": pitch(notched(wav, frame_rate, rate), rate),
-                "resynthesis": pitch(resynthesize(model, real, name), rate),
-            })
-    return {"frame_rate_hz": frame_rate, "voices": rows}
+    rate, frame_rate = audio.sample_rate, audio.sample_rate / audio.hop_length
+
+    def more(name: str, wav: np.ndarray, real: np.ndarray) -> dict:
+        return {"notched": pitch(notched(wav, frame_rate, rate), rate),
+                "resynthesis": pitch(resynthesize(model, real, name), rate)}
+
+    return rendition_pitch(model, load_clips(str(corpus)), voices, clips, seed, more=more)
 
 
 def print_table(result: dict) -> None:
@@ -139,6 +103,10 @@ def print_table(result: dict) -> None:
             cells = " | ".join(cell(clip[key]) for key in ("real", "rendition", "notched", "resynthesis"))
             print(f"| {name} | {cells} | "
                   f"{clip['real']['frame_rate_share']:.3f} / {clip['rendition']['frame_rate_share']:.3f} |")
+    summary = result["summary"]
+    print(f"\nRenditions: median pitch error {summary['pitch_error_semitones']:.1f} semitones, "
+          f"{summary['on_pitch']:.0%} on pitch, F0 range {summary['rendition_range_semitones']:.1f} semitones, "
+          f"buzz share {summary['buzz_share']:.2f}")
 
 
 def main() -> None:

@@ -5,10 +5,16 @@ many-voice corpus (`coqui_meta.experiments.voice_corpus`: the held-out voices ne
 of training. Resumable: run it again with more minutes and it goes on from its last Trainer checkpoint in ``--out``,
 or, on a machine without one, from the shipped asset's weights (fresh optimizers; its record of steps and checks goes
 on). Every ``--check-minutes`` it records the seen-speaker EER (its renditions of 12 training voices with their own
-rows, judged against their real clips), and at the end it writes the weights in half precision to the asset with
-that record.
+rows, judged against their real clips) and whether it speaks at its voices' pitch (`pitch_check`: 6 voices' renditions
+against their real clips' F0), and at the end it writes the weights in half precision to the asset with that record.
+
+``--decoder-channels N`` makes the waveform decoder N channels wide (HiFi-GAN V3's 256 against the preset's 64: the
+preset's renders every voice on a buzz at its frame rate; see BENCHMARKS.md, "Can the decoder learn pitch at all?").
+That is another base: its own settings folder, everything but the decoder warm-started from the shipped base, and
+written to ``--asset`` (it goes on from there on a machine without its folder), never over the shipped base.
 
     python scripts/voices_base.py --minutes 120 --out runs/voices [--threads 1] [--lr 5e-5]
+    python scripts/voices_base.py --minutes 360 --decoder-channels 256 --asset ASSET --out runs/voices
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import warnings
 from pathlib import Path
 
 import torch
+
+from coqui_meta.experiments.base_asset import VOICES_BASE as SHIPPED
 
 
 def main() -> None:
@@ -32,15 +40,25 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None,
                         help="the generator's and discriminator's rate from here on (default: the preset's 2e-4); "
                              "a new rate is a new settings folder, warm-started from the shipped asset")
-    parser.add_argument("--no-export", action="store_true", help="train only; leave the shipped asset as it is")
+    parser.add_argument("--decoder-channels", type=int, default=None,
+                        help="a waveform decoder this wide (the preset's: 64); needs --asset")
+    parser.add_argument("--asset", type=Path, default=None,
+                        help="where the base is written (and gone on from on a new machine); default: the shipped one")
+    parser.add_argument("--pitch-voices", type=int, default=6)
+    parser.add_argument("--no-export", action="store_true", help="train only; leave the asset as it is")
     args = parser.parse_args()
+    if args.decoder_channels is not None and (args.asset is None or args.asset.resolve() == SHIPPED.resolve()):
+        parser.error("--decoder-channels makes another base: name its own --asset (the shipped base stays as it is)")
+    if args.decoder_channels is not None and args.decoder_channels < 8:
+        parser.error(f"--decoder-channels {args.decoder_channels}: the decoder halves its width at each of its "
+                     "3 upsamplings; give at least 8")
+    asset = args.asset or SHIPPED
     torch.set_num_threads(args.threads)
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
 
-    from coqui_meta.experiments.base_asset import VOICES_BASE as ASSET
     from coqui_meta.experiments.base_asset import export_base, read_asset
-    from coqui_meta.experiments.base_training import seen_speaker_check, train_base
+    from coqui_meta.experiments.base_training import pitch_check, seen_speaker_check, train_base
     from coqui_meta.experiments.voice_corpus import (
         MAX_SECONDS,
         build_voice_corpus,
@@ -55,27 +73,42 @@ def main() -> None:
     config = voices_config(corpus)
     if args.lr is not None:
         config.lr_gen = config.lr_disc = args.lr
+    if args.decoder_channels is not None:
+        config.model_args.upsample_initial_channel_decoder = args.decoder_channels
+    start = asset if asset.is_file() else SHIPPED  # a new wide base starts from the shipped one
 
     def from_asset():
-        weights, metadata = read_asset(ASSET)
+        weights, metadata = read_asset(start)
         if metadata["speakers"] != list(config.speakers) or metadata["progress"] is None:
-            raise SystemExit(f"{ASSET} is not a base of these voices; move it away to train one from scratch")
+            raise SystemExit(f"{start} is not a base of these voices; move it away to train one from scratch")
         return weights, metadata["progress"]
 
+    speakers = seen_speaker_check(train, speakers=args.judge_speakers, seed=args.seed)
+    pitches = pitch_check(train, voices=args.pitch_voices, seed=args.seed)
     base = train_base(config, train, args.out, args.minutes, seed=args.seed,
-                      check=seen_speaker_check(train, speakers=args.judge_speakers, seed=args.seed),
-                      check_minutes=args.check_minutes, warm_start=from_asset if ASSET.is_file() else None)
-    print("| steps | minutes | seen-speaker EER | same-voice cosine | other-voice cosine |\n|---|---|---|---|---|")
-    for row in base.history:
-        print(f"| {row['steps']} | {row['minutes']:.1f} | {row['seen_speaker_eer']:.3f} | "
-              f"{row['same_speaker_cosine']:.3f} | {row['other_speaker_cosine']:.3f} |")
+                      check=lambda files: {**speakers(files), **pitches(files)},
+                      check_minutes=args.check_minutes, warm_start=from_asset if start.is_file() else None)
+    print_history(base.history)
     if not args.no_export:
         last = base.history[-1]
-        note = (f"small VITS, {base.steps} plain Coqui steps ({base.minutes:.0f} min) on the many-voice corpus's "
+        wide = f", a {args.decoder_channels}-channel waveform decoder" if args.decoder_channels else ""
+        note = (f"small VITS{wide}, {base.steps} plain Coqui steps ({base.minutes:.0f} min) on the many-voice corpus's "
                 f"{len(voices)} training voices; seen-speaker EER {last['seen_speaker_eer']:.3f}; "
                 "scripts/voices_base.py")
         progress = {"steps": base.steps, "minutes": base.minutes, "history": base.history}
-        print("Written:", export_base(base.files, ASSET, note, progress))
+        print("Written:", export_base(base.files, asset, note, progress))
+
+
+def print_history(history: list[dict]) -> None:
+    """The checks as the table in BENCHMARKS.md (a dash where a check did not measure that: older records)."""
+    columns = {"seen_speaker_eer": "seen-speaker EER", "same_speaker_cosine": "same-voice cosine",
+               "other_speaker_cosine": "other-voice cosine", "pitch_error_semitones": "pitch error (semitones)",
+               "on_pitch": "on pitch", "rendition_range_semitones": "F0 range (semitones)",
+               "buzz_share": "buzz share"}
+    print("| steps | minutes | " + " | ".join(columns.values()) + " |\n|" + "---|" * (len(columns) + 2))
+    for row in history:
+        cells = [f"{row[key]:.3f}" if key in row else "-" for key in columns]
+        print(f"| {row['steps']} | {row['minutes']:.1f} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -74,18 +74,40 @@ def test_mel_cepstral_distortion_is_zero_for_the_same_clip_and_grows_for_another
 
 
 def test_the_pitch_probe_hears_a_voice_under_a_frame_rate_buzz_once_the_comb_is_notched():
-    """benchmarks/rendition_pitch.py's measures on a made-up clip: a 200 Hz voice (three harmonics, a slow glide) under
-    a louder buzz at a decoder's 125 Hz frame rate and its harmonics."""
+    """coqui_meta.voices.pitch's measures (and rendition_pitch.py's notch) on a made-up clip: a 200 Hz voice (three
+    harmonics, a slow glide) under a louder buzz at a decoder's 125 Hz frame rate and its harmonics."""
+    from coqui_meta.voices.pitch import frame_rate_share, pitch
+
     probe = benchmark("rendition_pitch")
     rate, seconds = 16000, 1.5
     t = np.arange(int(rate * seconds)) / rate
     phase = 2 * np.pi * np.cumsum(200 + 10 * np.sin(2 * np.pi * t)) / rate
     voice = sum(np.sin(k * phase) / k for k in (1, 2, 3)).astype(np.float32) * 0.2
     buzz = sum(np.sin(2 * np.pi * 125 * k * t) for k in range(1, 20)).astype(np.float32) * 0.1
-    assert abs(probe.pitch(voice, rate)["f0_hz"] - 200) < 10
-    assert abs(probe.pitch(voice + buzz, rate)["f0_hz"] - 125) < 5  # what pYIN hears in the base's renditions
-    assert abs(probe.pitch(probe.notched(voice + buzz, 125, rate), rate)["f0_hz"] - 200) < 10
-    assert probe.frame_rate_share(voice + buzz, 125, rate) > 0.5 > 0.05 > probe.frame_rate_share(voice, 125, rate)
+    assert abs(pitch(voice, rate)["f0_hz"] - 200) < 10
+    assert abs(pitch(voice + buzz, rate)["f0_hz"] - 125) < 5  # what pYIN hears in the base's renditions
+    assert abs(pitch(probe.notched(voice + buzz, 125, rate), rate)["f0_hz"] - 200) < 10
+    assert frame_rate_share(voice + buzz, 125, rate) > 0.5 > 0.05 > frame_rate_share(voice, 125, rate)
+
+
+def test_the_pitch_check_compares_each_rendition_with_its_real_clip(tiny_vits, corpus_samples):
+    """coqui_meta.voices.pitch.rendition_pitch (the base's pitch check): renditions of the model's own voices, each
+    against the real clip it renders, summed up as the median pitch error in semitones."""
+    from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta.voices.pitch import pitch_error, rendition_pitch
+
+    assert pitch_error({"f0_hz": 200.0}, {"f0_hz": 100.0}) == pytest.approx(12.0)
+    assert pitch_error({"f0_hz": float("nan")}, {"f0_hz": 100.0}) == float("inf")  # no pitch: never on pitch
+    folder, speakers = tiny_vits
+    model = load_model(folder / "model.pth", folder / "stock_config.json").model
+    result = rendition_pitch(model, corpus_samples, voices=2, clips=1)
+    assert len(result["voices"]) == 2 and set(result["voices"]) <= set(speakers)
+    clips = [clip for rows in result["voices"].values() for clip in rows]
+    assert all(np.isfinite(clip["real"]["f0_hz"]) for clip in clips), "real speech has a pitch"
+    summary = result["summary"]
+    assert summary["pitch_error_semitones"] == np.median([pitch_error(c["rendition"], c["real"]) for c in clips])
+    assert 0.0 <= summary["on_pitch"] <= 1.0 and 0.0 <= summary["buzz_share"] <= 1.0
+    assert result["frame_rate_hz"] == model.config.audio.sample_rate / model.config.audio.hop_length
 
 
 def test_the_decoder_probe_trains_on_aligned_segments_and_its_loss_falls(tiny_vits, corpus_samples):

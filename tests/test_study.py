@@ -47,6 +47,36 @@ def test_a_base_goes_on_from_its_checkpoint_when_asked_for_more_minutes_and_is_r
 
 
 @pytest.mark.slow
+def test_a_base_with_a_wider_decoder_starts_from_another_base_and_only_its_decoder_is_new(base_setup, capsys):
+    """scripts/voices_base.py --decoder-channels: a base whose config widens the waveform decoder is warm-started from
+    a base of the preset's width; every other tensor comes from it, the decoder starts fresh at the new width."""
+    config, train, out = base_setup
+    narrow = train_base(config, train, out, minutes=0.02, progress=False)
+    start = torch.load(narrow.files[0], weights_only=True)["model"]
+    wide_config = small_vits_config(speechocean_dataset(config.datasets[0].path), max_audio_seconds=2.7,
+                                    speakers=list(config.speakers))
+    wide_config.run_eval, wide_config.print_step = False, 10**9
+    wide_config.model_args.upsample_initial_channel_decoder = 2 * config.model_args.upsample_initial_channel_decoder
+    wide_config.lr_gen = wide_config.lr_disc = 1e-12  # the warm start, not the steps, is under test
+    wide = train_base(wide_config, train, out, minutes=narrow.minutes + 0.01, progress=False,
+                      warm_start=lambda: (start, {"steps": narrow.steps, "minutes": narrow.minutes, "history": []}))
+    assert "new: waveform_decoder" in capsys.readouterr().out and wide.folder != narrow.folder
+    assert wide.steps > narrow.steps, "the record goes on from the base it started from"
+    after = torch.load(wide.files[0], weights_only=True)["model"]
+    decoder = "waveform_decoder.conv_pre.weight"
+    assert after[decoder].shape[0] == 2 * start[decoder].shape[0]
+    for name in ("emb_g.weight", "text_encoder.emb.weight", "flow.flows.0.pre.weight", "disc.nets.0.convs.0.bias"):
+        assert torch.allclose(after[name], start[name], atol=1e-6), name
+    same = train_base(wide_config, train, out / "again", minutes=0.01, progress=False,
+                      warm_start=lambda: (start, {"steps": narrow.steps, "minutes": narrow.minutes, "history": []}))
+    assert same.steps == narrow.steps and Path(same.files[0]).is_file(), "started with the minutes asked: written"
+    with pytest.raises(ValueError, match="lacks: no_such.weight"):
+        train_base(wide_config, train, out / "other", minutes=0.01, progress=False,
+                   warm_start=lambda: ({**start, "no_such.weight": torch.zeros(1)}, {"steps": 0, "minutes": 0.0,
+                                                                                     "history": []}))
+
+
+@pytest.mark.slow
 def test_the_branches_start_from_the_base_and_use_the_same_clip_gradients(base_setup):
     config, train, out = base_setup
     base = train_base(config, train, out, minutes=0.05, progress=False)

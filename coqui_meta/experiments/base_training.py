@@ -120,6 +120,19 @@ def _last_run(folder: Path) -> str | None:
     return str(checkpoints[-1].parent) if checkpoints else None
 
 
+def _load_matching(model, weights: dict) -> list[str]:
+    """Loads ``weights`` into ``model``, whose modules may differ from theirs in size only where the config asks for a
+    new one (e.g. a wider waveform decoder): those keep their fresh initialisation. Returns the new modules' names;
+    a tensor the model has no place for is an error."""
+    own = model.state_dict()
+    unknown = sorted(set(weights) - set(own))
+    if unknown:
+        raise ValueError(f"the weights to start from have tensors this model lacks: {', '.join(unknown[:5])}")
+    kept = {key: value for key, value in weights.items() if value.shape == own[key].shape}
+    model.load_state_dict(kept, strict=False)
+    return sorted({".".join(key.split(".")[:1]) for key in own if key not in kept})
+
+
 def train_base(stock_config, samples: list[dict], out: str | Path, minutes: float, seed: int = 0,
                check: Callable[[tuple[str, str]], dict] | None = None, check_minutes: float = 15.0,
                progress: bool = True, warm_start: Callable[[], tuple[dict, dict]] | None = None) -> Base:
@@ -129,7 +142,7 @@ def train_base(stock_config, samples: list[dict], out: str | Path, minutes: floa
     ``model.pth``/``config.json`` are written, and ``check(files)`` (e.g. the seen-speaker EER) is recorded in
     ``progress.json`` with the steps and minutes so far. Without a Trainer checkpoint in the folder (a new machine),
     ``warm_start()`` may give the weights and the progress record to go on from (a shipped base: its optimizers
-    start anew).
+    start anew; modules the config makes another size, such as a wider decoder, start fresh).
     """
     from TTS.tts.models import setup_model
 
@@ -153,8 +166,9 @@ def train_base(stock_config, samples: list[dict], out: str | Path, minutes: floa
     run = _last_run(folder)
     if run is None and warm_start is not None:
         weights, state = warm_start()
-        model.load_state_dict(weights)
-        print(f"Base: going on from the shipped weights ({state['steps']} steps, {state['minutes']:.1f} min)")
+        fresh = _load_matching(model, weights)
+        print(f"Base: going on from the shipped weights ({state['steps']} steps, {state['minutes']:.1f} min)"
+              + (f"; new: {', '.join(fresh)}" if fresh else ""))
     trainer = make_trainer(stock_config, model, samples, folder / "trainer", continue_path=run)
     if run:
         print(f"Base: going on from {run} ({state['steps']} steps, {state['minutes']:.1f} of {minutes:g} min)")
@@ -175,6 +189,9 @@ def train_base(stock_config, samples: list[dict], out: str | Path, minutes: floa
         write_json(folder / "progress.json", state)
         print("Base:", ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()
                                  if not isinstance(v, (list, dict))))
+    if not Path(files[0]).is_file():  # warm-started from a base that already has the minutes asked for
+        save_checkpoint(model, stock_config, folder, state["steps"])
+        write_json(folder / "progress.json", state)
     return Base(folder, files, state["steps"], state["minutes"], state["history"], _last_run(folder))
 
 
@@ -189,5 +206,18 @@ def seen_speaker_check(samples: list[dict], speakers: int = 12, seed: int = 0, c
         result = seen_speaker_eer(load_model(*files).model, samples, speakers=speakers, clips=clips, seed=seed)
         return {"seen_speaker_eer": result["eer"], "same_speaker_cosine": result["same_speaker_cosine"],
                 "other_speaker_cosine": result["other_speaker_cosine"]}
+
+    return check
+
+
+def pitch_check(samples: list[dict], voices: int = 6, clips: int = 2, seed: int = 0):
+    """A ``check`` for `train_base`: does the base speak at its voices' pitch
+    (`coqui_meta.voices.pitch.rendition_pitch`'s summary: median pitch error, share on pitch, F0 range, buzz)."""
+
+    def check(files: tuple[str, str]) -> dict[str, float]:
+        from coqui_meta.voices.checkpoints import load_model
+        from coqui_meta.voices.pitch import rendition_pitch
+
+        return rendition_pitch(load_model(*files).model, samples, voices=voices, clips=clips, seed=seed)["summary"]
 
     return check
