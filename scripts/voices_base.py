@@ -29,7 +29,7 @@ import torch
 from coqui_meta.experiments.base_asset import VOICES_BASE as SHIPPED
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=60.0, help="training minutes the base should have in all")
     parser.add_argument("--check-minutes", type=float, default=15.0)
@@ -52,7 +52,13 @@ def main() -> None:
     if args.decoder_channels is not None and args.decoder_channels < 8:
         parser.error(f"--decoder-channels {args.decoder_channels}: the decoder halves its width at each of its "
                      "3 upsamplings; give at least 8")
-    asset = args.asset or SHIPPED
+    args.asset = args.asset or SHIPPED
+    return args
+
+
+def main() -> None:
+    args = arguments()
+    asset = args.asset
     torch.set_num_threads(args.threads)
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load

@@ -76,6 +76,22 @@ def test_a_base_with_a_wider_decoder_starts_from_another_base_and_only_its_decod
                                                                                      "history": []}))
 
 
+def test_the_base_script_never_writes_a_wider_decoder_over_the_shipped_base(tmp_path):
+    """scripts/voices_base.py --decoder-channels is another base: without an --asset of its own it stops before
+    anything is built or written."""
+    import subprocess
+    import sys
+
+    from coqui_meta.experiments.base_asset import VOICES_BASE
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "voices_base.py"
+    for extra in ([], ["--asset", str(VOICES_BASE)]):
+        result = subprocess.run([sys.executable, str(script), "--decoder-channels", "256", "--out", str(tmp_path),
+                                 *extra], capture_output=True, text=True)
+        assert result.returncode == 2 and "name its own --asset" in result.stderr
+    assert not any(tmp_path.iterdir()), "nothing built"
+
+
 @pytest.mark.slow
 def test_the_branches_start_from_the_base_and_use_the_same_clip_gradients(base_setup):
     config, train, out = base_setup
