@@ -39,6 +39,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--corpus", choices=["voices"], default=None,
                         help="the project's many-voice corpus (built or reused in OUT/corpus) and its shipped base "
                         "instead of --data and a base trained here; its held-out voices are judged")
+    parser.add_argument("--base-asset", type=Path, default=None,
+                        help="another base of the many-voice corpus's training voices (scripts/voices_base.py "
+                             "--asset; any decoder width) instead of the shipped one")
     parser.add_argument(
         "--eval-data", default=None, help="corpus of the held-out speakers (default: held out of --data)"
     )
@@ -157,13 +160,16 @@ def at_rate(folder: str, rate: int, out: Path) -> Path:
 
 
 def shipped_voices_base(args):
-    """The shipped many-voice base as the study's base (no training here), with its record of checks."""
-    from coqui_meta.experiments.base_asset import read_asset, shipped_base
+    """The shipped many-voice base (or ``--base-asset``) as the study's base (no training here), with its record of
+    checks."""
+    from coqui_meta.experiments.base_asset import VOICES_BASE, read_asset, shipped_base
     from coqui_meta.experiments.base_training import Base
     from coqui_meta.experiments.voice_corpus import voices_config
 
-    base = shipped_base(voices_config(args.data), args.out / "base" / "shipped")
-    progress = read_asset()[1]["progress"] or {"steps": 0, "minutes": 0.0, "history": []}
+    asset = args.base_asset or VOICES_BASE
+    base = shipped_base(voices_config(args.data), args.out / "base" / ("shipped" if asset == VOICES_BASE else
+                                                                       asset.stem), path=asset)
+    progress = read_asset(asset)[1]["progress"] or {"steps": 0, "minutes": 0.0, "history": []}
     return Base(base.folder, base.files, progress["steps"], progress["minutes"], progress["history"])
 
 

@@ -50,12 +50,15 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=1, help="processes at a time: the branches, the evaluations")
     parser.add_argument("--out", type=Path, default=Path("runs/style_adaptation"))
+    parser.add_argument("--base-asset", type=Path, default=None,
+                        help="another base of the many-voice corpus's training voices (scripts/voices_base.py "
+                             "--asset; any decoder width) instead of the shipped one")
     return parser.parse_args()
 
 
 def style_base(args, corpus: Path, train: list[dict]):
-    """The shipped many-voice base trained on for ``--base-minutes`` on the training styles."""
-    from coqui_meta.experiments.base_asset import read_asset
+    """The shipped many-voice base (or ``--base-asset``) trained on for ``--base-minutes`` on the training styles."""
+    from coqui_meta.experiments.base_asset import VOICES_BASE, fit_decoder, read_asset
     from coqui_meta.experiments.base_training import train_base
     from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
     from coqui_meta.experiments.voice_corpus import training_voices
@@ -64,10 +67,13 @@ def style_base(args, corpus: Path, train: list[dict]):
                                speakers=training_voices())
     config.run_eval, config.print_step = False, 10**9
 
+    asset = args.base_asset or VOICES_BASE
+    fit_decoder(config, read_asset(asset)[0])  # the decoder's width is the base's (a wider one: another style base)
+
     def from_asset():
-        weights, metadata = read_asset()
+        weights, metadata = read_asset(asset)
         if metadata["speakers"] != list(config.speakers):
-            raise SystemExit("the shipped many-voice base has other voices than the style base's table")
+            raise SystemExit(f"{asset} has other voices than the style base's table")
         return weights, {"steps": 0, "minutes": 0.0, "history": []}  # the record counts style training only
 
     return train_base(config, train, args.out, args.base_minutes, seed=args.seed, check_minutes=args.check_minutes,

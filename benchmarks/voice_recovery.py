@@ -39,6 +39,9 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", choices=["voices"], default="voices")
     parser.add_argument("--model_path", default=None, help="a stock VITS checkpoint (default: the shipped base)")
+    parser.add_argument("--base-asset", type=Path, default=None,
+                        help="another base of the many-voice corpus's training voices (scripts/voices_base.py "
+                             "--asset; any decoder width) instead of the shipped one")
     parser.add_argument("--config_path", default=None)
     parser.add_argument("--data", default=None, help="with --model_path: the corpus it trained on (default: the "
                         "many-voice corpus); the voices are drawn from its speakers in the config's speaker table")
@@ -56,23 +59,15 @@ def arguments() -> argparse.Namespace:
 
 
 def base_files(args) -> tuple[str, str, Path]:
-    """The checkpoint to diagnose (the shipped base unless given) and the corpus."""
-    from coqui_meta.experiments.base_asset import VOICES_BASE, read_asset
+    """The checkpoint to diagnose (the shipped base, or ``--base-asset``, unless ``--model_path``) and the corpus."""
+    from coqui_meta.experiments.base_asset import VOICES_BASE, shipped_base
     from coqui_meta.experiments.voice_corpus import build_voice_corpus, voices_config
 
     if args.model_path:
         return args.model_path, args.config_path, Path(args.data or build_voice_corpus(args.out.parent / "corpus"))
     corpus = build_voice_corpus(args.out.parent / "corpus")
-    from TTS.tts.models import setup_model
-
-    from coqui_meta.experiments.base_training import save_checkpoint
-
-    weights, _ = read_asset(VOICES_BASE)
-    config = voices_config(corpus)
-    model = setup_model(config)
-    model.load_state_dict(weights)
-    model_path, config_path = save_checkpoint(model, config, args.out / "base", step=0)
-    return model_path, config_path, corpus
+    base = shipped_base(voices_config(corpus), args.out / "base", path=args.base_asset or VOICES_BASE)
+    return base.files[0], base.files[1], corpus
 
 
 def steps_to(curve: dict, target: float) -> int | None:

@@ -76,6 +76,28 @@ def test_a_base_with_a_wider_decoder_starts_from_another_base_and_only_its_decod
                                                                                      "history": []}))
 
 
+def test_a_base_with_a_wider_decoder_is_shipped_and_read_back_at_its_width(base_setup):
+    """A base written by ``voices_base.py --decoder-channels --asset`` is what every study's ``--base-asset`` reads:
+    the preset's config is fitted to its decoder, and the checkpoint written loads in stock Coqui."""
+    from TTS.tts.models import setup_model
+
+    from coqui_meta.experiments.base_asset import export_base, shipped_base
+    from coqui_meta.experiments.base_training import save_checkpoint
+    from coqui_meta.voices.checkpoints import load_model
+
+    config, _, out = base_setup
+    wide = small_vits_config(speakers=list(config.speakers))
+    wide.model_args.upsample_initial_channel_decoder = 128
+    torch.manual_seed(0)
+    model = setup_model(wide)
+    asset = export_base(save_checkpoint(model, wide, out / "wide", step=7), out / "wide.safetensors", note="wide")
+    base = shipped_base(small_vits_config(speakers=list(config.speakers)), out / "read", path=asset)
+    loaded = load_model(*base.files).model
+    assert loaded.config.model_args.upsample_initial_channel_decoder == 128
+    for name, tensor in model.state_dict().items():
+        assert torch.allclose(loaded.state_dict()[name], tensor.half().float()), name  # shipped in half precision
+
+
 def test_the_base_script_never_writes_a_wider_decoder_over_the_shipped_base(tmp_path):
     """scripts/voices_base.py --decoder-channels is another base: without an --asset of its own it stops before
     anything is built or written."""

@@ -7,6 +7,7 @@ Example::
     export_base(base.files, VOICES_BASE, note="...", progress={"steps": 5373, ...})
     weights, metadata = read_asset(VOICES_BASE)         # fp32 weights; metadata["speakers"], metadata["progress"]
     base = shipped_base(config, Path("runs/demo/base"))  # written out as a checkpoint for Coqui's Trainer
+    base = shipped_base(config, folder, path=Path("wide.safetensors"))  # another base of its voices, any decoder width
 """
 
 from __future__ import annotations
@@ -64,8 +65,16 @@ def shipped_base(config, folder: Path, path: Path = VOICES_BASE):
     if speakers != list(config.speakers):
         raise RuntimeError(f"{path} was trained on the voices {speakers}, the corpus has {list(config.speakers)}; "
                            "train a base for it with scripts/voices_base.py")
-    model = setup_model(config)
+    model = setup_model(fit_decoder(config, state))
     model.load_state_dict(state)
     files = save_checkpoint(model, config, folder, step=0)
     print(f"Base: the shipped {path.name} ({note})")
     return Base(folder, files, steps=0, minutes=0.0)
+
+
+def fit_decoder(config, weights: dict):
+    """``config`` with the waveform decoder's width of ``weights`` (a base trained with
+    ``scripts/voices_base.py --decoder-channels``): the one size a base's weights may differ from the preset in."""
+    width = weights["waveform_decoder.conv_pre.weight"].shape[0]
+    config.model_args.upsample_initial_channel_decoder = int(width)
+    return config
