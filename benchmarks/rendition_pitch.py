@@ -12,7 +12,8 @@ of each clip's spectral energy within 3 Hz of those harmonics::
     python benchmarks/rendition_pitch.py --out runs/voices/pitch            # the shipped many-voice base
     python benchmarks/rendition_pitch.py --model_path M --config_path C --data CORPUS --out DIR
 
-Writes ``OUT/rendition_pitch.json`` and prints the table for BENCHMARKS.md.
+Writes ``OUT/rendition_pitch.json``, ``OUT/rendition_pitch.png`` (spectrograms to 1 kHz: real clip, rendition,
+resynthesis) with the audio in ``OUT/audio/``, and prints the table for BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -76,19 +77,51 @@ def resynthesize(model, wav: np.ndarray, speaker: str) -> np.ndarray:
         return model.waveform_decoder(latent, g=g)[0, 0].numpy()
 
 
-def measure(model, corpus: Path, voices: int, clips: int, seed: int) -> dict:
-    """`coqui_meta.voices.pitch.rendition_pitch`, with each rendition notched and each real clip resynthesised."""
+def measure(model, corpus: Path, voices: int, clips: int, seed: int) -> tuple[dict, dict]:
+    """`coqui_meta.voices.pitch.rendition_pitch`, with each rendition notched and each real clip resynthesised; and
+    the first clip of each voice as audio (real, rendition, resynthesis) for the plot."""
     from coqui_meta.voices.data import load_clips
     from coqui_meta.voices.pitch import rendition_pitch
 
     audio = model.config.audio
     rate, frame_rate = audio.sample_rate, audio.sample_rate / audio.hop_length
+    heard: dict[str, dict[str, np.ndarray]] = {}
 
     def more(name: str, wav: np.ndarray, real: np.ndarray) -> dict:
-        return {"notched": pitch(notched(wav, frame_rate, rate), rate),
-                "resynthesis": pitch(resynthesize(model, real, name), rate)}
+        again = resynthesize(model, real, name)
+        heard.setdefault(name, {"real": real, "rendition": wav, "resynthesis": again})
+        return {"notched": pitch(notched(wav, frame_rate, rate), rate), "resynthesis": pitch(again, rate)}
 
-    return rendition_pitch(model, load_clips(str(corpus)), voices, clips, seed, more=more)
+    return rendition_pitch(model, load_clips(str(corpus)), voices, clips, seed, more=more), heard
+
+
+def plot(heard: dict[str, dict[str, np.ndarray]], result: dict, rate: int, out: Path) -> None:
+    """``out/rendition_pitch.png``: each voice's real clip, rendition and resynthesis as spectrograms up to 1 kHz,
+    where a voice's harmonics (rising and falling lines) and a frame-rate buzz (flat lines at its multiples) differ at
+    a glance; and the same as ``out/audio/VOICE_KIND.wav``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import soundfile
+
+    (out / "audio").mkdir(parents=True, exist_ok=True)
+    kinds = ("real", "rendition", "resynthesis")
+    figure, axes = plt.subplots(len(heard), 3, figsize=(12, 2.2 * len(heard)), squeeze=False)
+    for row, (name, clips) in enumerate(heard.items()):
+        for column, kind in enumerate(kinds):
+            wav = clips[kind]
+            soundfile.write(str(out / "audio" / f"{name}_{kind}.wav"), wav, rate)
+            axis = axes[row][column]
+            axis.specgram(wav, NFFT=2048, Fs=rate, noverlap=1792, cmap="magma")
+            axis.set_ylim(0, 1000)
+            axis.set_title(f"{name} {kind}" + (f" (F0 {result['voices'][name][0]['real']['f0_hz']:.0f} Hz)"
+                                               if kind == "real" else ""), fontsize=8)
+            axis.tick_params(labelsize=7)
+    figure.supylabel("Hz")
+    figure.tight_layout()
+    figure.savefig(out / "rendition_pitch.png", dpi=80)
+    plt.close(figure)
 
 
 def print_table(result: dict) -> None:
@@ -123,9 +156,12 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     model_path, config_path, corpus = base_files(args)
-    result = measure(load_model(model_path, config_path).model, corpus, args.voices, args.clips, args.seed)
+    model = load_model(model_path, config_path).model
+    result, heard = measure(model, corpus, args.voices, args.clips, args.seed)
     (args.out / "rendition_pitch.json").write_text(json.dumps(result, indent=1))
+    plot(heard, result, model.config.audio.sample_rate, args.out)
     print_table(result)
+    print(f"Spectrograms: {args.out / 'rendition_pitch.png'}; audio: {args.out / 'audio'}")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def test_mel_cepstral_distortion_is_zero_for_the_same_clip_and_grows_for_another
     assert 0 < same_speaker and 0 < other_speaker < 50
 
 
-def test_the_pitch_probe_hears_a_voice_under_a_frame_rate_buzz_once_the_comb_is_notched():
+def test_the_pitch_probe_hears_a_voice_under_a_frame_rate_buzz_once_the_comb_is_notched(tmp_path):
     """coqui_meta.voices.pitch's measures (and rendition_pitch.py's notch) on a made-up clip: a 200 Hz voice (three
     harmonics, a slow glide) under a louder buzz at a decoder's 125 Hz frame rate and its harmonics."""
     from coqui_meta.voices.pitch import frame_rate_share, pitch
@@ -88,6 +88,11 @@ def test_the_pitch_probe_hears_a_voice_under_a_frame_rate_buzz_once_the_comb_is_
     assert abs(pitch(voice + buzz, rate)["f0_hz"] - 125) < 5  # what pYIN hears in the base's renditions
     assert abs(pitch(probe.notched(voice + buzz, 125, rate), rate)["f0_hz"] - 200) < 10
     assert frame_rate_share(voice + buzz, 125, rate) > 0.5 > 0.05 > frame_rate_share(voice, 125, rate)
+    out = tmp_path / "pitch"  # the probe's picture and audio: a voice, and the same voice under the buzz
+    heard = {"made-up": {"real": voice, "rendition": voice + buzz, "resynthesis": voice}}
+    probe.plot(heard, {"voices": {"made-up": [{"real": pitch(voice, rate)}]}}, rate, out)
+    assert (out / "rendition_pitch.png").stat().st_size > 10_000
+    assert soundfile.read(out / "audio" / "made-up_rendition.wav")[0].shape == voice.shape
 
 
 def test_the_pitch_check_compares_each_rendition_with_its_real_clip(tiny_vits, corpus_samples):
