@@ -120,7 +120,7 @@ def plot(heard: dict[str, dict[str, np.ndarray]], result: dict, rate: int, out: 
             axis.tick_params(labelsize=7)
     figure.supylabel("Hz")
     figure.tight_layout()
-    figure.savefig(out / "rendition_pitch.png", dpi=80)
+    figure.savefig(out / "rendition_pitch.png", dpi=60)
     plt.close(figure)
 
 
