@@ -68,10 +68,10 @@ def style_base(args, corpus: Path, train: list[dict]):
     config.run_eval, config.print_step = False, 10**9
 
     asset = args.base_asset or VOICES_BASE
-    fit_decoder(config, read_asset(asset)[0])  # the decoder's width is the base's (a wider one: another style base)
+    weights, metadata = read_asset(asset)
+    fit_decoder(config, weights)  # the decoder's width is the base's (a wider one: another style base)
 
     def from_asset():
-        weights, metadata = read_asset(asset)
         if metadata["speakers"] != list(config.speakers):
             raise SystemExit(f"{asset} has other voices than the style base's table")
         return weights, {"steps": 0, "minutes": 0.0, "history": []}  # the record counts style training only

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coqui_meta.voices.judge import equal_error_rate
+from coqui_meta.voices.pitch import voiced_f0
 
 FEATURES = ("f0_median_semitones", "f0_range_semitones", "syllables_per_second", "loudness_range_db")
 REFERENCE_STYLE = "neutral"
@@ -49,9 +50,7 @@ def prosody_features(wav: np.ndarray, sample_rate: int, text: str) -> np.ndarray
     import librosa
 
     wav, _ = librosa.effects.trim(np.asarray(wav, dtype=np.float32), top_db=40)
-    # pYIN at its own resolution: a coarser one (4x faster) found no voiced frame in some fast clips
-    f0, voiced, _ = librosa.pyin(wav, fmin=60, fmax=500, sr=sample_rate, frame_length=1024, hop_length=256)
-    f0 = f0[voiced & np.isfinite(f0)]
+    f0, _ = voiced_f0(wav, sample_rate)
     if f0.size < 3:
         raise ValueError("no voiced frames: the clip has no pitch to judge")
     semitones = 12 * np.log2(f0 / 100.0)
