@@ -5,6 +5,7 @@ of two speakers, and the EER of those trials. The reference for reading `evaluat
     python benchmarks/judge_calibration.py --corpus voices --out runs/voices            # the many-voice corpus
     python benchmarks/judge_calibration.py --corpus voices --screen --clips 6 --out runs/voices/screen
     python benchmarks/judge_calibration.py --corpus styles --out runs/styles           # the style judge
+    python benchmarks/judge_calibration.py --corpus styles --griffin-lim --out runs/styles  # ... through Griffin-Lim
 
 ``--corpus voices`` builds (or reuses) the project's many-voice corpus in ``OUT/corpus`` and reports the EER over its
 voices and over its held-out voices. ``--screen`` builds ``--clips`` clips of every candidate voice instead and drops
@@ -101,7 +102,32 @@ def styles_corpus(args) -> None:
           "styles), each scored by a judge fitted without it")
     result = {"eer": eer, "clips": len(real), "centroids": {k: v.tolist() for k, v in judge.centroids.items()},
               "scale": judge.scale.tolist(), "features": list(FEATURES), "held_out": held}
+    if args.griffin_lim:
+        result["griffin_lim"] = through_griffin_lim(judge, corpus, rows, real)
     (args.out / "style_judge_calibration.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+def through_griffin_lim(judge, corpus: Path, rows: list[dict], real: list) -> dict:
+    """The real clips as the GST style study hears its renditions: their mels (`gst_tacotron2_config`'s frames)
+    turned back to audio by Griffin-Lim, scored by the judge fitted on the real clips: the style EER, and each
+    feature's mean shift from the clip's own (in within-style spreads)."""
+    from tqdm.auto import tqdm
+    from TTS.utils.audio.processor import AudioProcessor
+
+    from coqui_meta.experiments.presets import gst_tacotron2_config
+    from coqui_meta.voices.style_judge import FEATURES, prosody_features
+
+    audio = AudioProcessor(gst_tacotron2_config().audio)
+    heard = []
+    for row in tqdm(rows, desc="Griffin-Lim", unit="clip"):
+        wav = audio.load_wav(str(corpus / row["audio_file"]))
+        back = audio.inv_melspectrogram(audio.melspectrogram(wav))
+        heard.append((row["speaker_name"], row["emotion_name"], prosody_features(back, audio.sample_rate, row["text"])))
+    eer = judge.eer(heard)
+    shift = np.mean([(g[2] - r[2]) / judge.scale for g, r in zip(heard, real)], axis=0)
+    print(f"through Griffin-Lim (the GST study's frames): style EER {eer:.3f}; mean shift from the real clip, in "
+          "within-style spreads: " + ", ".join(f"{name} {value:+.2f}" for name, value in zip(FEATURES, shift)))
+    return {"eer": eer, "shift": dict(zip(FEATURES, shift.tolist()))}
 
 
 def main() -> None:
@@ -115,6 +141,8 @@ def main() -> None:
     parser.add_argument("--speakers", type=int, default=16)
     parser.add_argument("--clips", type=int, default=3, help="clips of each speaker or voice")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--griffin-lim", action="store_true",
+                        help="with --corpus styles: also score the clips turned to mels and back by Griffin-Lim")
     args = parser.parse_args()
     {"voices": voices_corpus, "styles": styles_corpus, None: real_speakers}[args.corpus](args)
 

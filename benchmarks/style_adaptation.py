@@ -1,19 +1,25 @@
-"""Does meta-learning learn a new speaking style faster than plain Coqui training? Measured side by side, VITS.
+"""Does meta-learning learn a new speaking style faster than plain Coqui training? Measured side by side, VITS or GST
+Tacotron2.
 
   1. corpus: the project's style corpus (`coqui_meta.experiments.style_corpus`: 8 voices x 8 styles, the style in
      ``emotion_name``; ``high`` and ``emphatic`` held out from every model), built or reused in ``OUT/corpus``.
-  2. base: the shipped many-voice base (it knows the corpus's voices, in their neutral style) trained on by plain
-     Coqui steps for ``--base-minutes`` on the training styles (reused, or resumed, as the speaker study's base is).
+  2. base: VITS: the shipped many-voice base (it knows the corpus's voices, in their neutral style) trained on by
+     plain Coqui steps for ``--base-minutes`` on the training styles; ``--model tacotron2``: a GST Tacotron2
+     (`coqui_meta.experiments.presets.gst_tacotron2_config`, Griffin-Lim renditions) trained from scratch on them, its
+     renditions' pitch and length checked every ``--check-minutes``. Reused, or resumed, as the speaker study's is.
   3. branches from the base, with its weights and optimizer state: the meta branch meta-trains with a task per style
      (``task_key="emotion_name"``) for ``--meta-steps``; the plain branch goes on with plain Coqui steps for as many
-     clip-gradient evaluations, on the objective matched to the meta branch's (``--plain-objective``).
+     clip-gradient evaluations, on the objective matched to the meta branch's (``--plain-objective``; Tacotron2 has
+     one objective, Coqui's Tacotron loss, on both sides).
   4. both are adapted to each held-out style from ``--shots`` clips (its clips keep their voices) by `coqui-meta
      evaluate`'s code with identical settings, each at the best value of the same learning-rate grid by final query
      loss, and judged by the style judge (style distance and style EER, `coqui_meta.voices.style_judge`).
 
-Writes ``OUT/style_adaptation.json`` and prints the tables for BENCHMARKS.md.
+Writes ``OUT/style_adaptation.json`` and ``OUT/style_adaptation.png`` (the curves) and prints the tables for
+BENCHMARKS.md.
 
     python benchmarks/style_adaptation.py --base-minutes 15 --meta-steps 30 --out runs/style_adaptation
+    python benchmarks/style_adaptation.py --model tacotron2 --base-minutes 80 --meta-steps 30 --out runs/style_gst
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ MAX_SECONDS = 6.5  # the corpus's longest clips (emphatic, slow) are about 6.4 s
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=["vits", "tacotron2"], default="vits",
+                        help="tacotron2: a GST Tacotron2 trained from scratch on the training styles")
     parser.add_argument("--base-minutes", type=float, default=15.0, help="plain training on the training styles")
     parser.add_argument("--check-minutes", type=float, default=15.0)
     parser.add_argument("--meta-steps", type=int, default=30)
@@ -53,7 +61,61 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--base-asset", type=Path, default=None,
                         help="another base of the many-voice corpus's training voices (scripts/voices_base.py "
                              "--asset; any decoder width) instead of the shipped one")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.model == "tacotron2":
+        if args.adversarial_outer or args.base_asset:
+            parser.error("--adversarial-outer and --base-asset are VITS's (a GST Tacotron2 has no GAN terms, its base "
+                         "is trained here)")
+        if args.algorithm == "maml":
+            parser.error("--algorithm maml: second-order MAML on Tacotron2 does not fit a CPU's memory (BENCHMARKS, "
+                         "Tacotron2, CPU); use fomaml or reptile")
+        args.plain_objective = "stock"  # Coqui's Tacotron loss: the meta branch's objective too
+    return args
+
+
+def gst_check(samples: list[dict], voices: int = 6):
+    """A ``check`` for the GST base: one neutral clip of each of ``voices`` voices rendered from the tokens' mean (where
+    a style task starts) against the real clip: the median pitch error (semitones), the share on pitch, and the median
+    rendition-to-real length ratio (a Tacotron2 that has not learned to align runs to its step limit or stops early)."""
+    import numpy as np
+
+    from coqui_meta.algorithms.task import render
+    from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta.voices.from_clips import support_batch
+    from coqui_meta.voices.pitch import ON_PITCH_SEMITONES, pitch, pitch_error
+
+    names = sorted({s["speaker_name"] for s in samples})[:voices]
+    clips = [min((s for s in samples if s["speaker_name"] == name and s["emotion_name"] == "neutral"),
+                 key=lambda s: s["audio_file"]) for name in names]
+
+    def check(files: tuple[str, str]) -> dict[str, float]:
+        model = load_model(*files).model
+        tokens = model.config.gst.gst_num_style_tokens
+        errors, ratios = [], []
+        for clip in clips:
+            wav, rate = render(model, support_batch(model, [clip]), 0, seed=0,
+                               style_weights=torch.full((tokens,), 1.0 / tokens))
+            real = model.ap.load_wav(clip["audio_file"])
+            errors.append(pitch_error(pitch(wav, rate), pitch(real, rate)))
+            ratios.append(len(wav) / len(real))
+        return {"pitch_error_semitones": float(np.median(errors)),
+                "on_pitch": float(np.mean([e <= ON_PITCH_SEMITONES for e in errors])),
+                "length_ratio": float(np.median(ratios))}
+
+    return check
+
+
+def gst_base(args, corpus: Path, train: list[dict]):
+    """A GST Tacotron2 over the corpus's voices trained from scratch for ``--base-minutes`` on the training styles."""
+    from coqui_meta.experiments.base_training import train_base
+    from coqui_meta.experiments.presets import gst_tacotron2_config, speechocean_dataset
+    from coqui_meta.experiments.style_corpus import voice_names
+
+    config = gst_tacotron2_config(speechocean_dataset(str(corpus)), max_audio_seconds=MAX_SECONDS + 0.1,
+                                  speakers=voice_names())
+    config.run_eval, config.print_step = False, 10**9
+    return train_base(config, train, args.out, args.base_minutes, seed=args.seed, check_minutes=args.check_minutes,
+                      check=gst_check(train))
 
 
 def style_base(args, corpus: Path, train: list[dict]):
@@ -119,6 +181,32 @@ def print_tables(plain, meta, steps: list[int]) -> dict:
     return reached
 
 
+def plot(summary: dict, path: Path) -> None:
+    """Query loss, style distance and style EER by adaptation step, plain against meta (``summary``: the JSON this
+    script writes, as written or as read back)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = ("query_loss", "style_distance", "style_eer")
+    figure, axes = plt.subplots(1, len(metrics), figsize=(15, 4))
+    for axis, metric in zip(axes, metrics):
+        for label in ("plain", "meta"):
+            curve = {int(step): value for step, value in (summary[label].get(metric) or {}).items()
+                     if value is not None}
+            steps = sorted(curve)
+            axis.plot([max(step, 0.5) for step in steps], [curve[step] for step in steps], marker="o",
+                      label=f"{label} (lr {summary[label]['lr']:g})")
+        axis.set(xscale="log", xlabel="adaptation steps (0 drawn at 0.5)", ylabel=metric.replace("_", " "))
+        axis.grid(True, alpha=0.3)
+        axis.legend()
+    figure.suptitle(f"held-out styles {', '.join(summary['held_out'])}: {summary.get('model', 'vits')}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
 def main() -> None:
     args = arguments()
     torch.set_num_threads(args.threads)
@@ -137,7 +225,7 @@ def main() -> None:
     train = [s for s in samples if s["emotion_name"] not in held]
     print(f"{len(train)} training clips in {len({s['emotion_name'] for s in train})} styles; held out: "
           f"{', '.join(held)}")
-    base = style_base(args, corpus, train)
+    base = (gst_base if args.model == "tacotron2" else style_base)(args, corpus, train)
     meta = meta_config(args)
     branches = train_branches(base, train, meta, args.out, meta_steps=args.meta_steps, jobs=args.jobs,
                               plain_objective=args.plain_objective)
@@ -153,7 +241,7 @@ def main() -> None:
     reached = print_tables(plain, meta_side, steps)
     keys = ("query_loss", "style_distance", "style_eer", "style_feature_gap", "speaker_similarity")
     summary = {
-        "base": {"steps": base.steps, "minutes": base.minutes, "folder": str(base.folder)},
+        "model": args.model, "base": {"steps": base.steps, "minutes": base.minutes, "folder": str(base.folder)},
         **{side.label: {"lr": side.lr, **{key: side.report.get(key) for key in keys},
                         "grid": {str(value): curve for value, curve in side.grid.items()}}
            for side in (plain, meta_side)},
@@ -164,6 +252,7 @@ def main() -> None:
         "wall_minutes": (time.perf_counter() - started) / 60, "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     write_json(args.out / "style_adaptation.json", summary)
+    plot(summary, args.out / "style_adaptation.png")
     print(f"\nwall {summary['wall_minutes']:.1f} min; {args.out / 'style_adaptation.json'}, reports in {reports}")
 
 

@@ -183,3 +183,19 @@ def test_meta_state_dict_is_the_stock_one(kind):
         meta_model, stock_model = MetaTacotron2(MetaTacotron2Config.from_config(stock_config)), Tacotron2(stock_config)
     stock_model.load_state_dict(meta_model.state_dict(), strict=True)
     assert meta_model.state_dict().keys() == stock_model.state_dict().keys()
+
+
+def test_the_tacotron2_preset_trains_at_its_rate_from_the_first_step():
+    """Coqui's Tacotron2Config warms its rate up over 4000 scheduler steps (NoamLR) taken once an epoch, so a recipe
+    or study on the preset would train at about 1e-3 * epoch / 4000; the preset keeps its rate where the Trainer
+    builds the scheduler (the model's own ``get_scheduler``)."""
+    config = MetaTacotron2Config.from_config(small_tacotron2_config(speakers=["a", "b"]))
+    model = MetaTacotron2(config)
+    optimizer = model.get_optimizer()
+    model.get_scheduler([optimizer])  # NoamLR would set the rate of its step 0 here (Coqui passes a list)
+    assert [group["lr"] for group in optimizer.param_groups] == [config.lr] * len(optimizer.param_groups)
+    stock = Tacotron2Config(speakers=["a", "b"], use_speaker_embedding=True)
+    warming = Tacotron2(stock)
+    stock_optimizer = warming.get_optimizer()
+    warming.get_scheduler([stock_optimizer])
+    assert stock_optimizer.param_groups[0]["lr"] < stock.lr / 100, "Coqui's default still warms up (else drop this)"
