@@ -19,7 +19,7 @@ Writes ``OUT/style_adaptation.json`` and ``OUT/style_adaptation.png`` (the curve
 BENCHMARKS.md.
 
     python benchmarks/style_adaptation.py --base-minutes 15 --meta-steps 30 --out runs/style_adaptation
-    python benchmarks/style_adaptation.py --model tacotron2 --base-minutes 80 --meta-steps 30 --out runs/style_gst
+    python benchmarks/style_adaptation.py --model tacotron2 --base-minutes 60 --check-minutes 10 --out runs/style_gst
 """
 
 from __future__ import annotations

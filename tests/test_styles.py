@@ -310,18 +310,16 @@ def test_evaluate_judges_a_gst_style(styles, gst_model, tmp_path):
 def test_the_gst_study_configs_frames_keep_a_voices_pitch_through_griffin_lim(styles, gst_model):
     """The GST study judges Griffin-Lim renditions by their pitch: from the mels of its config a real clip comes back
     at its own pitch, a low and a high voice alike (a Tacotron2 that predicts such mels can be heard)."""
-    import csv
-
+    from coqui_meta.voices.data import load_clips
     from coqui_meta.voices.pitch import pitch, pitch_error
 
     model = gst_model[1]
-    with open(styles / "metadata.csv", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="|"))
-    for voice in sorted({row["speaker_name"] for row in rows}):
-        row = next(r for r in rows if r["speaker_name"] == voice and r["emotion_name"] == "neutral")
-        real = model.ap.load_wav(str(styles / row["audio_file"]))
+    clips = load_clips(styles, task_key="emotion_name")
+    for voice in sorted({clip["speaker_name"] for clip in clips}):
+        clip = next(c for c in clips if c["speaker_name"] == voice and c["emotion_name"] == "neutral")
+        real = model.ap.load_wav(clip["audio_file"])
         back = model.ap.inv_melspectrogram(model.ap.melspectrogram(real))
-        heard, want = pitch(back, 16000), pitch(real, 16000)
+        heard, want = pitch(back, model.ap.sample_rate), pitch(real, model.ap.sample_rate)
         assert pitch_error(heard, want) < 1.0 and heard["voiced"] > 0.3, (voice, heard, want)
 
 

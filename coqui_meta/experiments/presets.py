@@ -143,8 +143,8 @@ def gst_tacotron2_config(
 ) -> Tacotron2Config:
     """A multi-speaker Tacotron2 with global style tokens, for style studies on a CPU: 10 tokens; frames of 16 ms
     (hop 256) and 80 mels, so that Griffin-Lim gives back the voice's pitch (on the style corpus's real clips its F0
-    is within a few Hz of the clip's); 7 frames a decoder step, which makes a step about 1.3 s at batch 8 on one core
-    and an alignment quick to learn."""
+    is within a few Hz of the clip's); 7 frames a decoder step, which makes a step at batch 8 take seconds on a CPU
+    rather than tens, and an alignment quick to learn (guided attention, from `small_tacotron2_config`)."""
     from TTS.tts.configs.shared_configs import GSTConfig
 
     config = small_tacotron2_config(dataset, output_path, 16000, max_audio_seconds, speakers)
