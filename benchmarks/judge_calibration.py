@@ -144,6 +144,10 @@ def main() -> None:
     parser.add_argument("--griffin-lim", action="store_true",
                         help="with --corpus styles: also score the clips turned to mels and back by Griffin-Lim")
     args = parser.parse_args()
+    if args.griffin_lim and args.corpus != "styles":
+        parser.error("--griffin-lim scores the style judge: use it with --corpus styles")
+    if args.screen and args.corpus != "voices":
+        parser.error("--screen screens the many-voice corpus's candidates: use it with --corpus voices")
     {"voices": voices_corpus, "styles": styles_corpus, None: real_speakers}[args.corpus](args)
 
 

@@ -4,9 +4,10 @@ Tacotron2.
   1. corpus: the project's style corpus (`coqui_meta.experiments.style_corpus`: 8 voices x 8 styles, the style in
      ``emotion_name``; ``high`` and ``emphatic`` held out from every model), built or reused in ``OUT/corpus``.
   2. base: VITS: the shipped many-voice base (it knows the corpus's voices, in their neutral style) trained on by
-     plain Coqui steps for ``--base-minutes`` on the training styles; ``--model tacotron2``: a GST Tacotron2
-     (`coqui_meta.experiments.presets.gst_tacotron2_config`, Griffin-Lim renditions) trained from scratch on them, its
-     renditions' pitch and length checked every ``--check-minutes``. Reused, or resumed, as the speaker study's is.
+     plain Coqui steps for ``--base-minutes`` on the training styles; ``--model tacotron2``: the GST Tacotron2 style
+     base (`coqui_meta.experiments.gst_base`, Griffin-Lim renditions) trained on them until it has ``--base-minutes``
+     in all, from the shipped ``assets/gst_style_base.safetensors`` (``scripts/gst_base.py``), its renditions' pitch
+     and length checked every ``--check-minutes``. Reused, or resumed, as the speaker study's is.
   3. branches from the base, with its weights and optimizer state: the meta branch meta-trains with a task per style
      (``task_key="emotion_name"``) for ``--meta-steps``; the plain branch goes on with plain Coqui steps for as many
      clip-gradient evaluations, on the objective matched to the meta branch's (``--plain-objective``; Tacotron2 has
@@ -31,8 +32,6 @@ import warnings
 from pathlib import Path
 
 import torch
-
-MAX_SECONDS = 6.5  # the corpus's longest clips (emphatic, slow) are about 6.4 s
 
 
 def arguments() -> argparse.Namespace:
@@ -59,13 +58,13 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=1, help="processes at a time: the branches, the evaluations")
     parser.add_argument("--out", type=Path, default=Path("runs/style_adaptation"))
     parser.add_argument("--base-asset", type=Path, default=None,
-                        help="another base of the many-voice corpus's training voices (scripts/voices_base.py "
-                             "--asset; any decoder width) instead of the shipped one")
+                        help="the base to go on from instead of the shipped one: VITS, another base of the many-voice "
+                             "corpus's training voices (scripts/voices_base.py --asset; any decoder width); "
+                             "tacotron2, another GST base (scripts/gst_base.py --asset)")
     args = parser.parse_args()
     if args.model == "tacotron2":
-        if args.adversarial_outer or args.base_asset:
-            parser.error("--adversarial-outer and --base-asset are VITS's (a GST Tacotron2 has no GAN terms, its base "
-                         "is trained here)")
+        if args.adversarial_outer:
+            parser.error("--adversarial-outer is VITS's: a GST Tacotron2 has no GAN terms")
         if args.algorithm == "maml":
             parser.error("--algorithm maml: second-order MAML on Tacotron2 does not fit a CPU's memory (BENCHMARKS, "
                          "Tacotron2, CPU); use fomaml or reptile")
@@ -73,49 +72,14 @@ def arguments() -> argparse.Namespace:
     return args
 
 
-def gst_check(samples: list[dict], voices: int = 6):
-    """A ``check`` for the GST base: one neutral clip of each of ``voices`` voices rendered from the tokens' mean (where
-    a style task starts) against the real clip: the median pitch error (semitones), the share on pitch, and the median
-    rendition-to-real length ratio (a Tacotron2 that has not learned to align runs to its step limit or stops early)."""
-    import numpy as np
-
-    from coqui_meta.algorithms.task import render
-    from coqui_meta.voices.checkpoints import load_model
-    from coqui_meta.voices.from_clips import support_batch
-    from coqui_meta.voices.pitch import ON_PITCH_SEMITONES, pitch, pitch_error
-
-    names = sorted({s["speaker_name"] for s in samples})[:voices]
-    clips = [min((s for s in samples if s["speaker_name"] == name and s["emotion_name"] == "neutral"),
-                 key=lambda s: s["audio_file"]) for name in names]
-
-    def check(files: tuple[str, str]) -> dict[str, float]:
-        model = load_model(*files).model
-        tokens = model.config.gst.gst_num_style_tokens
-        errors, ratios = [], []
-        for clip in clips:
-            wav, rate = render(model, support_batch(model, [clip]), 0, seed=0,
-                               style_weights=torch.full((tokens,), 1.0 / tokens))
-            real = model.ap.load_wav(clip["audio_file"])
-            errors.append(pitch_error(pitch(wav, rate), pitch(real, rate)))
-            ratios.append(len(wav) / len(real))
-        return {"pitch_error_semitones": float(np.median(errors)),
-                "on_pitch": float(np.mean([e <= ON_PITCH_SEMITONES for e in errors])),
-                "length_ratio": float(np.median(ratios))}
-
-    return check
-
-
 def gst_base(args, corpus: Path, train: list[dict]):
-    """A GST Tacotron2 over the corpus's voices trained from scratch for ``--base-minutes`` on the training styles."""
-    from coqui_meta.experiments.base_training import train_base
-    from coqui_meta.experiments.presets import gst_tacotron2_config, speechocean_dataset
-    from coqui_meta.experiments.style_corpus import voice_names
+    """The GST style base (`coqui_meta.experiments.gst_base`) trained on to ``--base-minutes`` in all: from its folder
+    here, else from ``--base-asset`` or the shipped GST base (``scripts/gst_base.py`` writes both), else from
+    scratch."""
+    from coqui_meta.experiments.gst_base import GST_BASE, train_gst_base
 
-    config = gst_tacotron2_config(speechocean_dataset(str(corpus)), max_audio_seconds=MAX_SECONDS + 0.1,
-                                  speakers=voice_names())
-    config.run_eval, config.print_step = False, 10**9
-    return train_base(config, train, args.out, args.base_minutes, seed=args.seed, check_minutes=args.check_minutes,
-                      check=gst_check(train))
+    return train_gst_base(corpus, train, args.out, args.base_minutes, seed=args.seed, check_minutes=args.check_minutes,
+                          asset=args.base_asset or GST_BASE)
 
 
 def style_base(args, corpus: Path, train: list[dict]):
@@ -123,6 +87,7 @@ def style_base(args, corpus: Path, train: list[dict]):
     from coqui_meta.experiments.base_asset import VOICES_BASE, fit_decoder, read_asset
     from coqui_meta.experiments.base_training import train_base
     from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
+    from coqui_meta.experiments.style_corpus import MAX_SECONDS
     from coqui_meta.experiments.voice_corpus import training_voices
 
     config = small_vits_config(speechocean_dataset(str(corpus)), max_audio_seconds=MAX_SECONDS + 0.1,
@@ -214,15 +179,14 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
     started = time.perf_counter()
 
+    from coqui_meta.experiments.gst_base import style_training_clips
     from coqui_meta.experiments.study import evaluate_sides, train_branches
     from coqui_meta.experiments.style_corpus import build_style_corpus, held_out_styles
     from coqui_meta.files import write_json
-    from coqui_meta.voices.data import load_clips
 
     corpus = build_style_corpus(args.out / "corpus")
     held = held_out_styles()
-    samples = [s for s in load_clips(corpus, task_key="emotion_name") if s["seconds"] <= MAX_SECONDS]
-    train = [s for s in samples if s["emotion_name"] not in held]
+    train = style_training_clips(corpus)
     print(f"{len(train)} training clips in {len({s['emotion_name'] for s in train})} styles; held out: "
           f"{', '.join(held)}")
     base = (gst_base if args.model == "tacotron2" else style_base)(args, corpus, train)

@@ -323,6 +323,38 @@ def test_the_gst_study_configs_frames_keep_a_voices_pitch_through_griffin_lim(st
         assert pitch_error(heard, want) < 1.0 and heard["voiced"] > 0.3, (voice, heard, want)
 
 
+def test_the_gst_style_base_goes_on_from_its_asset_with_its_record(styles, tmp_path):
+    """scripts/gst_base.py ships the GST base as an asset and the style study goes on from it on a machine without its
+    folder: the asset's weights (half precision) and its record of steps and checks, then more training and checks;
+    an asset without a record is refused by name."""
+    from coqui_meta.experiments.base_asset import export_base
+    from coqui_meta.experiments.gst_base import style_training_clips, train_gst_base
+    from coqui_meta.experiments.style_corpus import held_out_styles
+
+    train = style_training_clips(styles)
+    assert train and not {s["emotion_name"] for s in train} & set(held_out_styles())
+    first = train_gst_base(styles, train, tmp_path / "a", minutes=0.02, check_minutes=0.02, asset=None,
+                           progress=False)
+    (record,) = first.history
+    assert record["steps"] == first.steps >= 1 and record["length_ratio"] > 0
+    assert record["pitch_error_semitones"] >= 0 and 0 <= record["on_pitch"] <= 1
+    progress = {"steps": first.steps, "minutes": first.minutes, "history": first.history}
+    asset = export_base(first.files, tmp_path / "gst.safetensors", note="test", progress=progress)
+
+    same = train_gst_base(styles, train, tmp_path / "b", minutes=first.minutes, asset=asset, progress=False)
+    assert (same.steps, same.history) == (first.steps, first.history)
+    weights = torch.load(first.files[0], weights_only=True)["model"]
+    for name, tensor in torch.load(same.files[0], weights_only=True)["model"].items():
+        assert torch.equal(tensor, weights[name].half().float()), name
+    more = train_gst_base(styles, train, tmp_path / "c", minutes=first.minutes + 0.02, check_minutes=0.02,
+                          asset=asset, progress=False)
+    assert more.steps > first.steps and more.history[0] == record and len(more.history) == 2
+
+    no_record = export_base(first.files, tmp_path / "bare.safetensors", note="no record")
+    with pytest.raises(RuntimeError, match="bare.safetensors is not a GST base"):
+        train_gst_base(styles, train, tmp_path / "d", minutes=1.0, asset=no_record, progress=False)
+
+
 @pytest.mark.parametrize("kind,settings", [
     ("vits", dict(algorithm="maml")),  # second order (SGD inside)
     ("vits", dict(algorithm="fomaml", inner_lr_mode="per_tensor")),

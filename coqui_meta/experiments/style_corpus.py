@@ -37,6 +37,7 @@ STYLES: dict[str, Prosody] = {
 # knows them (a style base starts from it), and no voice held out there is trained on here
 VOICES = ("m1", "m4", "m5", "david", "f1", "f5", "Annie", "Alicia")
 VERSION = 2  # bump when what a setting gives changes
+MAX_SECONDS = 6.5  # the clips the style bases and studies use: all (the longest, emphatic and slow, are about 6.4 s)
 
 
 def voice_names(variants=VOICES) -> list[str]:
