@@ -130,26 +130,25 @@ def test_torchrun_with_two_cpu_ranks_trains_like_one_process(corpus, corpus_samp
     assert "4 meta-batches of 4 tasks" in one.stdout
     assert two.stdout.count("4 meta-batches of 2 tasks") == 2, "each rank runs half of every meta-batch"
 
-    # meta-validation: the ranks' shares of the held-out tasks, averaged, are the whole meta-batch's numbers (up to
-    # the weights' own rounding noise, below: 1e-5 apart after 3 steps, which the adapted decoder carries to 1e-5 of
-    # the loss; a task missed or counted twice moves it by percents)
+    # meta-validation: the ranks' shares of the held-out tasks, averaged, are the whole meta-batch's numbers up to
+    # the weights' rounding noise (below), which the adapted decoder carries to the loss: on an AMD EPYC 1e-5 of it,
+    # on an Intel Xeon 1.2e-4 (there one process on 2 threads instead of 1 differs by 4e-5 too); a task missed or
+    # counted twice moves it by percents
     for key in ("avg_query_loss_before_adaptation", "avg_query_loss_after_adaptation"):
         single, split = ([float(v) for v in re.findall(rf"{key}: (\S+)", run.stdout + run.stderr)]
                          for run in (one, two))
-        assert len(single) == 1 and split == pytest.approx(single, rel=1e-4), key
+        assert len(single) == 1 and split == pytest.approx(single, rel=1e-3), key
 
     checkpoints = [list((tmp_out / name / "run").glob("*/checkpoint_3.pth")) for name in ("one", "two")]
     assert [len(found) for found in checkpoints] == [1, 1], "one checkpoint per run (rank 0 saves)"
     single, split = (torch.load(found[0], weights_only=True)["model"] for found in checkpoints)
     # The attention's key bias gets a gradient that is zero but for rounding (softmax ignores a shift that all keys
-    # share); summed in another order over the ranks, that noise differs, and AdamW makes lr-sized steps of it. The
-    # discriminator's weight-norm directions have such near-zero gradient elements too (a few elements 4e-5 apart
-    # after 3 steps, measured): it is compared tensor by tensor, the generator element by element.
+    # share); summed in another order over the ranks, that noise differs, and AdamW makes lr-sized steps of it. Other
+    # tensors have such near-zero gradient elements too (the weight-norm directions most): on an AMD EPYC the
+    # generator agreed element by element to 1e-5 after 3 steps; on an Intel Xeon its tensors differ by up to 9e-4 of
+    # their norm (one process on 2 threads against 1: elements up to 4e-3 apart). So each tensor is compared as a whole.
     for key in (key for key in single if not key.endswith("conv_k.bias")):
-        if key.startswith("disc."):
-            assert float((split[key] - single[key]).norm() / single[key].norm()) < 1e-4, key
-        else:
-            torch.testing.assert_close(split[key], single[key], rtol=1e-5, atol=1e-5, msg=key)
+        assert float((split[key] - single[key]).norm() / single[key].norm().clamp_min(1e-12)) < 3e-3, key
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="with GPUs the Trainer distributes")

@@ -207,10 +207,10 @@ def test_proto_maml_learns_the_rate_of_its_voice_too(corpus_samples, optimizer, 
     _, gradient = query_loss_and_rate_gradient(model, tasks, [3, 4])
     assert gradient[0, column] != 0
     losses = []
-    for sign in (1, -1):
+    for sign in (1, -1):  # 0.05 in log-rate: the losses are float32, a step of 5e-3 was 4% rounding on a Xeon
         with torch.no_grad():
-            model.meta_inner_lrs.log_lr[0, column] += sign * 5e-3
+            model.meta_inner_lrs.log_lr[0, column] += sign * 5e-2
         losses.append(query_loss_and_rate_gradient(model, tasks, [3, 4])[0])
         with torch.no_grad():
-            model.meta_inner_lrs.log_lr[0, column] -= sign * 5e-3
-    assert (losses[0] - losses[1]) / 1e-2 == pytest.approx(float(gradient[0, column]), rel=0.01, abs=1e-3)
+            model.meta_inner_lrs.log_lr[0, column] -= sign * 5e-2
+    assert (losses[0] - losses[1]) / 1e-1 == pytest.approx(float(gradient[0, column]), rel=0.01, abs=1e-3)

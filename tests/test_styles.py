@@ -309,18 +309,22 @@ def test_evaluate_judges_a_gst_style(styles, gst_model, tmp_path):
 
 def test_the_gst_study_configs_frames_keep_a_voices_pitch_through_griffin_lim(styles, gst_model):
     """The GST study judges Griffin-Lim renditions by their pitch: from the mels of its config a real clip comes back
-    at its own pitch, a low and a high voice alike (a Tacotron2 that predicts such mels can be heard)."""
+    at its own pitch (within what the project calls on pitch), a low and a high voice alike (a Tacotron2 that predicts
+    such mels can be heard). Griffin-Lim starts from random phases (numpy's generator): seeded here, since on the low
+    voice about one start in ten puts pYIN an octave off on some frames (up to 1.5 semitones of median error, against
+    0.1-0.8 for the rest, over 40 starts)."""
     from coqui_meta.voices.data import load_clips
-    from coqui_meta.voices.pitch import pitch, pitch_error
+    from coqui_meta.voices.pitch import ON_PITCH_SEMITONES, pitch, pitch_error
 
     model = gst_model[1]
     clips = load_clips(styles, task_key="emotion_name")
     for voice in sorted({clip["speaker_name"] for clip in clips}):
         clip = next(c for c in clips if c["speaker_name"] == voice and c["emotion_name"] == "neutral")
         real = model.ap.load_wav(clip["audio_file"])
+        np.random.seed(0)
         back = model.ap.inv_melspectrogram(model.ap.melspectrogram(real))
         heard, want = pitch(back, model.ap.sample_rate), pitch(real, model.ap.sample_rate)
-        assert pitch_error(heard, want) < 1.0 and heard["voiced"] > 0.3, (voice, heard, want)
+        assert pitch_error(heard, want) < ON_PITCH_SEMITONES and heard["voiced"] > 0.3, (voice, heard, want)
 
 
 def test_the_gst_style_base_goes_on_from_its_asset_with_its_record(styles, tmp_path):
