@@ -30,6 +30,8 @@ from pathlib import Path
 
 import torch
 
+from coqui_meta.experiments.base_asset import add_base_asset_argument
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -39,9 +41,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--corpus", choices=["voices"], default=None,
                         help="the project's many-voice corpus (built or reused in OUT/corpus) and its shipped base "
                         "instead of --data and a base trained here; its held-out voices are judged")
-    parser.add_argument("--base-asset", type=Path, default=None,
-                        help="another base of the many-voice corpus's training voices (scripts/voices_base.py "
-                             "--asset; any decoder width) instead of the shipped one")
+    add_base_asset_argument(parser)
     parser.add_argument(
         "--eval-data", default=None, help="corpus of the held-out speakers (default: held out of --data)"
     )

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from coqui_meta.experiments.base_asset import add_base_asset_argument
 from coqui_meta.voices.pitch import comb, pitch
 
 
@@ -34,9 +35,7 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", choices=["voices"], default="voices")
     parser.add_argument("--model_path", default=None, help="a stock VITS checkpoint (default: the shipped base)")
-    parser.add_argument("--base-asset", type=Path, default=None,
-                        help="another base of the many-voice corpus's training voices (scripts/voices_base.py "
-                             "--asset; any decoder width) instead of the shipped one")
+    add_base_asset_argument(parser)
     parser.add_argument("--config_path", default=None)
     parser.add_argument("--data", default=None, help="with --model_path: a corpus of voices in its speaker table")
     parser.add_argument("--out", type=Path, default=Path("runs/voices/pitch"))

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from coqui_meta.experiments.base_asset import add_base_asset_argument
+
 MODULES = {
     "emb_g": ["emb_g"],
     "cond": ["emb_g", "duration_predictor.cond", "flow.flows.*.enc.cond_layer*", "waveform_decoder.cond_layer"],
@@ -39,9 +41,7 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", choices=["voices"], default="voices")
     parser.add_argument("--model_path", default=None, help="a stock VITS checkpoint (default: the shipped base)")
-    parser.add_argument("--base-asset", type=Path, default=None,
-                        help="another base of the many-voice corpus's training voices (scripts/voices_base.py "
-                             "--asset; any decoder width) instead of the shipped one")
+    add_base_asset_argument(parser)
     parser.add_argument("--config_path", default=None)
     parser.add_argument("--data", default=None, help="with --model_path: the corpus it trained on (default: the "
                         "many-voice corpus); the voices are drawn from its speakers in the config's speaker table")

@@ -18,6 +18,14 @@ from pathlib import Path
 VOICES_BASE = Path(__file__).resolve().parent / "assets" / "voices_base.safetensors"
 
 
+def add_base_asset_argument(parser) -> None:
+    """The studies' ``--base-asset PATH`` flag (an argparse ``parser``'s): a base to start from instead of the shipped
+    one."""
+    parser.add_argument("--base-asset", type=Path, default=None,
+                        help="another base of the many-voice corpus's training voices (scripts/voices_base.py "
+                             "--asset; any decoder width) instead of the shipped one")
+
+
 def export_base(files: tuple[str, str], path: Path = VOICES_BASE, note: str = "",
                 progress: dict | None = None) -> Path:
     """The base's weights (generator and discriminator) in half precision as ``path`` (safetensors), with its
