@@ -8,8 +8,9 @@ Tacotron2.
      base (`coqui_meta.experiments.gst_base`, Griffin-Lim renditions) trained on them until it has ``--base-minutes``
      in all, from the shipped ``assets/gst_style_base.safetensors`` (``scripts/gst_base.py``), its renditions' pitch
      and length checked every ``--check-minutes``. Reused, or resumed, as the speaker study's is.
-  3. branches from the base, with its weights and optimizer state: the meta branch meta-trains with a task per style
-     (``task_key="emotion_name"``) for ``--meta-steps``; the plain branch goes on with plain Coqui steps for as many
+  3. branches from the base, with its weights and optimizer state (fresh optimizers, both alike, when the base is
+     an asset alone): the meta branch meta-trains with a task per style (``task_key="emotion_name"``) for
+     ``--meta-steps``; the plain branch goes on with plain Coqui steps for as many
      clip-gradient evaluations, on the objective matched to the meta branch's (``--plain-objective``; Tacotron2 has
      one objective, Coqui's Tacotron loss, on both sides).
   4. both are adapted to each held-out style from ``--shots`` clips (its clips keep their voices) by `coqui-meta
@@ -20,7 +21,8 @@ Writes ``OUT/style_adaptation.json`` and ``OUT/style_adaptation.png`` (the curve
 BENCHMARKS.md.
 
     python benchmarks/style_adaptation.py --base-minutes 15 --meta-steps 30 --out runs/style_adaptation
-    python benchmarks/style_adaptation.py --model tacotron2 --base-minutes 60 --check-minutes 10 --out runs/style_gst
+    python benchmarks/style_adaptation.py --model tacotron2 --base-minutes 130 --meta-steps 30 --jobs 2 --threads 2 \
+        --out runs/style_gst  # from the shipped GST base (130 minutes)
 """
 
 from __future__ import annotations
