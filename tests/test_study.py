@@ -114,7 +114,6 @@ def test_the_base_script_never_writes_a_wider_decoder_over_the_shipped_base(tmp_
     assert not any(tmp_path.iterdir()), "nothing built"
 
 
-
 @pytest.mark.parametrize("script,arguments,message", [
     ("benchmarks/judge_calibration.py", ["--griffin-lim"], "use it with --corpus styles"),
     ("benchmarks/judge_calibration.py", ["--corpus", "styles", "--screen"], "use it with --corpus voices"),
@@ -129,6 +128,7 @@ def test_a_study_refuses_flags_it_would_ignore_before_building_anything(tmp_path
                             capture_output=True, text=True)
     assert result.returncode == 2 and message in result.stderr
     assert not any(tmp_path.iterdir()), "nothing built"
+
 
 @pytest.mark.slow
 def test_the_branches_start_from_the_base_and_use_the_same_clip_gradients(base_setup):
