@@ -35,6 +35,8 @@ from pathlib import Path
 
 import torch
 
+from coqui_meta.experiments.base_asset import existing_file
+
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -59,7 +61,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=1, help="processes at a time: the branches, the evaluations")
     parser.add_argument("--out", type=Path, default=Path("runs/style_adaptation"))
-    parser.add_argument("--base-asset", type=Path, default=None,
+    parser.add_argument("--base-asset", type=existing_file, default=None,
                         help="the base to go on from instead of the shipped one: VITS, another base of the many-voice "
                              "corpus's training voices (scripts/voices_base.py --asset; any decoder width); "
                              "tacotron2, another GST base (scripts/gst_base.py --asset)")
@@ -86,7 +88,7 @@ def gst_base(args, corpus: Path, train: list[dict]):
 
 def style_base(args, corpus: Path, train: list[dict]):
     """The shipped many-voice base (or ``--base-asset``) trained on for ``--base-minutes`` on the training styles."""
-    from coqui_meta.experiments.base_asset import VOICES_BASE, fit_decoder, read_asset
+    from coqui_meta.experiments.base_asset import VOICES_BASE, asset_start, fit_decoder, read_asset
     from coqui_meta.experiments.base_training import train_base
     from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
     from coqui_meta.experiments.style_corpus import MAX_SECONDS
@@ -95,18 +97,12 @@ def style_base(args, corpus: Path, train: list[dict]):
     config = small_vits_config(speechocean_dataset(str(corpus)), max_audio_seconds=MAX_SECONDS + 0.1,
                                speakers=training_voices())
     config.run_eval, config.print_step = False, 10**9
-
     asset = args.base_asset or VOICES_BASE
-    weights, metadata = read_asset(asset)
-    fit_decoder(config, weights)  # the decoder's width is the base's (a wider one: another style base)
-
-    def from_asset():
-        if metadata["speakers"] != list(config.speakers):
-            raise SystemExit(f"{asset} has other voices than the style base's table")
-        return weights, {"steps": 0, "minutes": 0.0, "history": []}  # the record counts style training only
-
+    what = "a base of the many-voice corpus's training voices (the style base's speaker table)"
+    start = asset_start(asset, config.speakers, what, record=False)  # the record counts style training only
+    fit_decoder(config, read_asset(asset)[0])  # the decoder's width is the base's (a wider one: another style base)
     return train_base(config, train, args.out, args.base_minutes, seed=args.seed, check_minutes=args.check_minutes,
-                      warm_start=from_asset)
+                      warm_start=start)
 
 
 def meta_config(args):
@@ -181,6 +177,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
     started = time.perf_counter()
 
+    from coqui_meta.experiments.base_asset import NotABase
     from coqui_meta.experiments.gst_base import style_training_clips
     from coqui_meta.experiments.study import evaluate_sides, train_branches
     from coqui_meta.experiments.style_corpus import build_style_corpus, held_out_styles
@@ -191,7 +188,10 @@ def main() -> None:
     train = style_training_clips(corpus)
     print(f"{len(train)} training clips in {len({s['emotion_name'] for s in train})} styles; held out: "
           f"{', '.join(held)}")
-    base = (gst_base if args.model == "tacotron2" else style_base)(args, corpus, train)
+    try:
+        base = (gst_base if args.model == "tacotron2" else style_base)(args, corpus, train)
+    except NotABase as error:
+        raise SystemExit(f"error: {error}") from None
     meta = meta_config(args)
     branches = train_branches(base, train, meta, args.out, meta_steps=args.meta_steps, jobs=args.jobs,
                               plain_objective=args.plain_objective)

@@ -47,14 +47,17 @@ def main() -> None:
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
 
-    from coqui_meta.experiments.base_asset import export_base
+    from coqui_meta.experiments.base_asset import NotABase, export_base
     from coqui_meta.experiments.gst_base import style_training_clips, train_gst_base
     from coqui_meta.experiments.style_corpus import build_style_corpus
 
     corpus = build_style_corpus(args.out / "corpus")
     train = style_training_clips(corpus)
-    base = train_gst_base(corpus, train, args.out, args.minutes, seed=args.seed, check_minutes=args.check_minutes,
-                          asset=args.asset)
+    try:
+        base = train_gst_base(corpus, train, args.out, args.minutes, seed=args.seed,
+                              check_minutes=args.check_minutes, asset=args.asset)
+    except NotABase as error:
+        raise SystemExit(f"error: {error}; name another --asset, or move it away to train one from scratch") from None
     print("| steps | minutes | pitch error (semitones) | on pitch | length ratio |\n|---|---|---|---|---|")
     for row in base.history:
         print(f"| {row['steps']} | {row['minutes']:.1f} | {row['pitch_error_semitones']:.2f} | {row['on_pitch']:.2f} "

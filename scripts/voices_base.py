@@ -63,7 +63,7 @@ def main() -> None:
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
 
-    from coqui_meta.experiments.base_asset import export_base, read_asset
+    from coqui_meta.experiments.base_asset import NotABase, asset_start, export_base
     from coqui_meta.experiments.base_training import pitch_check, seen_speaker_check, train_base
     from coqui_meta.experiments.voice_corpus import (
         MAX_SECONDS,
@@ -82,18 +82,15 @@ def main() -> None:
     if args.decoder_channels is not None:
         config.model_args.upsample_initial_channel_decoder = args.decoder_channels
     start = asset if asset.is_file() else SHIPPED  # a new wide base starts from the shipped one
-
-    def from_asset():
-        weights, metadata = read_asset(start)
-        if metadata["speakers"] != list(config.speakers) or metadata["progress"] is None:
-            raise SystemExit(f"{start} is not a base of these voices; move it away to train one from scratch")
-        return weights, metadata["progress"]
-
+    try:
+        warm_start = asset_start(start, config.speakers, "a base of these voices") if start.is_file() else None
+    except NotABase as error:
+        raise SystemExit(f"error: {error}; move it away to train one from scratch") from None
     speakers = seen_speaker_check(train, speakers=args.judge_speakers, seed=args.seed)
     pitches = pitch_check(train, voices=args.pitch_voices, seed=args.seed)
     base = train_base(config, train, args.out, args.minutes, seed=args.seed,
                       check=lambda files: {**speakers(files), **pitches(files)},
-                      check_minutes=args.check_minutes, warm_start=from_asset if start.is_file() else None)
+                      check_minutes=args.check_minutes, warm_start=warm_start)
     print_history(base.history)
     if not args.no_export:
         last = base.history[-1]

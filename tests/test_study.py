@@ -98,6 +98,44 @@ def test_a_base_with_a_wider_decoder_is_shipped_and_read_back_at_its_width(base_
         assert torch.allclose(loaded.state_dict()[name], tensor.half().float()), name  # shipped in half precision
 
 
+def test_a_base_asset_of_other_voices_or_without_a_record_is_refused_by_name_before_it_is_read(base_setup):
+    """Every base that goes on from an asset (scripts/voices_base.py, scripts/gst_base.py, the style study, the
+    shipped base of the studies) checks it first: its voices in its speaker table's order, a record to go on with, a
+    file of the right kind; the weights come back at half precision with the record."""
+    from TTS.tts.models import setup_model
+
+    from coqui_meta.experiments.base_asset import NotABase, asset_start, export_base, shipped_base
+    from coqui_meta.experiments.base_training import save_checkpoint
+
+    config, _, out = base_setup
+    voices = list(config.speakers)
+    torch.manual_seed(0)
+    model = setup_model(config)
+    files = save_checkpoint(model, config, out / "base", step=3)
+    record = {"steps": 3, "minutes": 0.5, "history": [{"steps": 3, "minutes": 0.5}]}
+    asset = export_base(files, out / "a.safetensors", note="test", progress=record)
+    bare = export_base(files, out / "bare.safetensors", note="no record")
+    (out / "notes.safetensors").write_text("not a base")
+
+    weights, kept = asset_start(asset, voices)()
+    assert kept == record
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(weights[name], tensor.half().float()), name
+    assert asset_start(bare, voices, record=False)()[1] == {"steps": 0, "minutes": 0.0, "history": []}
+    with pytest.raises(NotABase, match=r"a.safetensors is not a base of these voices: .* in another order"):
+        asset_start(asset, voices[::-1])
+    with pytest.raises(NotABase, match=r"a.safetensors is not a GST base: it was trained on 3 voices .*, not on 1"):
+        asset_start(asset, voices[:1], "a GST base")
+    with pytest.raises(NotABase, match="bare.safetensors is not a base of these voices: it keeps no training record"):
+        asset_start(bare, voices)
+    with pytest.raises(NotABase, match="notes.safetensors is not a base asset"):
+        asset_start(out / "notes.safetensors", voices)
+    other = small_vits_config(speakers=voices[1:])
+    with pytest.raises(NotABase, match="a.safetensors is not a base of this corpus's voices"):
+        shipped_base(other, out / "other", path=asset)
+    assert not (out / "other").exists(), "nothing written"
+
+
 def test_the_base_script_never_writes_a_wider_decoder_over_the_shipped_base(tmp_path):
     """scripts/voices_base.py --decoder-channels is another base: without an --asset of its own it stops before
     anything is built or written."""
@@ -118,6 +156,8 @@ def test_the_base_script_never_writes_a_wider_decoder_over_the_shipped_base(tmp_
     ("benchmarks/judge_calibration.py", ["--griffin-lim"], "use it with --corpus styles"),
     ("benchmarks/judge_calibration.py", ["--corpus", "styles", "--screen"], "use it with --corpus voices"),
     ("scripts/gst_base.py", ["--minutes", "0"], "--minutes and --check-minutes must be above 0"),
+    ("benchmarks/style_adaptation.py", ["--model", "tacotron2", "--base-asset", "no_such.safetensors"],
+     "argument --base-asset: no_such.safetensors: no such file"),
 ])
 def test_a_study_refuses_flags_it_would_ignore_before_building_anything(tmp_path, script, arguments, message):
     import subprocess

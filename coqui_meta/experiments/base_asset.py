@@ -8,6 +8,7 @@ Example::
     weights, metadata = read_asset(VOICES_BASE)         # fp32 weights; metadata["speakers"], metadata["progress"]
     base = shipped_base(config, Path("runs/demo/base"))  # written out as a checkpoint for Coqui's Trainer
     base = shipped_base(config, folder, path=Path("wide.safetensors"))  # another base of its voices, any decoder width
+    base = train_base(config, train, out, minutes, warm_start=asset_start(VOICES_BASE, config.speakers))  # goes on
 """
 
 from __future__ import annotations
@@ -18,10 +19,23 @@ from pathlib import Path
 VOICES_BASE = Path(__file__).resolve().parent / "assets" / "voices_base.safetensors"
 
 
+class NotABase(RuntimeError):
+    """An asset that is not a base of the voices asked for, or that has no training record to go on with."""
+
+
+def existing_file(value: str) -> Path:
+    """An argparse ``type`` for a file that must exist (``--base-asset``): named in the usage error otherwise."""
+    import argparse
+
+    if not Path(value).is_file():
+        raise argparse.ArgumentTypeError(f"{value}: no such file")
+    return Path(value)
+
+
 def add_base_asset_argument(parser) -> None:
     """The studies' ``--base-asset PATH`` flag (an argparse ``parser``'s): a base to start from instead of the shipped
     one."""
-    parser.add_argument("--base-asset", type=Path, default=None,
+    parser.add_argument("--base-asset", type=existing_file, default=None,
                         help="another base of the many-voice corpus's training voices (scripts/voices_base.py "
                              "--asset; any decoder width) instead of the shipped one")
 
@@ -47,16 +61,55 @@ def export_base(files: tuple[str, str], path: Path = VOICES_BASE, note: str = ""
     return path
 
 
-def read_asset(path: Path = VOICES_BASE) -> tuple[dict, dict]:
-    """A shipped base's fp32 weights and its metadata (``speakers`` and ``progress`` decoded)."""
+def read_asset(path: Path = VOICES_BASE, weights: bool = True) -> tuple[dict, dict]:
+    """A shipped base's fp32 weights (none without ``weights``) and its metadata (``speakers`` and ``progress``
+    decoded)."""
     from safetensors import safe_open
 
-    with safe_open(str(path), "pt") as handle:
-        metadata = dict(handle.metadata())
-        state = {key: handle.get_tensor(key).float() for key in handle.keys()}
+    try:
+        with safe_open(str(path), "pt") as handle:
+            metadata = dict(handle.metadata() or {})
+            state = {key: handle.get_tensor(key).float() for key in handle.keys()} if weights else {}
+    except Exception as error:  # safetensors has its own error type for a file of another kind
+        raise NotABase(f"{path} is not a base asset (a safetensors file): {error}") from error
+    if "speakers" not in metadata:
+        raise NotABase(f"{path} is not a base written by coqui-meta (its metadata names no speakers)")
     metadata["speakers"] = json.loads(metadata["speakers"])
     metadata["progress"] = json.loads(metadata.get("progress", "null"))
     return state, metadata
+
+
+def check_asset(path: Path, speakers, what: str = "a base of these voices", record: bool = False) -> dict:
+    """The metadata of the base asset at ``path``, read without its weights, after checking that it was trained on
+    ``speakers`` (in that order: they are its speaker table's rows) and, with ``record``, that it keeps a training
+    record to go on with; `NotABase` naming the file and saying it is not ``what`` otherwise."""
+    _, metadata = read_asset(path, weights=False)
+    theirs, ours = metadata["speakers"], list(speakers)
+    if theirs != ours:
+        order = " in another order (its speaker table's rows)" if sorted(theirs) == sorted(ours) else ""
+        raise NotABase(f"{path} is not {what}: it was trained on {_voices(theirs)}{order}, not on {_voices(ours)}")
+    if record and metadata["progress"] is None:
+        raise NotABase(f"{path} is not {what}: it keeps no training record (steps, minutes, checks) to go on with")
+    return metadata
+
+
+def _voices(names) -> str:
+    names = list(names)
+    return f"{len(names)} voices ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+
+
+def asset_start(path: Path, speakers, what: str = "a base of these voices", record: bool = True):
+    """A ``warm_start`` for `coqui_meta.experiments.base_training.train_base` from the base asset at ``path``: checked
+    now (`check_asset`, before anything is trained or written), its weights read when the Trainer needs them. With
+    ``record`` the base goes on with the asset's record of steps, minutes and checks; without, it starts a record of
+    its own (the VITS style base counts its style training only)."""
+    check_asset(path, speakers, what, record)
+
+    def start() -> tuple[dict, dict]:
+        weights, metadata = read_asset(path)
+        return weights, metadata["progress"] if record else {"steps": 0, "minutes": 0.0, "history": []}
+
+    return start
 
 
 def shipped_base(config, folder: Path, path: Path = VOICES_BASE):
@@ -68,11 +121,9 @@ def shipped_base(config, folder: Path, path: Path = VOICES_BASE):
 
     if not path.is_file():
         raise RuntimeError(f"the shipped base {path} is missing; train one with scripts/voices_base.py")
+    check_asset(path, config.speakers, "a base of this corpus's voices (train one with scripts/voices_base.py)")
     state, metadata = read_asset(path)
-    speakers, note = metadata["speakers"], metadata.get("note", "")
-    if speakers != list(config.speakers):
-        raise RuntimeError(f"{path} was trained on the voices {speakers}, the corpus has {list(config.speakers)}; "
-                           "train a base for it with scripts/voices_base.py")
+    note = metadata.get("note", "")
     model = setup_model(fit_decoder(config, state))
     model.load_state_dict(state)
     files = save_checkpoint(model, config, folder, step=0)

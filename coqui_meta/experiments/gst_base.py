@@ -82,17 +82,14 @@ def train_gst_base(corpus: Path, train: list[dict], out: str | Path, minutes: fl
                    check_minutes: float = 10.0, asset: Path | None = GST_BASE, progress: bool = True):
     """The GST base of ``corpus`` under ``out/base/`` trained until it has ``minutes`` of training in all: gone on
     from its own Trainer checkpoint there, else from ``asset`` when that file exists (its weights and its record of
-    steps, minutes and checks; fresh optimizers), else from scratch."""
-    from coqui_meta.experiments.base_asset import read_asset
+    steps, minutes and checks; fresh optimizers), else from scratch. An ``asset`` that is not a GST base of the
+    corpus's voices with a record: `coqui_meta.experiments.base_asset.NotABase`, before anything is written."""
+    from coqui_meta.experiments.base_asset import asset_start
     from coqui_meta.experiments.base_training import train_base
 
     config = gst_base_config(corpus)
-
-    def from_asset():
-        weights, metadata = read_asset(asset)
-        if metadata["speakers"] != list(config.speakers) or metadata["progress"] is None:
-            raise RuntimeError(f"{asset} is not a GST base of the style corpus's voices {list(config.speakers)}")
-        return weights, metadata["progress"]
-
+    start = None
+    if asset is not None and asset.is_file():
+        start = asset_start(asset, config.speakers, "a GST base of the style corpus's voices")
     return train_base(config, train, out, minutes, seed=seed, check_minutes=check_minutes, check=gst_check(train),
-                      progress=progress, warm_start=from_asset if asset is not None and asset.is_file() else None)
+                      progress=progress, warm_start=start)
