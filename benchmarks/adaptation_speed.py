@@ -274,7 +274,7 @@ def side_summary(side) -> dict:
 
 def evaluate_meta_side(args, meta, record: dict, evaluated: list[str]) -> None:
     """The meta branch alone adapted to the held-out speakers at the grid (as `main` does for both sides)."""
-    from coqui_meta.experiments.study import evaluate_sides
+    from coqui_meta.experiments.evaluation_grid import evaluate_sides
     from coqui_meta.files import write_json
 
     grid = [float(v) for v in args.lr_grid.split(",")]
@@ -309,7 +309,8 @@ def main() -> None:
         print(f"wall {(time.perf_counter() - started) / 60:.1f} min; base in {base.folder}")
         return
 
-    from coqui_meta.experiments.study import clip_gradients_per_meta_step, evaluate_sides, train_branches
+    from coqui_meta.experiments.evaluation_grid import evaluate_sides
+    from coqui_meta.experiments.study import clip_gradients_per_meta_step, train_branches
     from coqui_meta.files import write_json
     from coqui_meta.voices.compare import compare
 

@@ -85,8 +85,9 @@ def main() -> None:
 
     from coqui_meta import MetaLearningConfig
     from coqui_meta.experiments.base_training import train_base
+    from coqui_meta.experiments.evaluation_grid import evaluate_sides
     from coqui_meta.experiments.language_corpus import LANGUAGES, build_language_corpus, multilingual_vits_config
-    from coqui_meta.experiments.study import clip_gradients_per_meta_step, evaluate_sides, train_branches
+    from coqui_meta.experiments.study import clip_gradients_per_meta_step, train_branches
     from coqui_meta.files import write_json
     from coqui_meta.voices.compare import compare
 

@@ -178,8 +178,9 @@ def main() -> None:
     started = time.perf_counter()
 
     from coqui_meta.experiments.base_asset import NotABase
+    from coqui_meta.experiments.evaluation_grid import evaluate_sides
     from coqui_meta.experiments.gst_base import style_training_clips
-    from coqui_meta.experiments.study import evaluate_sides, train_branches
+    from coqui_meta.experiments.study import train_branches
     from coqui_meta.experiments.style_corpus import build_style_corpus, held_out_styles
     from coqui_meta.files import write_json
 

@@ -259,7 +259,7 @@ def test_the_seen_speaker_eer_labels_its_trials_by_speaker(tiny_vits, corpus_sam
 
 def test_the_grid_keeps_finished_runs_and_knows_a_rewritten_model(tmp_path, monkeypatch):
     """A crash loses only the runs under way; a model written again (a base trained on) is evaluated again."""
-    from coqui_meta.experiments import study
+    from coqui_meta.experiments import evaluation_grid as study
 
     files = (str(tmp_path / "model.pth"), str(tmp_path / "config.json"))
     (tmp_path / "model.pth").write_bytes(b"weights")
@@ -267,7 +267,7 @@ def test_the_grid_keeps_finished_runs_and_knows_a_rewritten_model(tmp_path, monk
     calls = [(files, study.grid_settings(value, 0), None, False, kwargs) for value in (0.01, 0.03)]
     ran = []
 
-    def crash_on_the_second(files, settings, out_path, similarity, kwargs):
+    def crash_on_the_second(files, settings, out_path, similarity, kwargs, report_steps):
         ran.append(settings.lr)
         if len(ran) == 2:
             raise RuntimeError("killed")
@@ -280,7 +280,7 @@ def test_the_grid_keeps_finished_runs_and_knows_a_rewritten_model(tmp_path, monk
     assert list(kept.values()) == [{"query_loss": {"0": 2.0, "1": 0.01}}]
     ran.clear()
 
-    def finish(files, settings, out_path, similarity, kwargs):
+    def finish(files, settings, out_path, similarity, kwargs, report_steps):
         ran.append(settings.lr)
         return {"query_loss": {0: 2.0, 1: settings.lr}}
 
@@ -292,3 +292,24 @@ def test_the_grid_keeps_finished_runs_and_knows_a_rewritten_model(tmp_path, monk
     (tmp_path / "model.pth").write_bytes(b"weights trained on")  # a base trained on: another model in the same file
     study._run_all(calls, jobs=1)
     assert ran == [0.01, 0.03], "a model written again is evaluated again"
+
+
+def test_the_grid_in_worker_processes_reports_every_step_and_adapts_as_one_process_does(tiny_vits, corpus):
+    """A study's evaluations run in worker processes: each reports its steps to the study's one bar as it goes (not
+    only when it ends), and its query-loss curve is the one the same run gives in the study's own process."""
+    from coqui_meta.experiments import evaluation_grid as grid
+
+    folder, _ = tiny_vits
+    files = (str(folder / "model.pth"), str(folder / "meta_config.json"))
+    kwargs = dict(data=str(corpus), speakers=1, shots=2, queries=1, steps=[0, 2])
+    calls = [(files, grid.grid_settings(value, 0), None, False, kwargs) for value in (0.003, 0.01)]
+    here = []
+    alone = grid._evaluate_point(*calls[0], here.append)
+    assert sum(here) == grid._steps_of(kwargs) == 1 * (2 + 2) and len(here) == 4, "each step reported on its own"
+
+    reports, kept = [], {}
+    grid._in_workers(calls, [0, 1], 2, keep=kept.__setitem__, advance=lambda index, steps: reports.append(index))
+    assert sorted(reports) == [0] * 4 + [1] * 4, "every step of both runs heard from the workers"
+    for step, loss in alone["query_loss"].items():
+        assert kept[0]["query_loss"][step] == pytest.approx(loss, rel=1e-4), step
+    assert kept[1]["query_loss"][2] != pytest.approx(kept[0]["query_loss"][2], rel=1e-4), "two rates, two curves"

@@ -74,7 +74,8 @@ def _compare_branches(base, train: list[dict], corpus: Path, judged: list[str], 
     import torch
 
     from coqui_meta import MetaLearningConfig
-    from coqui_meta.experiments.study import clip_gradients_per_meta_step, evaluate_sides, train_branches
+    from coqui_meta.experiments.evaluation_grid import evaluate_sides
+    from coqui_meta.experiments.study import clip_gradients_per_meta_step, train_branches
     from coqui_meta.voices.compare import run as compare
 
     shots, queries, inner_steps = (4, 2, 1) if quick else (5, 3, 2)

@@ -6,27 +6,23 @@ meta-trains a meta model for a number of meta-steps and the plain branch goes on
 used as many clip-gradient evaluations (a gradient on c clips counts c; a meta-step of T tasks costs
 ``T * (inner_steps * k_shot + q_query)``, with ``q_query`` once more per inner step for the multi-step loss). Both
 are then adapted to held-out speakers by ``coqui-meta evaluate``'s code with identical settings, each at the best
-value of the same learning-rate grid (`evaluate_sides`).
+value of the same learning-rate grid (`coqui_meta.experiments.evaluation_grid.evaluate_sides`).
 
 Example::
 
     branches = train_branches(base, train_samples, meta, "runs/study", meta_steps=100)
-    plain, meta_side = evaluate_sides([("plain", branches.plain_files, None),
+    plain, meta_side = evaluate_sides([("plain", branches.plain_files, None),  # experiments.evaluation_grid
                                        ("meta", branches.meta_files, meta.inner_lr)], grid, data, speakers, ...)
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from tqdm.auto import tqdm
-
 from coqui_meta.experiments.base_training import Base, make_trainer, save_checkpoint, settings_key, train_steps
+from coqui_meta.experiments.evaluation_grid import quiet_worker
 from coqui_meta.files import write_json
 
 
@@ -166,7 +162,7 @@ def train_branches(base: Base, samples: list[dict], meta, out: str | Path, meta_
 
 
 def _call(function, args):
-    _quiet()
+    quiet_worker()
     return function(*args)
 
 
@@ -177,124 +173,3 @@ def _side_by_side(calls: list[tuple]) -> list:
     with ProcessPoolExecutor(len(calls), mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(_call, function, args) for function, args in calls]
         return [future.result() for future in futures]
-
-
-@dataclass
-class Side:
-    """One side of the comparison, evaluated on held-out speakers: the best of the learning-rate grid and its report."""
-
-    label: str
-    lr: float  # the grid value chosen (for a meta model: its own rates times value / meta.inner_lr)
-    grid: dict[float, dict | None]  # grid value -> query loss by step, or None where the adaptation diverged
-    report: dict  # `evaluate`'s report at the chosen value, with the speaker judge
-
-
-def grid_settings(value: float, seed: int, inner_lr: float | None = None, optimizer: str | None = None):
-    """The adaptation at grid value ``value``: that rate, or for a meta model with learned rates (``inner_lr``: the
-    value they started from) its rates times ``value / inner_lr`` (rates that never moved adapt as a fixed rate of the
-    same value). Both sides see the same grid and ``optimizer`` (None: each model's own ``meta.inner_optimizer``)."""
-    from coqui_meta.voices.adaptation import AdaptationSettings
-
-    if inner_lr is None:
-        return AdaptationSettings(lr=value, seed=seed, optimizer=optimizer)
-    return AdaptationSettings(lr_scale=value / inner_lr, seed=seed, optimizer=optimizer)
-
-
-def _quiet() -> None:
-    torch.set_num_threads(1)
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
-
-
-def _evaluate_point(files, settings, out_path, similarity, kwargs):
-    """One ``evaluate`` run (in a worker process when evaluations run in parallel): its report, or the divergence."""
-    from coqui_meta.algorithms.task import TaskDiverged
-    from coqui_meta.voices.evaluation import evaluate
-
-    try:
-        return evaluate(*files, out_path=out_path, settings=settings, similarity=similarity, progress=False, **kwargs)
-    except TaskDiverged as error:
-        return str(error)
-
-
-def _run_all(calls: list[tuple], jobs: int) -> list:
-    """The ``evaluate`` runs of ``calls``, ``jobs`` at a time; the grid's runs without a report folder are kept in an
-    ``evaluations.json`` beside each model as each one ends (a crash loses only the runs under way), so that a later
-    study with the same model and settings reuses them."""
-    # a model file written again (a base trained on) is another model: its size and time are in the key
-    keys = [settings_key(files, _written(files[0]), vars(settings), similarity, kwargs) if out_path is None else None
-            for files, settings, out_path, similarity, kwargs in calls]
-    caches = {files[0]: _load_cache(files) for files, *_ in calls}
-    results = [_cached(caches[call[0][0]].get(key)) if key else None for call, key in zip(calls, keys)]
-    todo = [index for index, result in enumerate(results) if result is None]
-
-    def keep(index: int, result) -> None:
-        results[index] = result
-        if keys[index]:  # a divergence's message, or the query loss curve (all the grid needs)
-            model = calls[index][0][0]
-            caches[model][keys[index]] = result if isinstance(result, str) else {"query_loss": result["query_loss"]}
-            write_json(Path(model).parent / "evaluations.json", caches[model])
-
-    with tqdm(total=len(todo), desc="evaluations", unit="run", disable=not todo) as bar:
-        if jobs <= 1 or len(todo) <= 1:
-            for index in todo:
-                keep(index, _evaluate_point(*calls[index]))
-                bar.update()
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet) as pool:
-                futures = {pool.submit(_evaluate_point, *calls[index]): index for index in todo}
-                for future in as_completed(futures):
-                    keep(futures[future], future.result())
-                    bar.update()
-    return results
-
-
-def _written(path: str) -> tuple[int, int]:
-    stat = Path(path).stat()
-    return stat.st_size, stat.st_mtime_ns
-
-
-def _cached(result):
-    """A cached grid result with its steps as numbers again (JSON keys are strings)."""
-    if isinstance(result, dict):
-        return {"query_loss": {int(step): value for step, value in result["query_loss"].items()}}
-    return result
-
-
-def _load_cache(files: tuple[str, str]) -> dict:
-    path = Path(files[0]).parent / "evaluations.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def evaluate_sides(sides: list[tuple[str, tuple[str, str], float | None]], grid: list[float], data: str,
-                   speakers: list[str], shots: int, queries: int, steps: list[int], seed: int, out: Path,
-                   jobs: int = 1, task_key: str | None = None, optimizer: str | None = None) -> list[Side]:
-    """Each side (label, files, and for a meta model with learned rates the ``inner_lr`` they started from) adapted at
-    every grid value with ``optimizer`` (query loss only; give the meta branch's ``meta.inner_update``), then again at
-    its value with the lowest final query loss, with the speaker judge; ``jobs`` at a time. ``task_key="language"``:
-    ``speakers`` are languages."""
-    kwargs = dict(data=data, speakers=speakers, shots=shots, queries=queries, steps=steps)
-    if task_key:
-        kwargs["task_key"] = task_key
-    calls = [(files, grid_settings(value, seed, inner_lr, optimizer), None, False, kwargs)
-             for _, files, inner_lr in sides for value in grid]
-    results = iter(_run_all(calls, jobs))
-    grids, best = {}, {}
-    for label, _, _ in sides:
-        grids[label] = {}
-        for value in grid:
-            result = next(results)
-            grids[label][value] = None if isinstance(result, str) else result["query_loss"]
-            curve = grids[label][value]
-            print(f"  {label} at {value:g}: " + (result if curve is None else ", ".join(
-                f"{step} {loss:.2f}" for step, loss in curve.items())))
-        usable = {value: curve for value, curve in grids[label].items() if curve is not None}
-        if not usable:
-            raise RuntimeError(f"{label}: the adaptation diverged at every learning rate of the grid {grid}")
-        best[label] = min(usable, key=lambda value: usable[value][steps[-1]])
-    finals = _run_all([(files, grid_settings(best[label], seed, inner_lr, optimizer), str(out / f"eval_{label}"), True,
-                        kwargs) for label, files, inner_lr in sides], jobs)
-    return [Side(label, best[label], grids[label], report) for (label, _, _), report in zip(sides, finals)]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import platform
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -175,12 +176,14 @@ def evaluate(
     settings: AdaptationSettings | None = None,
     mcd: bool = False,
     similarity: bool = True,
-    progress: bool = True,
+    progress: bool | Callable[[int], Any] = True,
     task_key: str | None = None,
 ) -> dict[str, Any]:
     """Adapt to each held-out speaker (or language, with ``task_key="language"``, or speaking style, with
     ``task_key="emotion_name"``: then ``speakers`` counts or names those) and score the query clips at every step of
-    ``steps``; write the report. A style task is also judged by the style judge (``style_distance``, ``style_eer``)."""
+    ``steps``; write the report. A style task is also judged by the style judge (``style_distance``, ``style_eer``).
+    ``progress``: a bar, none, or a callable that is given the count of each adaptation and judged step as it is done
+    (a caller's own bar: a study's runs in worker processes)."""
     started = time.perf_counter()
     settings = settings or AdaptationSettings()
     steps = _checked_counts(shots, queries, steps)
@@ -198,7 +201,8 @@ def evaluate(
     if samples_dir:
         samples_dir.mkdir(parents=True, exist_ok=True)
     curves, clips_used, rates = {}, {}, {}
-    bar = tqdm(total=len(names) * (max(steps) + len(steps)), desc="evaluate", unit="step", disable=not progress)
+    bar = _StepReport(progress) if callable(progress) else tqdm(
+        total=len(names) * (max(steps) + len(steps)), desc="evaluate", unit="step", disable=not progress)
     for name in names:
         speaker_clips = SpeakerClips(model, dataset, draw_clips(by_speaker[name], name, shots + queries, settings.seed),
                                      shots)
@@ -222,6 +226,23 @@ def evaluate(
         write_json(Path(out_path) / "report.json", report)
         write_report(report, Path(out_path))
     return report
+
+
+class _StepReport:
+    """What `speaker_curve` asks of a progress bar, for a caller that keeps its own: each step's count goes to
+    ``report``."""
+
+    def __init__(self, report: Callable[[int], Any]):
+        self.report = report
+
+    def update(self, steps: int = 1) -> None:
+        self.report(steps)
+
+    def set_postfix(self, **_) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _checked_counts(shots: int, queries: int, steps: list[int]) -> list[int]:
