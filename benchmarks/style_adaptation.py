@@ -88,7 +88,7 @@ def gst_base(args, corpus: Path, train: list[dict]):
 
 def style_base(args, corpus: Path, train: list[dict]):
     """The shipped many-voice base (or ``--base-asset``) trained on for ``--base-minutes`` on the training styles."""
-    from coqui_meta.experiments.base_asset import VOICES_BASE, asset_start, fit_decoder, read_asset
+    from coqui_meta.experiments.base_asset import VOICES_BASE, asset_start, fit_decoder
     from coqui_meta.experiments.base_training import train_base
     from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
     from coqui_meta.experiments.style_corpus import MAX_SECONDS
@@ -99,10 +99,10 @@ def style_base(args, corpus: Path, train: list[dict]):
     config.run_eval, config.print_step = False, 10**9
     asset = args.base_asset or VOICES_BASE
     what = "a base of the many-voice corpus's training voices (the style base's speaker table)"
-    start = asset_start(asset, config.speakers, what, record=False)  # the record counts style training only
-    fit_decoder(config, read_asset(asset)[0])  # the decoder's width is the base's (a wider one: another style base)
+    weights, record = asset_start(asset, config.speakers, what, record=False)()  # the record: style training only
+    fit_decoder(config, weights)  # the decoder's width is the base's (a wider one: another style base)
     return train_base(config, train, args.out, args.base_minutes, seed=args.seed, check_minutes=args.check_minutes,
-                      warm_start=start)
+                      warm_start=lambda: (weights, record))
 
 
 def meta_config(args):

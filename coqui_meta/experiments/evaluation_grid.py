@@ -69,9 +69,11 @@ def _evaluate_point(files, settings, out_path, similarity, kwargs, report_steps=
 
 
 def _steps_of(kwargs: dict) -> int:
-    """The progress steps of one run (`evaluate`'s: each adaptation step and each judged step, for every task)."""
-    tasks = kwargs["speakers"] if isinstance(kwargs["speakers"], int) else len(kwargs["speakers"])
-    return tasks * (max(kwargs["steps"]) + len(set(kwargs["steps"])))
+    """The progress steps of one run, as `evaluate` counts them."""
+    from coqui_meta.voices.evaluation import progress_steps
+
+    speakers = kwargs["speakers"]
+    return progress_steps(speakers if isinstance(speakers, int) else len(speakers), kwargs["steps"])
 
 
 def _put(queue, index: int, steps: int) -> None:

@@ -202,7 +202,7 @@ def evaluate(
         samples_dir.mkdir(parents=True, exist_ok=True)
     curves, clips_used, rates = {}, {}, {}
     bar = _StepReport(progress) if callable(progress) else tqdm(
-        total=len(names) * (max(steps) + len(steps)), desc="evaluate", unit="step", disable=not progress)
+        total=progress_steps(len(names), steps), desc="evaluate", unit="step", disable=not progress)
     for name in names:
         speaker_clips = SpeakerClips(model, dataset, draw_clips(by_speaker[name], name, shots + queries, settings.seed),
                                      shots)
@@ -226,6 +226,12 @@ def evaluate(
         write_json(Path(out_path) / "report.json", report)
         write_report(report, Path(out_path))
     return report
+
+
+def progress_steps(tasks: int, steps: list[int]) -> int:
+    """The steps `evaluate` reports progress by: for each of ``tasks`` tasks, each adaptation step and each judged
+    step of ``steps``."""
+    return tasks * (max(steps) + len(set(steps)))
 
 
 class _StepReport:
