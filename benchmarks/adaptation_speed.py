@@ -201,11 +201,6 @@ def meta_config(args):
                               seed=args.seed)
 
 
-def learned_from(meta) -> float | None:
-    """Where a meta model's learned inner rates started (None for a fixed rate): the grid multiplies them."""
-    return meta.inner_lr if meta.inner_lr_mode != "fixed" else None
-
-
 def curve_row(values: dict, step: int) -> str:
     value = values.get(step)
     return "n/a" if value is None else f"{value:.3f}"
@@ -274,7 +269,7 @@ def side_summary(side) -> dict:
 
 def evaluate_meta_side(args, meta, record: dict, evaluated: list[str]) -> None:
     """The meta branch alone adapted to the held-out speakers at the grid (as `main` does for both sides)."""
-    from coqui_meta.experiments.evaluation_grid import evaluate_sides
+    from coqui_meta.experiments.evaluation_grid import evaluate_sides, learned_from
     from coqui_meta.files import write_json
 
     grid = [float(v) for v in args.lr_grid.split(",")]
@@ -309,7 +304,7 @@ def main() -> None:
         print(f"wall {(time.perf_counter() - started) / 60:.1f} min; base in {base.folder}")
         return
 
-    from coqui_meta.experiments.evaluation_grid import evaluate_sides
+    from coqui_meta.experiments.evaluation_grid import evaluate_sides, learned_from
     from coqui_meta.experiments.study import clip_gradients_per_meta_step, train_branches
     from coqui_meta.files import write_json
     from coqui_meta.voices.compare import compare

@@ -110,24 +110,40 @@ def styles_corpus(args) -> None:
 def through_griffin_lim(judge, corpus: Path, rows: list[dict], real: list) -> dict:
     """The real clips as the GST style study hears its renditions: their mels (`gst_tacotron2_config`'s frames)
     turned back to audio by Griffin-Lim, scored by the judge fitted on the real clips: the style EER, and each
-    feature's mean shift from the clip's own (in within-style spreads)."""
+    feature's mean shift from the clip's own (in within-style spreads), with F0 searched within each voice's own
+    pitch (`StyleJudge.f0_bounds`, as the judge hears renditions) and, side by side, over any voice's range."""
     from tqdm.auto import tqdm
     from TTS.utils.audio.processor import AudioProcessor
 
     from coqui_meta.experiments.presets import gst_tacotron2_config
+    from coqui_meta.voices.pitch import F0_SEARCH_HZ
     from coqui_meta.voices.style_judge import FEATURES, prosody_features
 
     audio = AudioProcessor(gst_tacotron2_config().audio)
-    heard = []
-    for row in tqdm(rows, desc="Griffin-Lim", unit="clip"):
+    heard = {"voice_bounds": [], "any_voice": []}  # (voice, style, features heard, the real clip's features)
+    np.random.seed(0)  # Griffin-Lim's random starting phases
+    for row, (_, _, own) in zip(tqdm(rows, desc="Griffin-Lim", unit="clip"), real):
         wav = audio.load_wav(str(corpus / row["audio_file"]))
         back = audio.inv_melspectrogram(audio.melspectrogram(wav))
-        heard.append((row["speaker_name"], row["emotion_name"], prosody_features(back, audio.sample_rate, row["text"])))
-    eer = judge.eer(heard)
-    shift = np.mean([(g[2] - r[2]) / judge.scale for g, r in zip(heard, real)], axis=0)
-    print(f"through Griffin-Lim (the GST study's frames): style EER {eer:.3f}; mean shift from the real clip, in "
-          "within-style spreads: " + ", ".join(f"{name} {value:+.2f}" for name, value in zip(FEATURES, shift)))
-    return {"eer": eer, "shift": dict(zip(FEATURES, shift.tolist()))}
+        voice, style, text = row["speaker_name"], row["emotion_name"], row["text"]
+        for search, bounds in (("voice_bounds", judge.f0_bounds(voice)), ("any_voice", F0_SEARCH_HZ)):
+            try:
+                heard[search].append((voice, style, prosody_features(back, audio.sample_rate, text, bounds), own))
+            except ValueError:  # no voiced frame in the search range: unjudged, as a rendition would be
+                pass
+    result = {}
+    for search, clips in heard.items():
+        eer = judge.eer([clip[:3] for clip in clips])
+        shifts = np.array([(features - own) / judge.scale for _, _, features, own in clips])
+        jumps = int((np.abs([features[0] - own[0] for _, _, features, own in clips]) > 6).sum())
+        print(f"through Griffin-Lim (the GST study's frames), F0 searched within {search.replace('_', ' ')}: style "
+              f"EER {eer:.3f} over {len(clips)} of {len(rows)} clips (the rest have no voiced frame there); mean "
+              "shift from the real clip, in within-style spreads: " + ", ".join(
+                  f"{name} {value:+.2f}" for name, value in zip(FEATURES, shifts.mean(axis=0)))
+              + f"; clips whose F0 median moved over 6 semitones: {jumps}")
+        result[search] = {"eer": eer, "judged": len(clips), "shift": dict(zip(FEATURES, shifts.mean(axis=0).tolist())),
+                          "f0_jumps_over_6_semitones": jumps}
+    return {**result["voice_bounds"], "any_voice": result["any_voice"]}
 
 
 def main() -> None:

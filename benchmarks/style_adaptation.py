@@ -14,15 +14,19 @@ Tacotron2.
      clip-gradient evaluations, on the objective matched to the meta branch's (``--plain-objective``; Tacotron2 has
      one objective, Coqui's Tacotron loss, on both sides).
   4. both are adapted to each held-out style from ``--shots`` clips (its clips keep their voices) by `coqui-meta
-     evaluate`'s code with identical settings, each at the best value of the same learning-rate grid by final query
-     loss, and judged by the style judge (style distance and style EER, `coqui_meta.voices.style_judge`).
+     evaluate`'s code with identical settings, each at the best value of the same learning-rate grid by query loss at
+     the last step (or at ``--choose-at``, for both sides alike; a meta model's learned rates, ``--inner-lr-mode``,
+     are multiplied by the grid), and judged by the style judge (style distance and style EER,
+     `coqui_meta.voices.style_judge`).
 
-Writes ``OUT/style_adaptation.json`` and ``OUT/style_adaptation.png`` (the curves) and prints the tables for
-BENCHMARKS.md.
+Writes ``OUT/style_adaptation.json`` (a copy beside the reports too, which the next study in ``OUT`` keeps) and
+``OUT/style_adaptation.png`` (the curves) and prints the tables for BENCHMARKS.md.
 
     python benchmarks/style_adaptation.py --base-minutes 15 --meta-steps 30 --out runs/style_adaptation
     python benchmarks/style_adaptation.py --model tacotron2 --base-minutes 130 --meta-steps 30 --jobs 2 --threads 2 \
         --out runs/style_gst  # from the shipped GST base (130 minutes)
+    python benchmarks/style_adaptation.py --model tacotron2 --base-minutes 130 --meta-steps 30 --jobs 2 --threads 2 \
+        --inner-lr-mode per_tensor_step --inner-lr-lr 0.03 --multi-step-loss --out runs/style_gst  # MAML++
 """
 
 from __future__ import annotations
@@ -49,6 +53,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--inner-steps", type=int, default=2)
     parser.add_argument("--inner-lr", type=float, default=0.001)
     parser.add_argument("--inner-optimizer", default=None, choices=["adam", "sgd"])
+    parser.add_argument("--inner-lr-mode", default="fixed", choices=["fixed", "per_tensor", "per_tensor_step"],
+                        help="learned inner rates (they start at --inner-lr; the grid multiplies them)")
+    parser.add_argument("--inner-lr-lr", type=float, default=0.01, help="outer learning rate of learned log-rates")
+    parser.add_argument("--multi-step-loss", action="store_true", help="meta.multi_step_loss (MAML++; learned rates)")
     parser.add_argument("--adversarial-outer", action="store_true", help="meta.adversarial_outer: GAN terms outside")
     parser.add_argument("--plain-objective", choices=["stock", "reconstruction"], default="reconstruction",
                         help="the plain branch's objective: reconstruction matches a meta branch without "
@@ -57,6 +65,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=3)
     parser.add_argument("--steps", default="0,1,2,5,10,20,50,100")
     parser.add_argument("--lr-grid", default="0.0003,0.001,0.003", help="learning rates, the same for both sides")
+    parser.add_argument("--choose-at", type=int, default=None,
+                        help="the step whose query loss chooses each side's rate of the grid (default the last of "
+                        "--steps; the same rule for both sides)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=1, help="processes at a time: the branches, the evaluations")
@@ -73,6 +84,13 @@ def arguments() -> argparse.Namespace:
             parser.error("--algorithm maml: second-order MAML on Tacotron2 does not fit a CPU's memory (BENCHMARKS, "
                          "Tacotron2, CPU); use fomaml or reptile")
         args.plain_objective = "stock"  # Coqui's Tacotron loss: the meta branch's objective too
+    steps = [int(s) for s in args.steps.split(",")]
+    if args.choose_at is not None and args.choose_at not in steps:
+        parser.error(f"--choose-at {args.choose_at}: not one of --steps {args.steps}")
+    try:
+        meta_config(args)
+    except ValueError as error:  # e.g. learned rates with reptile
+        parser.error(str(error))
     return args
 
 
@@ -110,8 +128,10 @@ def meta_config(args):
 
     return MetaLearningConfig(algorithm=args.algorithm, task_key="emotion_name", inner_steps=args.inner_steps,
                               inner_lr=args.inner_lr, inner_optimizer=args.inner_optimizer,
-                              adversarial_outer=args.adversarial_outer, n_way=2, k_shot=args.shots,
-                              q_query=args.queries, meta_batch_size=4, episodes_per_epoch=50, seed=args.seed)
+                              inner_lr_mode=args.inner_lr_mode, inner_lr_lr=args.inner_lr_lr,
+                              multi_step_loss=args.multi_step_loss, adversarial_outer=args.adversarial_outer,
+                              n_way=2, k_shot=args.shots, q_query=args.queries, meta_batch_size=4,
+                              episodes_per_epoch=50, seed=args.seed)
 
 
 def steps_to(curve: dict[int, float], target: float) -> int | None:
@@ -178,7 +198,7 @@ def main() -> None:
     started = time.perf_counter()
 
     from coqui_meta.experiments.base_asset import NotABase
-    from coqui_meta.experiments.evaluation_grid import evaluate_sides
+    from coqui_meta.experiments.evaluation_grid import evaluate_sides, learned_from
     from coqui_meta.experiments.gst_base import style_training_clips
     from coqui_meta.experiments.study import train_branches
     from coqui_meta.experiments.style_corpus import build_style_corpus, held_out_styles
@@ -201,10 +221,13 @@ def main() -> None:
           "clip-gradients each")
     grid = [float(v) for v in args.lr_grid.split(",")]
     steps = [int(s) for s in args.steps.split(",")]
-    reports = branches.folder / f"styles-vs-{args.plain_objective}"
-    plain, meta_side = evaluate_sides([("plain", branches.plain_files, None), ("meta", branches.meta_files, None)],
+    chosen = "" if args.choose_at in (None, steps[-1]) else f"-chosen-at-{args.choose_at}"
+    reports = branches.folder / f"styles-vs-{args.plain_objective}{chosen}"
+    plain, meta_side = evaluate_sides([("plain", branches.plain_files, None),
+                                       ("meta", branches.meta_files, learned_from(meta))],
                                       grid, str(corpus), held, args.shots, args.queries, steps, args.seed, reports,
-                                      jobs=args.jobs, task_key="emotion_name", optimizer=meta.inner_update)
+                                      jobs=args.jobs, task_key="emotion_name", optimizer=meta.inner_update,
+                                      choose_at=args.choose_at)
     reached = print_tables(plain, meta_side, steps)
     keys = ("query_loss", "style_distance", "style_eer", "style_feature_gap", "speaker_similarity")
     summary = {
@@ -213,12 +236,13 @@ def main() -> None:
                         "grid": {str(value): curve for value, curve in side.grid.items()}}
            for side in (plain, meta_side)},
         "plain_objective": args.plain_objective, "meta_config": meta.to_dict(),
-        "steps_to_plain_final": reached, "held_out": held, "lr_grid": grid,
+        "steps_to_plain_final": reached, "held_out": held, "lr_grid": grid, "chosen_at": args.choose_at or steps[-1],
         "branches": {"meta_steps": branches.meta_steps, "plain_steps": branches.plain_steps,
                      "clip_gradients": branches.clip_gradients, "seconds": branches.seconds},
         "wall_minutes": (time.perf_counter() - started) / 60, "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     write_json(args.out / "style_adaptation.json", summary)
+    write_json(reports / "style_adaptation.json", summary)  # the next study in this folder writes over the first
     plot(summary, args.out / "style_adaptation.png")
     print(f"\nwall {summary['wall_minutes']:.1f} min; {args.out / 'style_adaptation.json'}, reports in {reports}")
 

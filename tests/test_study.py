@@ -158,6 +158,9 @@ def test_the_base_script_never_writes_a_wider_decoder_over_the_shipped_base(tmp_
     ("scripts/gst_base.py", ["--minutes", "0"], "--minutes and --check-minutes must be above 0"),
     ("benchmarks/style_adaptation.py", ["--model", "tacotron2", "--base-asset", "no_such.safetensors"],
      "argument --base-asset: no_such.safetensors: no such file"),
+    ("benchmarks/style_adaptation.py", ["--choose-at", "7"], "--choose-at 7: not one of --steps"),
+    ("benchmarks/style_adaptation.py", ["--algorithm", "reptile", "--inner-lr-mode", "per_tensor"],
+     "meta.inner_lr_mode: learned rates are for"),
 ])
 def test_a_study_refuses_flags_it_would_ignore_before_building_anything(tmp_path, script, arguments, message):
     import subprocess
@@ -292,6 +295,34 @@ def test_the_grid_keeps_finished_runs_and_knows_a_rewritten_model(tmp_path, monk
     (tmp_path / "model.pth").write_bytes(b"weights trained on")  # a base trained on: another model in the same file
     study._run_all(calls, jobs=1)
     assert ran == [0.01, 0.03], "a model written again is evaluated again"
+
+
+def test_the_grid_chooses_each_sides_rate_by_the_query_loss_at_the_step_asked_for(tmp_path, monkeypatch):
+    """A rate that falls fastest early wins at an early step and loses at the last; the judged run is at the rate
+    chosen, the same rule for both sides, and a step the grid did not measure is refused before anything runs."""
+    from coqui_meta.experiments import evaluation_grid as grid
+
+    curves = {0.01: {0: 1.0, 10: 0.9, 100: 0.5}, 0.03: {0: 1.0, 10: 0.7, 100: 0.8}}  # slow but low, fast then up
+    judged = []
+
+    def point(files, settings, out_path, similarity, kwargs, report_steps):
+        if similarity:
+            judged.append((files[0], settings.lr))
+        return {"query_loss": curves[settings.lr]}
+
+    monkeypatch.setattr(grid, "_evaluate_point", point)
+    sides = []
+    for label in ("plain", "meta"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "model.pth").write_bytes(label.encode())
+        sides.append((label, (str(tmp_path / label / "model.pth"), "config.json"), None))
+    arguments = ([0.01, 0.03], "corpus", ["a"], 5, 3, [0, 10, 100], 0, tmp_path / "reports")
+    assert [side.lr for side in grid.evaluate_sides(sides, *arguments)] == [0.01, 0.01]
+    judged.clear()
+    assert [side.lr for side in grid.evaluate_sides(sides, *arguments, choose_at=10)] == [0.03, 0.03]
+    assert sorted(judged) == [(sides[1][1][0], 0.03), (sides[0][1][0], 0.03)]
+    with pytest.raises(ValueError, match="choose_at: step 20 is not among the evaluated steps"):
+        grid.evaluate_sides(sides, *arguments, choose_at=20)
 
 
 def test_the_grid_in_worker_processes_reports_every_step_and_adapts_as_one_process_does(tiny_vits, corpus):

@@ -48,6 +48,11 @@ def grid_settings(value: float, seed: int, inner_lr: float | None = None, optimi
     return AdaptationSettings(lr_scale=value / inner_lr, seed=seed, optimizer=optimizer)
 
 
+def learned_from(meta) -> float | None:
+    """Where a meta model's learned inner rates started (None for a fixed rate): the grid multiplies them."""
+    return meta.inner_lr if meta.inner_lr_mode != "fixed" else None
+
+
 def quiet_worker() -> None:
     """A worker process's set-up: one thread, no Trainer or torchaudio chatter."""
     torch.set_num_threads(1)
@@ -154,11 +159,15 @@ def _load_cache(files: tuple[str, str]) -> dict:
 
 def evaluate_sides(sides: list[tuple[str, tuple[str, str], float | None]], grid: list[float], data: str,
                    speakers: list[str], shots: int, queries: int, steps: list[int], seed: int, out: Path,
-                   jobs: int = 1, task_key: str | None = None, optimizer: str | None = None) -> list[Side]:
+                   jobs: int = 1, task_key: str | None = None, optimizer: str | None = None,
+                   choose_at: int | None = None) -> list[Side]:
     """Each side (label, files, and for a meta model with learned rates the ``inner_lr`` they started from) adapted at
     every grid value with ``optimizer`` (query loss only; give the meta branch's ``meta.inner_update``), then again at
-    its value with the lowest final query loss, with the speaker judge; ``jobs`` at a time. ``task_key="language"``:
-    ``speakers`` are languages."""
+    its value with the lowest query loss at step ``choose_at`` (default the last of ``steps``; the same rule for every
+    side), with the speaker judge; ``jobs`` at a time. ``task_key="language"``: ``speakers`` are languages."""
+    choose_at = steps[-1] if choose_at is None else choose_at
+    if choose_at not in steps:
+        raise ValueError(f"choose_at: step {choose_at} is not among the evaluated steps {steps}")
     kwargs = dict(data=data, speakers=speakers, shots=shots, queries=queries, steps=steps)
     if task_key:
         kwargs["task_key"] = task_key
@@ -177,7 +186,7 @@ def evaluate_sides(sides: list[tuple[str, tuple[str, str], float | None]], grid:
         usable = {value: curve for value, curve in grids[label].items() if curve is not None}
         if not usable:
             raise RuntimeError(f"{label}: the adaptation diverged at every learning rate of the grid {grid}")
-        best[label] = min(usable, key=lambda value: usable[value][steps[-1]])
+        best[label] = min(usable, key=lambda value: usable[value][choose_at])
     finals = _run_all([(files, grid_settings(best[label], seed, inner_lr, optimizer), str(out / f"eval_{label}"), True,
                         kwargs) for label, files, inner_lr in sides], jobs)
     return [Side(label, best[label], grids[label], report) for (label, _, _), report in zip(sides, finals)]

@@ -27,10 +27,8 @@ class Judgement:
 
     def style_distance(self, step: int, sample: dict, style: str, wav: np.ndarray, rate: int) -> float | None:
         """The style distance of one rendition of ``sample``'s text meant in ``style`` (None: no voiced frame)."""
-        from coqui_meta.voices.style_judge import prosody_features
-
         try:
-            features = prosody_features(wav, rate, sample["text"])
+            features = self.style.features(sample["speaker_name"], wav, rate, sample["text"])
         except ValueError:
             return None
         self.style_renditions[step].append((sample["speaker_name"], style, features))

@@ -21,12 +21,16 @@ import numpy as np
 ON_PITCH_SEMITONES = 2.0  # a rendition within this of its voice's real F0 median counts as on pitch
 
 
-def voiced_f0(wav: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
-    """pYIN with the settings both judges use: the F0 (Hz) of the voiced frames, and the number of frames."""
+F0_SEARCH_HZ = (60.0, 500.0)  # pYIN's search range for any voice
+
+
+def voiced_f0(wav: np.ndarray, sample_rate: int, bounds: tuple[float, float] = F0_SEARCH_HZ) -> tuple[np.ndarray, int]:
+    """pYIN with the settings both judges use: the F0 (Hz) of the voiced frames, and the number of frames. ``bounds``:
+    the search range in Hz (narrower for a known voice, where an octave jump would otherwise be found)."""
     import librosa
 
     # pYIN at its own resolution: a coarser one (4x faster) found no voiced frame in some fast clips
-    f0, voiced, _ = librosa.pyin(np.asarray(wav, dtype=np.float32), fmin=60, fmax=500, sr=sample_rate,
+    f0, voiced, _ = librosa.pyin(np.asarray(wav, dtype=np.float32), fmin=bounds[0], fmax=bounds[1], sr=sample_rate,
                                  frame_length=1024, hop_length=256)
     return f0[voiced & np.isfinite(f0)], len(f0)
 

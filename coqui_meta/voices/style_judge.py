@@ -7,11 +7,14 @@ percentile of frame RMS in dB, within 40 dB of the loudest frame). A voice's fea
 clips in a reference style (``neutral``), so a style is a change of prosody, whoever speaks. The style distance is the
 Euclidean distance between a clip's relative features and a style's centroid, each feature in units of its pooled
 within-style spread; the style EER is the equal error rate over target trials (distance to the clip's own style) and
-impostor trials (distance to every other style), as the speaker EER is over voices.
+impostor trials (distance to every other style), as the speaker EER is over voices. A rendition's F0 is searched within
+its voice's own pitch (`StyleJudge.f0_bounds`): pYIN over any voice's range hears a low voice through Griffin-Lim at a
+harmonic, two octaves and more above it.
 
 Example::
 
     judge = StyleJudge.fit(real)                     # real: [(voice, style, features)] of real clips
+    features = judge.features(voice, wav, 22050, text)  # a rendition of ``voice``
     judge.distance(voice, features, "slow")          # lower is closer
     judge.eer([(voice, "slow", features), ...])      # renditions meant to be in those styles
     judge.calibration()                              # the EER on the real clips themselves, each left out in turn
@@ -27,10 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from coqui_meta.voices.judge import equal_error_rate
-from coqui_meta.voices.pitch import voiced_f0
+from coqui_meta.voices.pitch import F0_SEARCH_HZ, voiced_f0
 
 FEATURES = ("f0_median_semitones", "f0_range_semitones", "syllables_per_second", "loudness_range_db")
 REFERENCE_STYLE = "neutral"
+# a rendition's F0 is searched within its voice's real pitch (every style's 10-90 % span) widened by this: pYIN on
+# Griffin-Lim audio of a low voice can lock onto a harmonic two octaves up, which is no pitch the voice ever has
+F0_MARGIN_SEMITONES = 3.0
 
 
 def syllables(text: str) -> int:
@@ -45,12 +51,14 @@ def syllables(text: str) -> int:
     return count
 
 
-def prosody_features(wav: np.ndarray, sample_rate: int, text: str) -> np.ndarray:
-    """`FEATURES` of one clip (``wav`` mono float). A clip without voiced frames has no F0: a ValueError."""
+def prosody_features(wav: np.ndarray, sample_rate: int, text: str,
+                     f0_bounds: tuple[float, float] = F0_SEARCH_HZ) -> np.ndarray:
+    """`FEATURES` of one clip (``wav`` mono float; F0 searched within ``f0_bounds`` Hz). A clip without voiced frames
+    has no F0: a ValueError."""
     import librosa
 
     wav, _ = librosa.effects.trim(np.asarray(wav, dtype=np.float32), top_db=40)
-    f0, _ = voiced_f0(wav, sample_rate)
+    f0, _ = voiced_f0(wav, sample_rate, f0_bounds)
     if f0.size < 3:
         raise ValueError("no voiced frames: the clip has no pitch to judge")
     semitones = 12 * np.log2(f0 / 100.0)
@@ -97,6 +105,21 @@ class StyleJudge:
         spread = np.concatenate([np.asarray(rows) - centroids[style] for style, rows in relative.items()])
         scale = np.maximum(spread.std(axis=0), 1e-6)
         return cls(references, centroids, scale, list(real))
+
+    def f0_bounds(self, voice: str) -> tuple[float, float]:
+        """The F0 search range (Hz) for a rendition of ``voice``: the span of its real clips' pitch in every style (each
+        clip's median -/+ its 10-90 % range), widened by `F0_MARGIN_SEMITONES`, within `F0_SEARCH_HZ`."""
+        own = np.array([features[:2] for name, _, features in self.real if name == voice])
+        if not own.size:
+            raise KeyError(f"the style judge has no real clips of the voice {voice!r}")
+        low = (own[:, 0] - own[:, 1]).min() - F0_MARGIN_SEMITONES
+        high = (own[:, 0] + own[:, 1]).max() + F0_MARGIN_SEMITONES
+        hertz = 100.0 * 2.0 ** (np.array([low, high]) / 12)
+        return float(max(hertz[0], F0_SEARCH_HZ[0])), float(min(hertz[1], F0_SEARCH_HZ[1]))
+
+    def features(self, voice: str, wav: np.ndarray, sample_rate: int, text: str) -> np.ndarray:
+        """`FEATURES` of a rendition of ``voice`` (``text`` spoken), its F0 searched within `f0_bounds`."""
+        return prosody_features(wav, sample_rate, text, self.f0_bounds(voice))
 
     def distance(self, voice: str, features: np.ndarray, style: str) -> float:
         """How far a clip of ``voice`` is from ``style`` (in within-style spreads)."""
