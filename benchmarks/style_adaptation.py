@@ -229,7 +229,7 @@ def main() -> None:
                                       jobs=args.jobs, task_key="emotion_name", optimizer=meta.inner_update,
                                       choose_at=args.choose_at)
     reached = print_tables(plain, meta_side, steps)
-    keys = ("query_loss", "style_distance", "style_eer", "style_feature_gap", "speaker_similarity")
+    keys = ("query_loss", "style_distance", "style_eer", "style_judged", "style_feature_gap", "speaker_similarity")
     summary = {
         "model": args.model, "base": {"steps": base.steps, "minutes": base.minutes, "folder": str(base.folder)},
         **{side.label: {"lr": side.lr, **{key: side.report.get(key) for key in keys},

@@ -100,7 +100,7 @@ def test_evaluate_judges_a_held_out_style_by_prosody(styles, style_model, tmp_pa
     assert set(report["style_distance"]) == set(report["style_eer"]) == {0, 1}
     for step in (0, 1):
         assert report["style_distance"][step] > 0 and np.isfinite(report["style_distance"][step])
-        assert 0.0 <= report["style_eer"][step] <= 1.0
+        assert 0.0 <= report["style_eer"][step] <= 1.0 and 0.0 < report["style_judged"][step] <= 1.0
     assert report["query_loss"][0] != report["query_loss"][1]
     from coqui_meta.voices.style_judge import FEATURES
 

@@ -181,7 +181,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Adapt to each held-out speaker (or language, with ``task_key="language"``, or speaking style, with
     ``task_key="emotion_name"``: then ``speakers`` counts or names those) and score the query clips at every step of
-    ``steps``; write the report. A style task is also judged by the style judge (``style_distance``, ``style_eer``).
+    ``steps``; write the report. A style task is also judged by the style judge (``style_distance``, ``style_eer``,
+    ``style_judged``: the share of renditions it could measure).
     ``progress``: a bar, none, or a callable that is given the count of each adaptation and judged step as it is done
     (a caller's own bar: a study's runs in worker processes)."""
     started = time.perf_counter()
@@ -300,6 +301,7 @@ def _curves(curves: dict, names: list[str], steps: list[int], judgement: Judgeme
     if judgement.style is not None:
         means["style_distance"], means["style_eer"] = mean_curve("style_distance"), judgement.style_eer(steps)
         means["style_feature_gap"] = judgement.style_feature_gaps(steps)
+        means["style_judged"] = judgement.style_judged(steps)
     return means
 
 

@@ -20,6 +20,7 @@ class Judgement:
         self.references: list[tuple[str, np.ndarray]] = []
         # step -> (voice, intended style, prosody features) of each rendition the style judge could measure
         self.style_renditions: dict[int, list[tuple[str, str, np.ndarray]]] = defaultdict(list)
+        self.style_heard: dict[int, int] = defaultdict(int)  # step -> renditions given to the style judge
 
     @property
     def active(self) -> bool:
@@ -27,6 +28,7 @@ class Judgement:
 
     def style_distance(self, step: int, sample: dict, style: str, wav: np.ndarray, rate: int) -> float | None:
         """The style distance of one rendition of ``sample``'s text meant in ``style`` (None: no voiced frame)."""
+        self.style_heard[step] += 1
         try:
             features = self.style.features(sample["speaker_name"], wav, rate, sample["text"])
         except ValueError:
@@ -36,6 +38,12 @@ class Judgement:
 
     def style_eer(self, steps: list[int]) -> dict[int, float | None]:
         return {step: self.style.eer(self.style_renditions[step]) if self.style_renditions[step] else None
+                for step in steps}
+
+    def style_judged(self, steps: list[int]) -> dict[int, float | None]:
+        """The share of each step's renditions the style judge could measure (the rest have no voiced frame within
+        their voice's pitch)."""
+        return {step: len(self.style_renditions[step]) / self.style_heard[step] if self.style_heard[step] else None
                 for step in steps}
 
     def style_feature_gaps(self, steps: list[int]) -> dict[int, dict[str, float] | None]:
