@@ -154,6 +154,10 @@ def print_tables(plain, meta, steps: list[int]) -> dict:
         for step in (steps[0], steps[-1]):
             gaps = side.report.get("style_feature_gap", {}).get(step) or {}
             print(f"  {side.label} step {step}: " + ", ".join(f"{k} {v:.2f}" for k, v in gaps.items()))
+    for side in (plain, meta):
+        judged = side.report.get("style_judged") or {}
+        print(f"  {side.label}: share of renditions the judge measured by step: "
+              + ", ".join(f"{step} {share:.2f}" for step, share in judged.items() if share is not None))
     reached = {}
     for metric in ("query_loss", "style_distance"):
         target = plain.report[metric][steps[-1]]
