@@ -87,6 +87,7 @@ def arguments() -> argparse.Namespace:
     steps = [int(s) for s in args.steps.split(",")]
     if args.choose_at is not None and args.choose_at not in steps:
         parser.error(f"--choose-at {args.choose_at}: not one of --steps {args.steps}")
+    args.steps, args.choose_at = steps, steps[-1] if args.choose_at is None else args.choose_at
     try:
         meta_config(args)
     except ValueError as error:  # e.g. learned rates with reptile
@@ -224,8 +225,8 @@ def main() -> None:
           f"{branches.plain_steps} steps ({branches.seconds['plain'] / 60:.1f} min), {branches.clip_gradients} "
           "clip-gradients each")
     grid = [float(v) for v in args.lr_grid.split(",")]
-    steps = [int(s) for s in args.steps.split(",")]
-    chosen = "" if args.choose_at in (None, steps[-1]) else f"-chosen-at-{args.choose_at}"
+    steps = args.steps
+    chosen = "" if args.choose_at == steps[-1] else f"-chosen-at-{args.choose_at}"
     reports = branches.folder / f"styles-vs-{args.plain_objective}{chosen}"
     plain, meta_side = evaluate_sides([("plain", branches.plain_files, None),
                                        ("meta", branches.meta_files, learned_from(meta))],
@@ -240,7 +241,7 @@ def main() -> None:
                         "grid": {str(value): curve for value, curve in side.grid.items()}}
            for side in (plain, meta_side)},
         "plain_objective": args.plain_objective, "meta_config": meta.to_dict(),
-        "steps_to_plain_final": reached, "held_out": held, "lr_grid": grid, "chosen_at": args.choose_at or steps[-1],
+        "steps_to_plain_final": reached, "held_out": held, "lr_grid": grid, "chosen_at": args.choose_at,
         "branches": {"meta_steps": branches.meta_steps, "plain_steps": branches.plain_steps,
                      "clip_gradients": branches.clip_gradients, "seconds": branches.seconds},
         "wall_minutes": (time.perf_counter() - started) / 60, "date": time.strftime("%Y-%m-%d %H:%M"),
