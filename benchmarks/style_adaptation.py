@@ -27,6 +27,8 @@ Writes ``OUT/style_adaptation.json`` (a copy beside the reports too, which the n
         --out runs/style_gst  # from the shipped GST base (130 minutes)
     python benchmarks/style_adaptation.py --model tacotron2 --base-minutes 130 --meta-steps 30 --jobs 2 --threads 2 \
         --inner-lr-mode per_tensor_step --inner-lr-lr 0.03 --multi-step-loss --out runs/style_gst  # MAML++
+    python benchmarks/style_adaptation.py --model tacotron2 --base-minutes 130 --meta-steps 30 --jobs 2 --threads 2 \
+        --adapt-modules gst_weights,gst_layer --out runs/style_gst  # only the style tokens, on both sides
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ def arguments() -> argparse.Namespace:
                         help="learned inner rates (they start at --inner-lr; the grid multiplies them)")
     parser.add_argument("--inner-lr-lr", type=float, default=0.01, help="outer learning rate of learned log-rates")
     parser.add_argument("--multi-step-loss", action="store_true", help="meta.multi_step_loss (MAML++; learned rates)")
+    parser.add_argument("--adapt-modules", default="",
+                        help="comma-separated name patterns of what the inner loop and both sides' adaptation adapt "
+                        "(meta.adapt_modules; default the model's style modules), e.g. gst_weights,gst_layer")
     parser.add_argument("--adversarial-outer", action="store_true", help="meta.adversarial_outer: GAN terms outside")
     parser.add_argument("--plain-objective", choices=["stock", "reconstruction"], default="reconstruction",
                         help="the plain branch's objective: reconstruction matches a meta branch without "
@@ -88,6 +93,7 @@ def arguments() -> argparse.Namespace:
     if args.choose_at is not None and args.choose_at not in steps:
         parser.error(f"--choose-at {args.choose_at}: not one of --steps {args.steps}")
     args.steps, args.choose_at = steps, steps[-1] if args.choose_at is None else args.choose_at
+    args.adapt_modules = [pattern.strip() for pattern in args.adapt_modules.split(",") if pattern.strip()]
     try:
         meta_config(args)
     except ValueError as error:  # e.g. learned rates with reptile
@@ -131,6 +137,7 @@ def meta_config(args):
                               inner_lr=args.inner_lr, inner_optimizer=args.inner_optimizer,
                               inner_lr_mode=args.inner_lr_mode, inner_lr_lr=args.inner_lr_lr,
                               multi_step_loss=args.multi_step_loss, adversarial_outer=args.adversarial_outer,
+                              adapt_modules=list(args.adapt_modules),
                               n_way=2, k_shot=args.shots, q_query=args.queries, meta_batch_size=4,
                               episodes_per_epoch=50, seed=args.seed)
 
@@ -227,12 +234,13 @@ def main() -> None:
     grid = [float(v) for v in args.lr_grid.split(",")]
     steps = args.steps
     chosen = "" if args.choose_at == steps[-1] else f"-chosen-at-{args.choose_at}"
+    chosen += f"-adapting-{'+'.join(args.adapt_modules)}" if args.adapt_modules else ""
     reports = branches.folder / f"styles-vs-{args.plain_objective}{chosen}"
     plain, meta_side = evaluate_sides([("plain", branches.plain_files, None),
                                        ("meta", branches.meta_files, learned_from(meta))],
                                       grid, str(corpus), held, args.shots, args.queries, steps, args.seed, reports,
                                       jobs=args.jobs, task_key="emotion_name", optimizer=meta.inner_update,
-                                      choose_at=args.choose_at)
+                                      choose_at=args.choose_at, adapt_modules=args.adapt_modules or None)
     reached = print_tables(plain, meta_side, steps)
     keys = ("query_loss", "style_distance", "style_eer", "style_judged", "style_feature_gap", "speaker_similarity")
     summary = {
@@ -240,7 +248,7 @@ def main() -> None:
         **{side.label: {"lr": side.lr, **{key: side.report.get(key) for key in keys},
                         "grid": {str(value): curve for value, curve in side.grid.items()}}
            for side in (plain, meta_side)},
-        "plain_objective": args.plain_objective, "meta_config": meta.to_dict(),
+        "plain_objective": args.plain_objective, "meta_config": meta.to_dict(), "adapt_modules": args.adapt_modules,
         "steps_to_plain_final": reached, "held_out": held, "lr_grid": grid, "chosen_at": args.choose_at,
         "branches": {"meta_steps": branches.meta_steps, "plain_steps": branches.plain_steps,
                      "clip_gradients": branches.clip_gradients, "seconds": branches.seconds},

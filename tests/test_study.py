@@ -152,6 +152,23 @@ def test_the_base_script_never_writes_a_wider_decoder_over_the_shipped_base(tmp_
     assert not any(tmp_path.iterdir()), "nothing built"
 
 
+def test_the_grid_adapts_the_modules_asked_for_on_every_side(tiny_vits, corpus):
+    """A study's ``adapt_modules`` (e.g. only the style tokens) reach each side's adaptation, grid and judged runs
+    alike; without them each model adapts its own default tensors."""
+    from coqui_meta.experiments import evaluation_grid as grid
+
+    folder, _ = tiny_vits
+    files = (str(folder / "model.pth"), str(folder / "meta_config.json"))
+    kwargs = dict(data=str(corpus), speakers=1, shots=2, queries=1, steps=[0, 1])
+    own = grid._evaluate_point(files, grid.grid_settings(0.003, 0), None, False, kwargs)
+    asked = grid._evaluate_point(files, grid.grid_settings(0.003, 0, adapt_modules=["emb_g"]), None, False, kwargs)
+    assert asked["adapt_modules"] == ["emb_g.weight"]
+    assert len(own["adapt_modules"]) > 1 and "emb_g.weight" in own["adapt_modules"]
+    assert asked["query_loss"][1] != pytest.approx(own["query_loss"][1], rel=1e-6), "fewer tensors, another curve"
+    learned = grid.grid_settings(0.003, 0, inner_lr=0.001, adapt_modules=["emb_g"])
+    assert learned.adapt_modules == ["emb_g"] and learned.lr_scale == pytest.approx(3.0)
+
+
 @pytest.mark.parametrize("script,arguments,message", [
     ("benchmarks/judge_calibration.py", ["--griffin-lim"], "use it with --corpus styles"),
     ("benchmarks/judge_calibration.py", ["--corpus", "styles", "--screen"], "use it with --corpus voices"),
