@@ -96,9 +96,37 @@ def arguments() -> argparse.Namespace:
     args.adapt_modules = [pattern.strip() for pattern in args.adapt_modules.split(",") if pattern.strip()]
     try:
         meta_config(args)
-    except ValueError as error:  # e.g. learned rates with reptile
+        if args.adapt_modules:
+            style_model(args)
+    except ValueError as error:  # e.g. learned rates with reptile, a pattern that matches nothing
         parser.error(str(error))
     return args
+
+
+def stock_config(args):
+    """The style base's stock config (paths only: nothing is read or written)."""
+    if args.model == "tacotron2":
+        from coqui_meta.experiments.gst_base import gst_base_config
+
+        return gst_base_config(args.out / "corpus")
+    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
+    from coqui_meta.experiments.style_corpus import MAX_SECONDS
+    from coqui_meta.experiments.voice_corpus import training_voices
+
+    config = small_vits_config(speechocean_dataset(str(args.out / "corpus")), max_audio_seconds=MAX_SECONDS + 0.1,
+                               speakers=training_voices())
+    config.run_eval, config.print_step = False, 10**9
+    return config
+
+
+def style_model(args):
+    """A meta model of the study's kind with its meta-learning settings, untrained: it says which tensors they adapt
+    (a pattern of ``--adapt-modules`` that matches none is a ValueError naming it)."""
+    from coqui_meta.registry import model_kind
+
+    config = stock_config(args)
+    kind = model_kind(config.model)
+    return kind.model_class(kind.config_class.from_config(config, meta=meta_config(args)))
 
 
 def gst_base(args, corpus: Path, train: list[dict]):
@@ -115,13 +143,8 @@ def style_base(args, corpus: Path, train: list[dict]):
     """The shipped many-voice base (or ``--base-asset``) trained on for ``--base-minutes`` on the training styles."""
     from coqui_meta.experiments.base_asset import VOICES_BASE, asset_start, fit_decoder
     from coqui_meta.experiments.base_training import train_base
-    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
-    from coqui_meta.experiments.style_corpus import MAX_SECONDS
-    from coqui_meta.experiments.voice_corpus import training_voices
 
-    config = small_vits_config(speechocean_dataset(str(corpus)), max_audio_seconds=MAX_SECONDS + 0.1,
-                               speakers=training_voices())
-    config.run_eval, config.print_step = False, 10**9
+    config = stock_config(args)
     asset = args.base_asset or VOICES_BASE
     what = "a base of the many-voice corpus's training voices (the style base's speaker table)"
     weights, record = asset_start(asset, config.speakers, what, record=False)()  # the record: style training only

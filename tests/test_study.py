@@ -178,6 +178,10 @@ def test_the_grid_adapts_the_modules_asked_for_on_every_side(tiny_vits, corpus):
     ("benchmarks/style_adaptation.py", ["--choose-at", "7"], "--choose-at 7: not one of --steps"),
     ("benchmarks/style_adaptation.py", ["--algorithm", "reptile", "--inner-lr-mode", "per_tensor"],
      "meta.inner_lr_mode: learned rates are for"),
+    ("benchmarks/style_adaptation.py", ["--model", "tacotron2", "--adapt-modules", "gst_layer,no_such_module"],
+     "meta.adapt_modules: pattern 'no_such_module' matches no trainable parameter of MetaTacotron2"),
+    ("benchmarks/style_adaptation.py", ["--adapt-modules", "gst_layer"],
+     "meta.adapt_modules: pattern 'gst_layer' matches no trainable parameter of MetaVits"),
 ])
 def test_a_study_refuses_flags_it_would_ignore_before_building_anything(tmp_path, script, arguments, message):
     import subprocess
