@@ -345,6 +345,13 @@ def test_the_grid_chooses_each_sides_rate_by_the_query_loss_at_the_step_asked_fo
     with pytest.raises(ValueError, match="choose_at: step 20 is not among the evaluated steps"):
         grid.evaluate_sides(sides, *arguments, choose_at=20)
 
+    modules = []
+    monkeypatch.setattr(grid, "_evaluate_point", lambda files, settings, *rest: modules.append(
+        settings.adapt_modules) or {"query_loss": curves[settings.lr]})
+    grid.evaluate_sides(sides, *arguments, adapt_modules=["gst_weights", "gst_layer"])
+    # every grid run and judged run of both sides: none taken from the runs above, which adapted other tensors
+    assert modules == [["gst_weights", "gst_layer"]] * 6
+
 
 def test_the_grid_in_worker_processes_reports_every_step_and_adapts_as_one_process_does(tiny_vits, corpus):
     """A study's evaluations run in worker processes: each reports its steps to the study's one bar as it goes (not
