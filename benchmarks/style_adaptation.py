@@ -103,17 +103,17 @@ def arguments() -> argparse.Namespace:
     return args
 
 
-def stock_config(args):
-    """The style base's stock config (paths only: nothing is read or written)."""
+def stock_config(args, corpus: Path):
+    """The style base's stock config over the style corpus in ``corpus`` (paths only: nothing is read or written)."""
     if args.model == "tacotron2":
         from coqui_meta.experiments.gst_base import gst_base_config
 
-        return gst_base_config(args.out / "corpus")
+        return gst_base_config(corpus)
     from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
     from coqui_meta.experiments.style_corpus import MAX_SECONDS
     from coqui_meta.experiments.voice_corpus import training_voices
 
-    config = small_vits_config(speechocean_dataset(str(args.out / "corpus")), max_audio_seconds=MAX_SECONDS + 0.1,
+    config = small_vits_config(speechocean_dataset(str(corpus)), max_audio_seconds=MAX_SECONDS + 0.1,
                                speakers=training_voices())
     config.run_eval, config.print_step = False, 10**9
     return config
@@ -124,7 +124,7 @@ def style_model(args):
     (a pattern of ``--adapt-modules`` that matches none is a ValueError naming it)."""
     from coqui_meta.registry import model_kind
 
-    config = stock_config(args)
+    config = stock_config(args, args.out / "corpus")  # where main builds it; the check reads nothing there
     kind = model_kind(config.model)
     return kind.model_class(kind.config_class.from_config(config, meta=meta_config(args)))
 
@@ -144,7 +144,7 @@ def style_base(args, corpus: Path, train: list[dict]):
     from coqui_meta.experiments.base_asset import VOICES_BASE, asset_start, fit_decoder
     from coqui_meta.experiments.base_training import train_base
 
-    config = stock_config(args)
+    config = stock_config(args, corpus)
     asset = args.base_asset or VOICES_BASE
     what = "a base of the many-voice corpus's training voices (the style base's speaker table)"
     weights, record = asset_start(asset, config.speakers, what, record=False)()  # the record: style training only
@@ -263,7 +263,7 @@ def main() -> None:
                                        ("meta", branches.meta_files, learned_from(meta))],
                                       grid, str(corpus), held, args.shots, args.queries, steps, args.seed, reports,
                                       jobs=args.jobs, task_key="emotion_name", optimizer=meta.inner_update,
-                                      choose_at=args.choose_at, adapt_modules=args.adapt_modules or None)
+                                      choose_at=args.choose_at, adapt_modules=args.adapt_modules)
     reached = print_tables(plain, meta_side, steps)
     keys = ("query_loss", "style_distance", "style_eer", "style_judged", "style_feature_gap", "speaker_similarity")
     summary = {

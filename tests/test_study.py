@@ -153,8 +153,8 @@ def test_the_base_script_never_writes_a_wider_decoder_over_the_shipped_base(tmp_
 
 
 def test_the_grid_adapts_the_modules_asked_for_on_every_side(tiny_vits, corpus):
-    """A study's ``adapt_modules`` (e.g. only the style tokens) reach each side's adaptation, grid and judged runs
-    alike; without them each model adapts its own default tensors."""
+    """A study's ``adapt_modules`` (e.g. only the style tokens) are what a run adapts, for a fixed rate and for
+    learned rates alike; without them each model adapts its own default tensors."""
     from coqui_meta.experiments import evaluation_grid as grid
 
     folder, _ = tiny_vits

@@ -45,10 +45,8 @@ def grid_settings(value: float, seed: int, inner_lr: float | None = None, optimi
     ``adapt_modules`` (None: each model's own ``meta.adapt_modules`` or default)."""
     from coqui_meta.voices.adaptation import AdaptationSettings
 
-    modules = list(adapt_modules or [])
-    if inner_lr is None:
-        return AdaptationSettings(lr=value, seed=seed, optimizer=optimizer, adapt_modules=modules)
-    return AdaptationSettings(lr_scale=value / inner_lr, seed=seed, optimizer=optimizer, adapt_modules=modules)
+    rate = {"lr": value} if inner_lr is None else {"lr_scale": value / inner_lr}
+    return AdaptationSettings(**rate, seed=seed, optimizer=optimizer, adapt_modules=list(adapt_modules or []))
 
 
 def learned_from(meta) -> float | None:
