@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from coqui_meta.experiments.base_asset import add_base_asset_argument
+from coqui_meta_lab.base_asset import add_base_asset_argument
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,7 +88,7 @@ def arguments() -> argparse.Namespace:
     voices = args.corpus == "voices"
     args.shots = args.shots or (10 if voices else 5)
     if voices:
-        from coqui_meta.experiments.voice_corpus import MAX_SECONDS, build_voice_corpus
+        from coqui_meta_lab.voice_corpus import MAX_SECONDS, build_voice_corpus
 
         args.max_seconds = args.max_seconds or MAX_SECONDS
         args.data = str(build_voice_corpus(args.out / "corpus"))
@@ -102,7 +102,7 @@ def split(args) -> tuple[list[dict], list[dict], list[str]]:
 
     samples = [s for s in load_clips(args.data) if s["seconds"] <= args.max_seconds]
     if args.corpus == "voices":
-        from coqui_meta.experiments.voice_corpus import held_out_voices
+        from coqui_meta_lab.voice_corpus import held_out_voices
 
         held = set(held_out_voices())
         train = [s for s in samples if s["speaker_name"] not in held]
@@ -162,9 +162,9 @@ def at_rate(folder: str, rate: int, out: Path) -> Path:
 def shipped_voices_base(args):
     """The shipped many-voice base (or ``--base-asset``) as the study's base (no training here), with its record of
     checks."""
-    from coqui_meta.experiments.base_asset import VOICES_BASE, read_asset, shipped_base
-    from coqui_meta.experiments.base_training import Base
-    from coqui_meta.experiments.voice_corpus import voices_config
+    from coqui_meta_lab.base_asset import VOICES_BASE, read_asset, shipped_base
+    from coqui_meta_lab.base_training import Base
+    from coqui_meta_lab.voice_corpus import voices_config
 
     asset = args.base_asset or VOICES_BASE
     base = shipped_base(voices_config(args.data), args.out / "base" / ("shipped" if asset == VOICES_BASE else
@@ -176,9 +176,9 @@ def shipped_voices_base(args):
 def train_base(args, train: list[dict]):
     if args.corpus == "voices":
         return shipped_voices_base(args)
-    from coqui_meta.experiments.base_training import seen_speaker_check
-    from coqui_meta.experiments.base_training import train_base as build
-    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
+    from coqui_meta_lab.base_training import seen_speaker_check
+    from coqui_meta_lab.base_training import train_base as build
+    from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
 
     speakers = sorted({s["speaker_name"] for s in train})
     config = small_vits_config(speechocean_dataset(args.data), max_audio_seconds=args.max_seconds + 0.1,
@@ -269,8 +269,8 @@ def side_summary(side) -> dict:
 
 def evaluate_meta_side(args, meta, record: dict, evaluated: list[str]) -> None:
     """The meta branch alone adapted to the held-out speakers at the grid (as `main` does for both sides)."""
-    from coqui_meta.experiments.evaluation_grid import evaluate_sides, learned_from
     from coqui_meta.files import write_json
+    from coqui_meta_lab.evaluation_grid import evaluate_sides, learned_from
 
     grid = [float(v) for v in args.lr_grid.split(",")]
     steps = [int(s) for s in args.steps.split(",")]
@@ -304,15 +304,15 @@ def main() -> None:
         print(f"wall {(time.perf_counter() - started) / 60:.1f} min; base in {base.folder}")
         return
 
-    from coqui_meta.experiments.evaluation_grid import evaluate_sides, learned_from
-    from coqui_meta.experiments.study import clip_gradients_per_meta_step, train_branches
     from coqui_meta.files import write_json
     from coqui_meta.voices.compare import compare
+    from coqui_meta_lab.evaluation_grid import evaluate_sides, learned_from
+    from coqui_meta_lab.study import clip_gradients_per_meta_step, train_branches
 
     meta = meta_config(args)
     meta_seconds = None if args.meta_steps else args.budget_minutes * 60 / 2
     if args.meta_branch_only or args.meta_side_only:
-        from coqui_meta.experiments.study import meta_branch
+        from coqui_meta_lab.study import meta_branch
 
         record = meta_branch(base, train, meta, args.out, args.meta_steps, meta_seconds)
         print(f"meta branch: {record['steps']} meta-steps in {record['seconds'] / 60:.1f} min: {record['files'][0]}")

@@ -38,8 +38,8 @@ import numpy as np
 import torch
 from rendition_pitch import posterior
 
-from coqui_meta.experiments.base_asset import add_base_asset_argument
 from coqui_meta.voices.pitch import frame_rate_share, pitch
+from coqui_meta_lab.base_asset import add_base_asset_argument
 
 FFT_SIZES = (512, 1024, 2048)
 

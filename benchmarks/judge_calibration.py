@@ -4,13 +4,14 @@ of two speakers, and the EER of those trials. The reference for reading `evaluat
     python benchmarks/judge_calibration.py --data ../shared/data/speechocean762 --speakers 16 --clips 3
     python benchmarks/judge_calibration.py --corpus voices --out runs/voices            # the many-voice corpus
     python benchmarks/judge_calibration.py --corpus voices --screen --clips 6 --out runs/voices/screen
+    python benchmarks/judge_calibration.py --corpus voices --variants 400 --clips 30 --out runs/voices  # grown
     python benchmarks/judge_calibration.py --corpus styles --out runs/styles           # the style judge
     python benchmarks/judge_calibration.py --corpus styles --griffin-lim --out runs/styles  # ... through Griffin-Lim
 
 ``--corpus voices`` builds (or reuses) the project's many-voice corpus in ``OUT/corpus`` and reports the EER over its
 voices and over its held-out voices. ``--screen`` builds ``--clips`` clips of every candidate voice instead and drops
-the voices the judge confuses (`coqui_meta.experiments.voice_screening`): what it prints is `DROPPED` of
-`coqui_meta.experiments.voice_corpus`. ``--corpus styles`` builds (or reuses) the style corpus in ``OUT/corpus`` and
+the voices the judge confuses (`coqui_meta_lab.voice_screening`): what it prints is `DROPPED` of
+`coqui_meta_lab.voice_corpus`. ``--corpus styles`` builds (or reuses) the style corpus in ``OUT/corpus`` and
 calibrates the style judge (`coqui_meta.voices.style_judge`) on its real clips: each style's centroid (prosody
 relative to the voice's neutral clips) and the style EER with each clip left out of the judge that scores it.
 """
@@ -55,16 +56,18 @@ def real_speakers(args) -> None:
 
 
 def voices_corpus(args) -> None:
-    from coqui_meta.experiments import voice_corpus
-    from coqui_meta.experiments.voice_screening import embed_corpus, screen_voices
+    from coqui_meta_lab import voice_corpus
+    from coqui_meta_lab.voice_screening import embed_corpus, screen_voices
 
     if args.screen:
         chosen = [(voice_corpus.voice_name(e, v), e, v) for e, v in voice_corpus.CANDIDATES]
         corpus = voice_corpus.build_voice_corpus(args.out / "corpus", args.clips, args.seed, chosen=chosen)
         order, held = [name for name, _, _ in chosen], []
     else:
-        corpus = voice_corpus.build_voice_corpus(args.out / "corpus", args.clips, args.seed)
-        order, held = [name for name, _, _ in voice_corpus.voices()], voice_corpus.held_out_voices()
+        folder = args.out / (f"corpus-variants{args.variants}" if args.variants else "corpus")
+        corpus = voice_corpus.build_voice_corpus(folder, args.clips, args.seed, variants=args.variants,
+                                                 max_pair_eer=args.max_pair_eer)
+        order, held = voice_corpus.corpus_voices(corpus), voice_corpus.held_out_voices(corpus)
     embeddings = embed_corpus(corpus)
     result = screen_voices(embeddings, order, held, max_pair_eer=args.max_pair_eer if args.screen else 1.0)
     (args.out / "judge_calibration.json").write_text(json.dumps(result, indent=1) + "\n")
@@ -83,8 +86,8 @@ def voices_corpus(args) -> None:
 def styles_corpus(args) -> None:
     import csv
 
-    from coqui_meta.experiments.style_corpus import build_style_corpus, held_out_styles
     from coqui_meta.voices.style_judge import FEATURES, StyleJudge, clip_features
+    from coqui_meta_lab.style_corpus import build_style_corpus, held_out_styles
 
     corpus = build_style_corpus(args.out / "corpus", seed=args.seed)
     with open(corpus / "metadata.csv", encoding="utf-8") as handle:
@@ -115,9 +118,9 @@ def through_griffin_lim(judge, corpus: Path, rows: list[dict], real: list) -> di
     from tqdm.auto import tqdm
     from TTS.utils.audio.processor import AudioProcessor
 
-    from coqui_meta.experiments.presets import gst_tacotron2_config
     from coqui_meta.voices.pitch import F0_SEARCH_HZ
     from coqui_meta.voices.style_judge import FEATURES, prosody_features
+    from coqui_meta_lab.presets import gst_tacotron2_config
 
     audio = AudioProcessor(gst_tacotron2_config().audio)
     heard = {"voice_bounds": [], "any_voice": []}  # (voice, style, features heard, the real clip's features)
@@ -152,7 +155,11 @@ def main() -> None:
     parser.add_argument("--corpus", choices=["voices", "styles"], default=None,
                         help="the project's many-voice corpus, or its style corpus (the style judge)")
     parser.add_argument("--screen", action="store_true", help="with --corpus voices: every candidate voice")
-    parser.add_argument("--max-pair-eer", type=float, default=0.1, help="--screen: the most a kept pair may have")
+    parser.add_argument("--max-pair-eer", type=float, default=0.1,
+                        help="--screen and --variants: the most a kept pair may have")
+    parser.add_argument("--variants", type=int, default=0,
+                        help="with --corpus voices: the corpus grown by this many screened espeak-ng voice variants "
+                             "(in OUT/corpus-variantsN; coqui_meta_lab.voice_variants)")
     parser.add_argument("--out", type=Path, default=Path("runs/voices"))
     parser.add_argument("--speakers", type=int, default=16)
     parser.add_argument("--clips", type=int, default=3, help="clips of each speaker or voice")

@@ -37,7 +37,7 @@ def build(args, mode: str, backend: str = "torch"):
     from TTS.tts.models.vits import Vits
 
     from coqui_meta import MetaLearningConfig, MetaTacotron2, MetaTacotron2Config, MetaVits, MetaVitsConfig
-    from coqui_meta.experiments.presets import small_tacotron2_config, small_vits_config, speechocean_dataset
+    from coqui_meta_lab.presets import small_tacotron2_config, small_vits_config, speechocean_dataset
 
     make = small_vits_config if args.model == "vits" else small_tacotron2_config
     stock_config = make(

@@ -1,6 +1,6 @@
 """Does meta-learning make adaptation to an unseen language faster than plain Coqui training? Measured side by side.
 
-  1. corpus: the project's multilingual corpus (`coqui_meta.experiments.language_corpus`: espeak-ng voices, the same
+  1. corpus: the project's multilingual corpus (`coqui_meta_lab.language_corpus`: espeak-ng voices, the same
      speakers in every language, sentences the project writes), built into ``--corpus`` unless it is there.
   2. base: a stock multilingual small VITS (language embedding, espeak-ng phonemes) trained by Coqui's Trainer for
      ``--base-minutes`` on the training languages (all but ``--held-out``); reused from ``--out`` when it is there.
@@ -84,12 +84,12 @@ def main() -> None:
     from TTS.tts.datasets import load_tts_samples
 
     from coqui_meta import MetaLearningConfig
-    from coqui_meta.experiments.base_training import train_base
-    from coqui_meta.experiments.evaluation_grid import evaluate_sides
-    from coqui_meta.experiments.language_corpus import LANGUAGES, build_language_corpus, multilingual_vits_config
-    from coqui_meta.experiments.study import clip_gradients_per_meta_step, train_branches
     from coqui_meta.files import write_json
     from coqui_meta.voices.compare import compare
+    from coqui_meta_lab.base_training import train_base
+    from coqui_meta_lab.evaluation_grid import evaluate_sides
+    from coqui_meta_lab.language_corpus import LANGUAGES, build_language_corpus, multilingual_vits_config
+    from coqui_meta_lab.study import clip_gradients_per_meta_step, train_branches
 
     started = time.perf_counter()
     held = args.held_out.split(",")

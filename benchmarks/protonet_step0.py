@@ -66,11 +66,11 @@ def main() -> None:
     from TTS.tts.models import setup_model
 
     from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
-    from coqui_meta.experiments.base_training import make_trainer, save_checkpoint, train_steps
-    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
     from coqui_meta.voices.data import load_clips
     from coqui_meta.voices.embed import embed_samples
     from coqui_meta.voices.evaluation import evaluate
+    from coqui_meta_lab.base_training import make_trainer, save_checkpoint, train_steps
+    from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
 
     started = time.perf_counter()
     steps = [int(s) for s in args.steps.split(",")]

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from coqui_meta.experiments.base_asset import add_base_asset_argument
 from coqui_meta.voices.pitch import comb, pitch
+from coqui_meta_lab.base_asset import add_base_asset_argument
 
 
 def arguments() -> argparse.Namespace:

@@ -1,11 +1,11 @@
 """Does meta-learning learn a new speaking style faster than plain Coqui training? Measured side by side, VITS or GST
 Tacotron2.
 
-  1. corpus: the project's style corpus (`coqui_meta.experiments.style_corpus`: 8 voices x 8 styles, the style in
+  1. corpus: the project's style corpus (`coqui_meta_lab.style_corpus`: 8 voices x 8 styles, the style in
      ``emotion_name``; ``high`` and ``emphatic`` held out from every model), built or reused in ``OUT/corpus``.
   2. base: VITS: the shipped many-voice base (it knows the corpus's voices, in their neutral style) trained on by
      plain Coqui steps for ``--base-minutes`` on the training styles; ``--model tacotron2``: the GST Tacotron2 style
-     base (`coqui_meta.experiments.gst_base`, Griffin-Lim renditions) trained on them until it has ``--base-minutes``
+     base (`coqui_meta_lab.gst_base`, Griffin-Lim renditions) trained on them until it has ``--base-minutes``
      in all, from the shipped ``assets/gst_style_base.safetensors`` (``scripts/gst_base.py``), its renditions' pitch
      and length checked every ``--check-minutes``. Reused, or resumed, as the speaker study's is.
   3. branches from the base, with its weights and optimizer state (fresh optimizers, both alike, when the base is
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from coqui_meta.experiments.base_asset import existing_file
+from coqui_meta_lab.base_asset import existing_file
 
 
 def arguments() -> argparse.Namespace:
@@ -106,12 +106,12 @@ def arguments() -> argparse.Namespace:
 def stock_config(args, corpus: Path):
     """The style base's stock config over the style corpus in ``corpus`` (paths only: nothing is read or written)."""
     if args.model == "tacotron2":
-        from coqui_meta.experiments.gst_base import gst_base_config
+        from coqui_meta_lab.gst_base import gst_base_config
 
         return gst_base_config(corpus)
-    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
-    from coqui_meta.experiments.style_corpus import MAX_SECONDS
-    from coqui_meta.experiments.voice_corpus import training_voices
+    from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
+    from coqui_meta_lab.style_corpus import MAX_SECONDS
+    from coqui_meta_lab.voice_corpus import training_voices
 
     config = small_vits_config(speechocean_dataset(str(corpus)), max_audio_seconds=MAX_SECONDS + 0.1,
                                speakers=training_voices())
@@ -130,10 +130,10 @@ def style_model(args):
 
 
 def gst_base(args, corpus: Path, train: list[dict]):
-    """The GST style base (`coqui_meta.experiments.gst_base`) trained on to ``--base-minutes`` in all: from its folder
+    """The GST style base (`coqui_meta_lab.gst_base`) trained on to ``--base-minutes`` in all: from its folder
     here, else from ``--base-asset`` or the shipped GST base (``scripts/gst_base.py`` writes both), else from
     scratch."""
-    from coqui_meta.experiments.gst_base import GST_BASE, train_gst_base
+    from coqui_meta_lab.gst_base import GST_BASE, train_gst_base
 
     return train_gst_base(corpus, train, args.out, args.base_minutes, seed=args.seed, check_minutes=args.check_minutes,
                           asset=args.base_asset or GST_BASE)
@@ -141,8 +141,8 @@ def gst_base(args, corpus: Path, train: list[dict]):
 
 def style_base(args, corpus: Path, train: list[dict]):
     """The shipped many-voice base (or ``--base-asset``) trained on for ``--base-minutes`` on the training styles."""
-    from coqui_meta.experiments.base_asset import VOICES_BASE, asset_start, fit_decoder
-    from coqui_meta.experiments.base_training import train_base
+    from coqui_meta_lab.base_asset import VOICES_BASE, asset_start, fit_decoder
+    from coqui_meta_lab.base_training import train_base
 
     config = stock_config(args, corpus)
     asset = args.base_asset or VOICES_BASE
@@ -232,12 +232,12 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
     started = time.perf_counter()
 
-    from coqui_meta.experiments.base_asset import NotABase
-    from coqui_meta.experiments.evaluation_grid import evaluate_sides, learned_from
-    from coqui_meta.experiments.gst_base import style_training_clips
-    from coqui_meta.experiments.study import train_branches
-    from coqui_meta.experiments.style_corpus import build_style_corpus, held_out_styles
     from coqui_meta.files import write_json
+    from coqui_meta_lab.base_asset import NotABase
+    from coqui_meta_lab.evaluation_grid import evaluate_sides, learned_from
+    from coqui_meta_lab.gst_base import style_training_clips
+    from coqui_meta_lab.study import train_branches
+    from coqui_meta_lab.style_corpus import build_style_corpus, held_out_styles
 
     corpus = build_style_corpus(args.out / "corpus")
     held = held_out_styles()

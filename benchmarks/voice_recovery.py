@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from coqui_meta.experiments.base_asset import add_base_asset_argument
+from coqui_meta_lab.base_asset import add_base_asset_argument
 
 MODULES = {
     "emb_g": ["emb_g"],
@@ -60,8 +60,8 @@ def arguments() -> argparse.Namespace:
 
 def base_files(args) -> tuple[str, str, Path]:
     """The checkpoint to diagnose (the shipped base, or ``--base-asset``, unless ``--model_path``) and the corpus."""
-    from coqui_meta.experiments.base_asset import VOICES_BASE, shipped_base
-    from coqui_meta.experiments.voice_corpus import build_voice_corpus, voices_config
+    from coqui_meta_lab.base_asset import VOICES_BASE, shipped_base
+    from coqui_meta_lab.voice_corpus import build_voice_corpus, voices_config
 
     if args.model_path:
         return args.model_path, args.config_path, Path(args.data or build_voice_corpus(args.out.parent / "corpus"))
@@ -80,11 +80,11 @@ def main() -> None:
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")
 
-    from coqui_meta.experiments.voice_corpus import training_voices
     from coqui_meta.voices.adaptation import AdaptationSettings
     from coqui_meta.voices.checkpoints import load_model
     from coqui_meta.voices.evaluation import evaluate
     from coqui_meta.voices.identity import own_row_ceiling
+    from coqui_meta_lab.voice_corpus import training_voices
 
     args.out.mkdir(parents=True, exist_ok=True)
     model_path, config_path, corpus = base_files(args)

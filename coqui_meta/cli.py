@@ -11,6 +11,11 @@
 --out_path d_vectors.json``: a speaker encoder's embedding (a prototype model's own, Resemblyzer's or Coqui's) of every
 clip and speaker, in the d-vector format Coqui reads (see `coqui_meta.voices.embed`).
 
+Every command that reads a model takes ``--model_name NAME`` as ``tts --model_name`` does (a released Coqui model, e.g.
+``tts_models/en/vctk/vits``: Coqui's cache, else a download) or ``--model_path`` a checkpoint or a release's folder
+(`coqui_meta.released`); ``train --model_name NAME --config_path meta.json`` meta-trains a released model
+(`coqui_meta.train_command.released_config`).
+
 ``coqui-meta compare A/report.json B/report.json ... --out_path DIR``: adaptation curves side by side, the first report
 being the baseline (see `coqui_meta.voices.compare`).
 
@@ -35,6 +40,7 @@ from coqui_meta.cli_voices import (
     embed_command,
     in_flags,
     model_and_adaptation_arguments,
+    released_checkpoint,
 )
 
 logger = logging.getLogger("coqui_meta")
@@ -99,6 +105,7 @@ def _evaluate(arg_list: list[str]) -> int:
                         "and --data is a folder of language folders) or a speaking style (emotion_name: --speakers "
                         "names the styles; judged by prosody too); default: the checkpoint's meta.task_key")
     args = parser.parse_args(arg_list)
+    released_checkpoint(args, "evaluate")
     try:
         report = evaluate(
             args.model_path,
@@ -118,32 +125,22 @@ def _evaluate(arg_list: list[str]) -> int:
     from coqui_meta.voices.report import to_markdown
 
     print(to_markdown(report))
+    print(f"Renditions spoken through: {report['vocoder']}")
     print(f"Written: {os.path.join(args.out_path, 'report.json')}, report.md, curves.png, samples/")
     return 0
 
 
 def _demo(arg_list: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="coqui-meta demo",
-        description="Meta-learning against plain Coqui training on a corpus of Debian voices, end to end (< 15 min).",
-    )
-    parser.add_argument("--out_path", default="runs/demo", help="folder for the corpus, models, reports and audio")
-    parser.add_argument("--quick", action="store_true", help="a few minutes of training only (a smoke test)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train_base", type=float, default=None, metavar="MINUTES",
-                        help="train the demo's base for MINUTES (resumable) instead of using the shipped one, and stop")
-    args = parser.parse_args(arg_list)
-    import torch
+    """`coqui-meta demo` is the lab's (it builds corpora from Debian voices and ships a base, which the plugin does not
+    carry): a package that is installed beside the plugin adds it through the entry point group ``coqui_meta.commands``
+    (lab/pyproject.toml), so the plugin imports nothing of the lab."""
+    from importlib.metadata import entry_points
 
-    from coqui_meta.experiments.demo import run
-
-    logging.getLogger("TTS").setLevel(logging.ERROR)
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    try:
-        run(args.out_path, quick=args.quick, seed=args.seed, train_base_minutes=args.train_base)
-    except RuntimeError as error:
-        raise SystemExit(f"coqui-meta demo: {in_flags(error)}") from None
-    return 0
+    found = list(entry_points(group="coqui_meta.commands", name="demo"))
+    if not found:
+        raise SystemExit("coqui-meta demo: the demo lives in the lab beside the plugin, not in the coqui-meta wheel: "
+                         "run `make demo` in a checkout of the repository (it installs lab/ next to the plugin)")
+    return found[0].load()(arg_list)
 
 
 COMMANDS = {

@@ -6,9 +6,27 @@ import argparse
 
 
 def checkpoint_arguments(parser: argparse.ArgumentParser, model_help: str) -> None:
-    parser.add_argument("--model_path", required=True, help=model_help)
-    parser.add_argument("--config_path", required=True, help="its config.json")
+    parser.add_argument("--model_name", default=None, help="a released Coqui model as `tts --model_name` names it "
+                        "(e.g. tts_models/en/vctk/vits): from Coqui's cache, else downloaded (coqui_meta.released)")
+    parser.add_argument("--model_path", default=None, help=f"{model_help}; or a released model's folder")
+    parser.add_argument("--config_path", default=None, help="its config.json (default: the one beside the model)")
     parser.add_argument("--trust_checkpoint", action="store_true", help="allow a checkpoint that needs pickled code")
+
+
+def released_checkpoint(args: argparse.Namespace, command: str):
+    """``--model_name`` or ``--model_path`` (a checkpoint or a release's folder) resolved to the checkpoint and the
+    config to read (`coqui_meta.released`), put back in ``args``; a refusal before anything is written."""
+    from coqui_meta.released import resolve
+
+    try:
+        release = resolve(args.model_name, args.model_path, args.config_path)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"coqui-meta {command}: {in_flags(error)}") from None
+    args.model_path, args.config_path = str(release.model_file), str(release.config_path)
+    if args.model_name and release.default_vocoder and "vocoder_name" in args and not (
+            args.vocoder_name or args.vocoder_path or args.vocoder_config_path):
+        args.vocoder_name = release.default_vocoder  # as `tts --model_name` speaks a Tacotron2 release
+    return release
 
 
 def model_and_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +47,13 @@ def model_and_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
                         "(emb_g / speaker_embedding) keeps every old speaker bit-identical")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--vocoder_name", default=None, help="Tacotron2: a released vocoder that speaks the samples "
+                        "and renditions, as `tts --vocoder_name` names it (e.g. vocoder_models/en/ljspeech/hifigan_v2;"
+                        " from Coqui's cache when offline); default: with --model_name the release's own vocoder, as `tts "
+                        "--model_name` uses it, else Griffin-Lim")
+    parser.add_argument("--vocoder_path", default=None, help="Tacotron2: a vocoder checkpoint instead (with "
+                        "--vocoder_config_path)")
+    parser.add_argument("--vocoder_config_path", default=None, help="its config.json")
 
 
 #: the flag of each library argument whose flag is not ``--`` and its name
@@ -43,10 +68,13 @@ def in_flags(error: Exception) -> str:
 
 def adaptation_settings(args):
     from coqui_meta.voices.adaptation import AdaptationSettings
+    from coqui_meta.voices.vocoder import VocoderChoice
 
+    vocoder = VocoderChoice(args.vocoder_name, args.vocoder_path, args.vocoder_config_path)
     return AdaptationSettings(lr=args.lr, lr_scale=args.lr_scale, optimizer=args.optimizer, grad_clip=args.grad_clip,
                               adapt_modules=args.adapt_modules.split(",") if args.adapt_modules else [],
-                              seed=args.seed, device=args.device, trust=args.trust_checkpoint, encoder=args.encoder)
+                              seed=args.seed, device=args.device, trust=args.trust_checkpoint, encoder=args.encoder,
+                              vocoder=vocoder if vocoder.named else None)
 
 
 def adapt_command(arg_list: list[str]) -> int:
@@ -76,6 +104,7 @@ def adapt_command(arg_list: list[str]) -> int:
                         help="d-vector models: a d-vector file whose voices to keep beside the new one (coqui-meta "
                         "embed's, or an earlier voice's d_vectors.json), besides the config's d_vector_file")
     args = parser.parse_args(arg_list)
+    released_checkpoint(args, "adapt")
     if args.style:
         return _adapt_style(args)
     if not args.speaker and not args.language:
@@ -91,16 +120,29 @@ def adapt_command(arg_list: list[str]) -> int:
     except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as error:
         raise SystemExit(f"coqui-meta adapt: {in_flags(error)}") from None
     out = args.out_path
-    voice_file = "d_vectors.json" if info.get("d_vectors") else "speakers.json"
+    voice_file = "d_vectors.json" if info.get("d_vectors") else "" if info.get("single_speaker") else "speakers.json"
     print(
         f"Voice {info['speaker']!r}: support loss {(info['support_loss'] or [info['final_support_loss']])[0]:.4f}"
         f" -> {info['final_support_loss']:.4f} in {info['steps']} steps ({info['seconds']:.1f} s on {info['device']})"
     )
-    print(f"Written: {out}/model.pth, config.json, {voice_file}, sample.wav, adapt.json")
+    print(f"Written: {out}/model.pth, config.json, {voice_file + ', ' if voice_file else ''}sample.wav, adapt.json")
+    print(f"Sample spoken through: {info['vocoder']}")
     language = f" --language_idx {info['language']}" if info.get("language") else ""
-    print(f'Try: tts --model_path {out}/model.pth --config_path {out}/config.json --speaker_idx {info["speaker"]}'
-          f'{language} --text "Hello there." --out_path {out}/hello.wav')
+    speaker = "" if info.get("single_speaker") else f" --speaker_idx {info['speaker']}"  # a one-speaker model's own
+    print(f'Try: tts --model_path {out}/model.pth --config_path {out}/config.json{speaker}'
+          f'{language}{vocoder_flags(args)} --text "Hello there." --out_path {out}/hello.wav')
     return 0
+
+
+def vocoder_flags(args) -> str:
+    """The vocoder flags of stock ``tts`` that speak a Tacotron2 result as the sample was spoken ("" for none): the
+    files, since ``tts --model_path`` ignores ``--vocoder_name``."""
+    from coqui_meta.voices.vocoder import released_vocoder
+
+    model_path, config_path = args.vocoder_path, args.vocoder_config_path
+    if args.vocoder_name:
+        model_path, config_path = released_vocoder(args.vocoder_name)  # found a moment ago: in the cache now
+    return f" --vocoder_path {model_path} --vocoder_config_path {config_path}" if model_path else ""
 
 
 def _adapt_language(args) -> int:
@@ -157,8 +199,11 @@ def embed_command(arg_list: list[str]) -> int:
     parser.add_argument("--encoder", choices=ENCODERS, default="prototype",
                         help="prototype: a protonet/proto_maml model's own encoder (needs --model_path and "
                         "--config_path); resemblyzer: 256-dimensional; coqui: Coqui's speaker encoder (YourTTS's kind)")
+    parser.add_argument("--model_name", default=None, help="a released Coqui model as `tts --model_name` names it "
+                        "(its config, and for --encoder coqui the speaker encoder in its folder)")
     parser.add_argument("--model_path", default=None,
-                        help="--encoder prototype: checkpoint of a protonet or proto_maml model")
+                        help="--encoder prototype: checkpoint of a protonet or proto_maml model, or a release's "
+                        "folder")
     parser.add_argument("--config_path", default=None, help="its config.json; with another encoder, optional: the "
                         "d-vector model's config, whose d_vector_dim the vectors must have")
     parser.add_argument("--trust_checkpoint", action="store_true", help="allow a checkpoint that needs pickled code")
@@ -175,6 +220,8 @@ def embed_command(arg_list: list[str]) -> int:
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args(arg_list)
+    if args.model_name or args.model_path:
+        released_checkpoint(args, "embed")
     try:
         info = embed(args.model_path, args.config_path, args.data, args.out_path, dataset_name=args.dataset_name,
                      batch_size=args.batch_size, device=args.device, trust=args.trust_checkpoint, encoder=args.encoder,
@@ -185,6 +232,11 @@ def embed_command(arg_list: list[str]) -> int:
           f"({info['encoder']} encoder), written to {info['out_path']} ({info['seconds']:.1f} s)")
     if info["left_out"]:
         print(f"{len(info['left_out'])} clip(s) left out by the model's length filters, e.g. {info['left_out'][0]}")
+    if info["fields_to_set"]:  # a config that does not use d-vectors yet: how it reads the file
+        import json
+
+        print(f"{args.config_path} does not use d-vectors yet; to train or speak with these, set in it: "
+              + ", ".join(f"{key}={json.dumps(value)}" for key, value in info["fields_to_set"].items()))
     return 0
 
 
@@ -197,6 +249,7 @@ def apply_delta_command(arg_list: list[str]) -> int:
     parser.add_argument("--delta", required=True, help="voice.safetensors written by coqui-meta adapt --save_delta")
     parser.add_argument("--out_path", required=True, help="new folder for model.pth, config.json, speakers.json")
     args = parser.parse_args(arg_list)
+    released_checkpoint(args, "apply-delta")
     try:
         info = apply_delta(args.model_path, args.config_path, args.delta, args.out_path, trust=args.trust_checkpoint)
     except (FileNotFoundError, FileExistsError, ValueError) as error:

@@ -33,103 +33,100 @@ class MetaLearningConfig(Coqpit):
     """How the model learns to learn. A config checks itself: each field when it is set, all of them and how they fit
     together in `check_values()`, which Coqpit runs when the config is built, loaded or overridden.
 
-    Args:
-        algorithm: ``maml`` (second order), ``fomaml``, ``reptile``; ``protonet`` (a voice is the prototype, the mean
-            embedding of its support clips, fed through Coqui's d-vector input: no inner step) and ``proto_maml``
-            (the prototype, then MAML inner steps on it and on the adapted modules; second order unless
-            ``first_order``). The prototype algorithms need ``use_d_vector_file`` (``from_config`` sets it).
-        inner_steps: gradient steps on the support clips of a task.
-        inner_optimizer: how a task's steps move its tensors, in meta-training and in ``coqui-meta adapt`` and
-            ``evaluate`` alike: ``adam`` (Adam's step at the inner rates, restarted for each task) or ``sgd``
-            (``rate * grad``). ``None`` (the default): ``adam``, except for second-order MAML (``maml``,
-            ``proto_maml`` without ``first_order``), which differentiates through its steps and so takes ``sgd``:
-            Adam's step is not differentiated through (its direction is a constant of the outer step; learned rates
-            still get their gradient). Adam because it recovers a voice fastest (``benchmarks/voice_recovery.py``:
-            the speaker row and the small conditioning layers get gradients of very different sizes, which its
-            per-element scaling evens out). `inner_update` is the one in use.
-        inner_lr: learning rate of the inner (task) steps; with learned rates, the value they start from.
-        inner_lr_mode: ``fixed`` (``inner_lr`` for every adapted tensor), ``per_tensor`` (one learned rate per adapted
-            tensor: Meta-SGD at tensor granularity) or ``per_tensor_step`` (one per tensor and inner step: MAML++).
-            Learned rates are meta-trained by the outer optimizer (log-parametrised), saved in meta checkpoints as
-            ``meta_inner_lrs.log_lr`` and used by ``coqui-meta adapt`` and ``evaluate`` unless ``--lr`` is given.
-            For ``maml``, ``fomaml`` and ``proto_maml`` on the torch or learn2learn backend.
-        multi_step_loss: the outer loss is the mean of the query loss of the task's voice as it starts and after
-            every inner step (MAML++'s multi-step loss, with the start included), not the loss after the last step
-            alone: the initial voice and every step count, not only where the steps end. Costs one query pass more
-            per inner step.
-        log_adaptation_gain: log each outer step's ``query_loss_before_adaptation`` and ``adaptation_gain`` (its query
-            loss at the task's start minus after the inner steps): a gain that shrinks while the loss falls is
-            memorization (the model fits the query without the support). Costs one query forward without gradient a
-            task (nothing with ``multi_step_loss``, which computes it anyway); MAML and first-order MAML.
-        inner_lr_lr: the outer optimizer's learning rate for the learned log-rates (their own param group, no weight
-            decay): a step moves a rate by a factor of about ``exp(inner_lr_lr)``.
-        first_order: drop second-order terms of MAML (``fomaml`` implies it).
-        adapt_modules: name patterns of the parameters the inner loop adapts (``"emb_g"`` matches every parameter
-            under ``emb_g``; shell wildcards work). Empty: the model's default (speaker embedding + decoder side).
-        n_way: tasks (speakers) per episode, all different.
-        k_shot: support clips per task.
-        q_query: query clips per task.
-        meta_batch_size: tasks per outer step.
-        task_key: the sample field that defines a task: ``speaker_name``, ``emotion_name``, ``language``, ...
-            With ``language``, a task is a language: it starts from the mean row of the language embedding (``emb_l``,
-            which then must be on: ``use_language_embedding``), and the inner loop adapts that row with the adapted
-            modules (default: the language embedding and the text encoder).
-        d_vector_start: a d-vector model (``use_d_vector_file``, no prototype algorithm): where a task's voice (its
-            d-vector, adapted by the inner loop) starts. ``task``: the mean of the task's own support d-vectors in
-            the file (YourTTS's zero-shot voice, then MAML's steps on top); ``mean``: the mean of every d-vector in
-            the file (a voice with nothing known).
-        backend: ``torch`` (``torch.func.functional_call``) or ``learn2learn`` (its MAML wrapper).
-        episodes_per_epoch: outer steps in one Trainer epoch.
-        eval_episodes: meta-validation episodes per Trainer evaluation (fixed across evaluations).
-        eval_inner_steps: inner steps at meta-validation; ``None`` means ``inner_steps``.
-        adversarial_outer: VITS only: add the GAN terms (adversarial and feature matching) to the outer loss. The
-            inner loss is always the reconstruction terms (mel L1, KL, duration).
-        eval_tasks: task values (speakers by default) held out for meta-validation by ``coqui-meta train``; empty:
-            it holds out ``n_way`` values chosen with ``seed``.
-        seed: seed of the episode sampler and of each task's random draws.
-        max_skipped_share: training stops with an error once more than this share of tasks (after the first 20) had
-            a non-finite or diverging support or query loss; such tasks are skipped and counted (``skipped_tasks``).
-        gradient_checkpointing: torch backend, second order (maml, proto_maml): keep only the adapted tensors between
-            inner steps; the outer backward recomputes each step, so memory no longer grows with ``inner_steps``
-            (more time). First-order inner steps keep no graph: nothing to checkpoint.
-        prototype_distance: ``euclidean`` (squared) or ``cosine``: the metric of the prototypical classification loss.
-        prototype_loss_weight: weight of that loss beside the query reconstruction loss (0 turns it off).
-        prototype_channels: width of the prototype encoder's convolutions (its output size is ``d_vector_dim``).
-        prototype_reconstruction_grad: let the reconstruction loss train the encoder too, through the prototypes. Off:
-            the encoder learns to tell speakers apart (classification loss) and the TTS model learns to speak with
-            its prototypes; on, VITS's reconstruction loss (tens of times the classification loss) can teach the
-            encoder what the decoder wants from a clip rather than who speaks.
+    Each field's meaning is its ``metadata["help"]`` below: the docs' reference of the ``meta`` block
+    (``docs/reference/meta.md``) is generated from it.
     """
 
-    algorithm: str = "fomaml"
-    inner_steps: int = 1
-    inner_optimizer: str | None = None
-    inner_lr: float = 1e-3
-    inner_lr_mode: str = "fixed"
-    inner_lr_lr: float = 0.01
-    multi_step_loss: bool = False
-    log_adaptation_gain: bool = True
-    first_order: bool = False
-    adapt_modules: list[str] = field(default_factory=list)
-    n_way: int = 4
-    k_shot: int = 5
-    q_query: int = 5
-    meta_batch_size: int = 4
-    task_key: str = "speaker_name"
-    d_vector_start: str = "task"
-    backend: str = "torch"
-    episodes_per_epoch: int = 100
-    eval_episodes: int = 4
-    eval_inner_steps: int | None = None
-    adversarial_outer: bool = False
-    eval_tasks: list[str] = field(default_factory=list)
-    seed: int = 0
-    max_skipped_share: float = 0.25
-    gradient_checkpointing: bool = False
-    prototype_distance: str = "euclidean"
-    prototype_loss_weight: float = 1.0
-    prototype_channels: int = 128
-    prototype_reconstruction_grad: bool = False
+    algorithm: str = field(default="fomaml", metadata={"help": (
+        "`maml` (second order), `fomaml`, `reptile`; `protonet` (a voice is the prototype, the mean embedding of its "
+        "support clips, fed through Coqui's d-vector input: no inner step) and `proto_maml` (the prototype, then MAML "
+        "inner steps on it and on the adapted modules; second order unless `first_order`). The prototype algorithms "
+        "need `use_d_vector_file` (`from_config` sets it).")})
+    inner_steps: int = field(default=1, metadata={"help": "Gradient steps on the support clips of a task."})
+    inner_optimizer: str | None = field(default=None, metadata={"help": (
+        "How a task's steps move its tensors, in meta-training and in `coqui-meta adapt` and `evaluate` alike: "
+        "`adam` (Adam's step at the inner rates, restarted for each task) or `sgd` (`rate * grad`). `null` (the "
+        "default): `adam`, except for second-order MAML (`maml`, `proto_maml` without `first_order`), which "
+        "differentiates through its steps and so takes `sgd`: Adam's step is not differentiated through (its "
+        "direction is a constant of the outer step; learned rates still get their gradient). Adam because it recovers "
+        "a voice fastest (`benchmarks/voice_recovery.py`: the speaker row and the small conditioning layers get "
+        "gradients of very different sizes, which its per-element scaling evens out).")})
+    inner_lr: float = field(default=1e-3, metadata={"help": (
+        "Learning rate of the inner (task) steps; with learned rates, the value they start from.")})
+    inner_lr_mode: str = field(default="fixed", metadata={"help": (
+        "`fixed` (`inner_lr` for every adapted tensor), `per_tensor` (one learned rate per adapted tensor: Meta-SGD "
+        "at tensor granularity) or `per_tensor_step` (one per tensor and inner step: MAML++). Learned rates are "
+        "meta-trained by the outer optimizer (log-parametrised), saved in meta checkpoints as "
+        "`meta_inner_lrs.log_lr` and used by `coqui-meta adapt` and `evaluate` unless `--lr` is given. For `maml`, "
+        "`fomaml` and `proto_maml`.")})
+    inner_lr_lr: float = field(default=0.01, metadata={"help": (
+        "The outer optimizer's learning rate for the learned log-rates (their own param group, no weight decay): a "
+        "step moves a rate by a factor of about `exp(inner_lr_lr)`.")})
+    multi_step_loss: bool = field(default=False, metadata={"help": (
+        "The outer loss is the mean of the query loss of the task's voice as it starts and after every inner step "
+        "(MAML++'s multi-step loss, with the start included), not the loss after the last step alone: the initial "
+        "voice and every step count. Costs one query pass more per inner step. For `maml`, `fomaml` and "
+        "`proto_maml`.")})
+    log_adaptation_gain: bool = field(default=True, metadata={"help": (
+        "Log each outer step's `query_loss_before_adaptation` and `adaptation_gain` (its query loss at the task's "
+        "start minus after the inner steps): a gain that shrinks while the loss falls is memorization (the model "
+        "fits the query without the support). Costs one query forward without gradient a task (nothing with "
+        "`multi_step_loss`, which computes it anyway); MAML and first-order MAML.")})
+    first_order: bool = field(default=False, metadata={"help": (
+        "Drop the second-order terms of MAML (`fomaml` implies it).")})
+    adapt_modules: list[str] = field(default_factory=list, metadata={"help": (
+        "Name patterns of the parameters the inner loop adapts (`emb_g` matches every parameter under `emb_g`; "
+        "shell wildcards work). Empty: the model's default (VITS: `emb_g`, `duration_predictor`, `flow`, "
+        "`waveform_decoder`; Tacotron2: `speaker_embedding`, `decoder.linear_projection`, `decoder.stopnet`, "
+        "`postnet`; other defaults for languages, styles and d-vector models).")})
+    n_way: int = field(default=4, metadata={"help": "Tasks (speakers) per episode, all different."})
+    k_shot: int = field(default=5, metadata={"help": "Support clips per task."})
+    q_query: int = field(default=5, metadata={"help": "Query clips per task."})
+    meta_batch_size: int = field(default=4, metadata={"help": "Tasks per outer step."})
+    task_key: str = field(default="speaker_name", metadata={"help": (
+        "The sample field that defines a task: `speaker_name`, `emotion_name` (a speaking style), `language`, ... "
+        "With `language`, a task is a language: it starts from the mean row of the language embedding (`emb_l`, "
+        "which then must be on: `use_language_embedding`), and the inner loop adapts that row with the adapted "
+        "modules (default: the language embedding, the text encoder and the duration predictor).")})
+    d_vector_start: str = field(default="task", metadata={"help": (
+        "A d-vector model (`use_d_vector_file`, no prototype algorithm): where a task's voice (its d-vector, adapted "
+        "by the inner loop) starts. `task`: the mean of the task's own support d-vectors in the file (YourTTS's "
+        "zero-shot voice, then MAML's steps on top); `mean`: the mean of every d-vector in the file (a voice with "
+        "nothing known).")})
+    backend: str = field(default="torch", metadata={"help": (
+        "`torch` (`torch.func.functional_call`) or `learn2learn` (its MAML wrapper; needs the `learn2learn` "
+        "extra).")})
+    episodes_per_epoch: int = field(default=100, metadata={"help": "Outer steps in one Trainer epoch."})
+    eval_episodes: int = field(default=4, metadata={"help": (
+        "Meta-validation episodes per Trainer evaluation (fixed across evaluations).")})
+    eval_inner_steps: int | None = field(default=None, metadata={"help": (
+        "Inner steps at meta-validation; `null` means `inner_steps`.")})
+    adversarial_outer: bool = field(default=False, metadata={"help": (
+        "VITS only: add the GAN terms (adversarial and feature matching) to the outer loss. The inner loss is always "
+        "the reconstruction terms (mel L1, KL, duration).")})
+    eval_tasks: list[str] = field(default_factory=list, metadata={"help": (
+        "Task values (speakers by default) held out for meta-validation by `coqui-meta train`; empty: it holds out "
+        "`n_way` values chosen with `seed`.")})
+    seed: int = field(default=0, metadata={"help": (
+        "Seed of the episode sampler, of each task's random draws and of the initial weights.")})
+    max_skipped_share: float = field(default=0.25, metadata={"help": (
+        "Training stops with an error once more than this share of tasks (after the first 20) had a non-finite or "
+        "diverging support or query loss; such tasks are skipped and counted (`skipped_tasks`).")})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": (
+        "Torch backend, second order (`maml`, `proto_maml`): keep only the adapted tensors between inner steps; the "
+        "outer backward recomputes each step, so memory no longer grows with `inner_steps` (more time). First-order "
+        "inner steps keep no graph: nothing to checkpoint.")})
+    prototype_distance: str = field(default="euclidean", metadata={"help": (
+        "`euclidean` (squared) or `cosine`: the metric of the prototypical classification loss.")})
+    prototype_loss_weight: float = field(default=1.0, metadata={"help": (
+        "Weight of the prototypical classification loss beside the query reconstruction loss (0 turns it off).")})
+    prototype_channels: int = field(default=128, metadata={"help": (
+        "Width of the prototype encoder's convolutions (its output size is `d_vector_dim`).")})
+    prototype_reconstruction_grad: bool = field(default=False, metadata={"help": (
+        "Let the reconstruction loss train the prototype encoder too, through the prototypes. Off: the encoder learns "
+        "to tell speakers apart (classification loss) and the TTS model learns to speak with its prototypes; on, "
+        "VITS's reconstruction loss (tens of times the classification loss) can teach the encoder what the decoder "
+        "wants from a clip rather than who speaks (at weight 1 it wiped out the encoder's speaker information).")})
 
     def __setattr__(self, name: str, value) -> None:
         # a field set after the config is built is checked at once on its own (how it fits the other fields is

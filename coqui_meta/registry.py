@@ -1,8 +1,9 @@
 """Makes Coqui's own `load_config()` and `setup_model()` know ``meta_vits`` and ``meta_tacotron2``.
 
 Coqui finds a model named ``X`` by importing ``TTS.tts.models.X`` (class ``to_camel(X)``) and its config by importing
-``TTS.tts.configs.X_config``. `register()` puts our modules under those names in ``sys.modules`` and installs the
-Trainer's checkpoint wrappers (`coqui_meta.trainer_bridge`); no installed file is changed.
+``TTS.tts.configs.X_config``. `register()` puts our modules under those names in ``sys.modules``: new names only, so
+no installed file and none of Coqui's or its Trainer's code is changed (a meta model's own Trainer gets its checkpoint
+wrappers from the model's ``on_init_start`` hook, `coqui_meta.trainer_bridge`).
 """
 
 from __future__ import annotations
@@ -50,11 +51,8 @@ def model_kind(name: str) -> ModelKind:
 
 
 def register() -> None:
-    """Register the meta models and configs with Coqui, and make its Trainer's checkpoints atomic and able to carry
-    the run's position (`coqui_meta.trainer_bridge`). Idempotent; run by ``import coqui_meta``."""
-    from coqui_meta import trainer_bridge
-
+    """Register the meta models and configs with Coqui under new module names. Idempotent; run by
+    ``import coqui_meta``."""
     for kind in set(models().values()):
         _alias(f"TTS.tts.configs.{kind.name}_config", **{kind.config_class.__name__: kind.config_class})
         _alias(f"TTS.tts.models.{kind.name}", **{kind.model_class.__name__: kind.model_class})
-    trainer_bridge.install()

@@ -23,11 +23,13 @@ def train(arg_list: list[str]) -> int:
         setup_logger(name, level=logging.INFO, stream=sys.stdout, formatter=ConsoleFormatter())
     train_args, args, overrides = _arguments(arg_list)
     cpu_group = _launched_ranks(train_args, arg_list)
-    config = _config(args, overrides)
+    config = _config(args, overrides, train_args)
     try:
         trainer = meta_trainer(config, args=train_args)
     except (TrainingSetupError, SplitError) as error:
         raise SystemExit(f"coqui-meta train: {error}") from None
+    if getattr(args, "release_weights", None):
+        restore_release(trainer.model, args.release_weights)
     if args.continue_path and overrides:
         # the Trainer reloads config.json in place when it continues a run: apply the overrides again
         apply_overrides(trainer.config, overrides)
@@ -48,6 +50,9 @@ def _arguments(arg_list: list[str]):
     @dataclass
     class TrainMetaArgs(TrainerArgs):
         config_path: str | None = field(default=None, metadata={"help": "Path to the config file."})
+        model_name: str | None = field(default=None, metadata={
+            "help": "A released Coqui model (tts_models/en/vctk/vits): its config and weights, meta-trained with the "
+            "meta block and datasets of --config_path (coqui_meta.train_command.released_config)"})
 
     train_args = TrainMetaArgs()
     args, overrides = train_args.init_argparse(arg_prefix="").parse_known_args(arg_list)
@@ -55,13 +60,16 @@ def _arguments(arg_list: list[str]):
     return train_args, args, overrides
 
 
-def _config(args, overrides: list[str]):
-    """The meta config of ``--config_path`` (or of the run to continue), with the overrides, checked."""
+def _config(args, overrides: list[str], train_args=None):
+    """The meta config of ``--config_path`` (or of the run to continue, or of ``--model_name`` with it), with the
+    overrides, checked."""
     from TTS.config import load_config
 
     import coqui_meta  # noqa: F401  (registers meta_vits and meta_tacotron2)
 
-    if args.config_path:
+    if args.model_name:
+        config_path = released_config(args, train_args)
+    elif args.config_path:
         config_path = args.config_path
     elif args.continue_path:
         config_path = os.path.join(args.continue_path, "config.json")
@@ -83,6 +91,102 @@ def _config(args, overrides: list[str]):
     except ValueError as error:
         raise SystemExit(f"coqui-meta train: {error}") from None
     return config
+
+
+def released_config(args, train_args) -> str:
+    """``--model_name NAME --config_path meta.json``: the release's config (`coqui_meta.released`) overridden field by
+    field by the user's JSON (a dict field such as ``model_args`` or ``audio`` merged key by key, any other value
+    replaced): the user gives ``meta``, ``datasets`` and ``output_path``, and may change anything else (``epochs``,
+    ``batch_size``, ``test_sentences``, ...). Besides: ``model`` becomes ``meta_vits`` / ``meta_tacotron2``; a VITS
+    gets ``model_args.init_discriminator`` true (training needs the discriminator a release leaves out);
+    ``save_best_after`` is 0 unless the user's JSON sets it (a release's says 10000: a short run would save nothing);
+    an empty ``run_name`` becomes ``meta-DATASET-MODEL``;
+    the loader fields a release leaves null (``batch_size``, ``eval_batch_size``, ``num_loader_workers``, ...) take
+    Coqui's defaults. The speaker table is the corpus's speakers, as for any config `coqui-meta train` trains (its
+    rows start fresh; the release's voices are not kept). The model starts from the release's weights
+    (`restore_release`) unless ``--restore_path`` names another checkpoint. Returns the merged config, written to a
+    working file (the Trainer copies it into the run folder)."""
+    import atexit
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from coqui_meta.released import check_name, resolve
+
+    try:
+        check_name(args.model_name)  # an unknown name or kind is said first, before any download
+    except ValueError as error:
+        raise SystemExit(f"coqui-meta train: {error}") from None
+    if args.continue_path:
+        raise SystemExit("coqui-meta train: --continue_path continues its own run (its config.json); leave out "
+                         "--model_name")
+    if not args.config_path or not os.path.isfile(args.config_path):
+        raise SystemExit(f"coqui-meta train: --model_name {args.model_name} needs --config_path meta.json, a file "
+                         f"giving at least meta, datasets and output_path (not found: {args.config_path})")
+    try:
+        user = json.loads(Path(args.config_path).read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise SystemExit(f"coqui-meta train: {args.config_path} is not valid JSON: {error}") from None
+    try:
+        release = resolve(model_name=args.model_name)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"coqui-meta train: {error}") from None
+    lacking = [name for name in ("datasets", "output_path") if not user.get(name)]
+    if lacking:
+        raise SystemExit(f"coqui-meta train: {args.config_path} gives no {' and no '.join(lacking)}; with "
+                         f"--model_name it gives the corpus to meta-train on and the run's folder")
+    merged = _merged(json.loads(release.config_path.read_text()), user)
+    for name in ("batch_size", "eval_batch_size", "num_loader_workers", "num_eval_loader_workers"):
+        if merged.get(name) is None:  # a release leaves its run's loader fields null: Coqui's defaults instead
+            merged.pop(name, None)
+    if "save_best_after" not in user:
+        merged["save_best_after"] = 0
+    if not merged.get("run_name"):  # a release's is often empty: the run folder would start with "-"
+        merged["run_name"] = "meta-" + "-".join(args.model_name.split("/")[2:])
+    merged["model"] = user.get("model") or f"meta_{release.model.removeprefix('meta_')}"
+    if merged["model"] == "meta_vits" and "init_discriminator" not in user.get("model_args", {}):
+        # a release for inference has no discriminator (init_discriminator false); VITS training needs one: it
+        # starts fresh, the generator from the release
+        merged.setdefault("model_args", {})["init_discriminator"] = True
+    work = tempfile.mkdtemp(prefix="coqui-meta-train-")
+    atexit.register(shutil.rmtree, work, True)
+    path = os.path.join(work, "config.json")
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(merged, file, indent=4)
+    if train_args is not None and not train_args.restore_path:
+        args.release_weights = str(release.model_file)  # loaded into the model by train(), see restore_release
+    logger.info("Meta-training %s (%s) with %s's fields over its config", args.model_name, release.model_file,
+                args.config_path)
+    return path
+
+
+def restore_release(model, path: str) -> None:
+    """The release's weights into the model the Trainer holds. Not the Trainer's ``--restore_path``: a release's
+    checkpoint is often ``{"model": ...}`` alone, without the step and optimizer state the Trainer's restore expects.
+    Tensors the release lacks (a VITS discriminator) or shapes differently (a speaker table of other speakers) keep
+    their fresh initialisation, and are named in the log."""
+    from coqui_meta.voices.checkpoints import load_checkpoint
+
+    try:
+        release = load_checkpoint(path)["model"]
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"coqui-meta train: {error}") from None
+    own = model.state_dict()
+    fits = {name: value for name, value in release.items() if name in own and own[name].shape == value.shape}
+    model.load_state_dict(fits, strict=False)
+    fresh = sorted({name.split(".")[0] for name in own if name not in fits})
+    logger.info("Restored %d of %d tensors from %s; starting fresh: %s", len(fits), len(own), path,
+                ", ".join(fresh) or "none")
+
+
+def _merged(base: dict, user: dict) -> dict:
+    """``base`` with ``user``'s fields: dicts merged key by key, any other value replaced."""
+    out = dict(base)
+    for key, value in user.items():
+        both = isinstance(value, dict) and isinstance(base.get(key), dict)
+        out[key] = _merged(base[key], value) if both else value
+    return out
 
 
 def apply_overrides(config, overrides: list[str]) -> None:

@@ -36,6 +36,7 @@ def prepare(config, train_samples: list | None = None, eval_samples: list | None
     from TTS.tts.models import setup_model
 
     from coqui_meta.episodes import split_by_task
+    from coqui_meta.models.one_speaker import gain_speaker_table, silence_speaker_conditioning
     from coqui_meta.voices.data import coqui_metadata_files, require_task_column
 
     meta = config.get("meta")
@@ -55,12 +56,20 @@ def prepare(config, train_samples: list | None = None, eval_samples: list | None
             logger.info("Meta-validation on held-out %s values: %s", meta.task_key,
                         ", ".join(sorted({str(s[meta.task_key]) for s in eval_samples})))
     eval_samples = list(eval_samples or [])
+    gained = gain_speaker_table(config)  # a one-speaker VITS meta-trained on speakers (coqui_meta.models.one_speaker)
     _fill_speakers(config, declared_speakers, train_samples)
     _check(config, train_samples + eval_samples)
     if seed is None:
         seed = meta.seed if meta is not None else config.get("training_seed", 54321)
     torch.manual_seed(seed)  # the initial weights too: two runs of one config are the same run
-    return _build(setup_model, config), train_samples, eval_samples
+    model = _build(setup_model, config)
+    if gained:
+        silence_speaker_conditioning(model)
+    try:  # a one-speaker model's tasks have no voice to tell apart: said before the Trainer is built
+        getattr(model, "meta_check_trainable", lambda: None)()
+    except ValueError as error:
+        raise TrainingSetupError(str(error)) from None
+    return model, train_samples, eval_samples
 
 
 def trainer_for(model, train_samples: list, eval_samples: list | None = None, args=None,

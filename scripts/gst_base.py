@@ -1,13 +1,13 @@
 """Trains (and goes on training) the GST Tacotron2 style base, ``assets/gst_style_base.safetensors``.
 
-Coqui's Tacotron2 with global style tokens (`coqui_meta.experiments.presets.gst_tacotron2_config`) over the style
+Coqui's Tacotron2 with global style tokens (`coqui_meta_lab.presets.gst_tacotron2_config`) over the style
 corpus's 8 voices, trained by plain Coqui steps (batch 8) on the 6 training styles (the held-out ``high`` and
 ``emphatic`` never enter) until it has ``--minutes`` of training in all. Resumable: run it again with more minutes
 and it goes on from its last Trainer checkpoint in ``--out``, or, on a machine without one, from the asset's weights
 (fresh optimizers; its record of steps and checks goes on). Every ``--check-minutes`` it renders one neutral clip of
 6 voices from the tokens' mean (where a style task starts) by Griffin-Lim and records the pitch error, the share on
-pitch and the length ratio against the real clips (`coqui_meta.experiments.gst_base.gst_check`); at the end it writes
-the weights in half precision to ``--asset`` (default: ``coqui_meta/experiments/assets/gst_style_base.safetensors``)
+pitch and the length ratio against the real clips (`coqui_meta_lab.gst_base.gst_check`); at the end it writes
+the weights in half precision to ``--asset`` (default: ``lab/coqui_meta_lab/assets/gst_style_base.safetensors``)
 with that record.
 
     python scripts/gst_base.py --minutes 120 --threads 2 --out runs/styles
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from coqui_meta.experiments.gst_base import GST_BASE
+from coqui_meta_lab.gst_base import GST_BASE
 
 
 def arguments() -> argparse.Namespace:
@@ -47,9 +47,9 @@ def main() -> None:
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
 
-    from coqui_meta.experiments.base_asset import NotABase, export_base
-    from coqui_meta.experiments.gst_base import style_training_clips, train_gst_base
-    from coqui_meta.experiments.style_corpus import build_style_corpus
+    from coqui_meta_lab.base_asset import NotABase, export_base
+    from coqui_meta_lab.gst_base import style_training_clips, train_gst_base
+    from coqui_meta_lab.style_corpus import build_style_corpus
 
     corpus = build_style_corpus(args.out / "corpus")
     train = style_training_clips(corpus)

@@ -1,7 +1,7 @@
-"""Trains (and goes on training) the many-voice base, ``coqui_meta/experiments/assets/voices_base.safetensors``.
+"""Trains (and goes on training) the many-voice base, ``lab/coqui_meta_lab/assets/voices_base.safetensors``.
 
 The small VITS preset trained by Coqui's Trainer (plain steps, batch 4) on the training voices of the project's
-many-voice corpus (`coqui_meta.experiments.voice_corpus`: the held-out voices never enter) until it has ``--minutes``
+many-voice corpus (`coqui_meta_lab.voice_corpus`: the held-out voices never enter) until it has ``--minutes``
 of training. Resumable: run it again with more minutes and it goes on from its last Trainer checkpoint in ``--out``,
 or, on a machine without one, from the shipped asset's weights (fresh optimizers; its record of steps and checks goes
 on). Every ``--check-minutes`` it records the seen-speaker EER (its renditions of 12 training voices with their own
@@ -15,6 +15,10 @@ written to ``--asset`` (it goes on from there on a machine without its folder), 
 
     python scripts/voices_base.py --minutes 120 --out runs/voices [--threads 1] [--lr 5e-5]
     python scripts/voices_base.py --minutes 360 --decoder-channels 256 --asset ASSET --out runs/voices
+
+``--variants N`` trains on the grown corpus (``OUT/corpus-variantsN``: the corpus and N espeak-ng voice variants,
+screened by the judge; `coqui_meta_lab.voice_corpus`), its training voices and kept training variants: another base,
+from scratch, written to its own ``--asset``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from coqui_meta.experiments.base_asset import VOICES_BASE as SHIPPED
+from coqui_meta_lab.base_asset import VOICES_BASE as SHIPPED
 
 
 def arguments() -> argparse.Namespace:
@@ -46,7 +50,11 @@ def arguments() -> argparse.Namespace:
                         help="where the base is written (and gone on from on a new machine); default: the shipped one")
     parser.add_argument("--pitch-voices", type=int, default=6)
     parser.add_argument("--no-export", action="store_true", help="train only; leave the asset as it is")
+    parser.add_argument("--variants", type=int, default=0,
+                        help="the corpus grown by this many screened voice variants (another base: needs --asset)")
     args = parser.parse_args()
+    if args.variants and (args.asset is None or args.asset.resolve() == SHIPPED.resolve()):
+        parser.error("--variants makes another base: name its own --asset (the shipped base stays as it is)")
     if args.decoder_channels is not None and (args.asset is None or args.asset.resolve() == SHIPPED.resolve()):
         parser.error("--decoder-channels makes another base: name its own --asset (the shipped base stays as it is)")
     if args.decoder_channels is not None and args.decoder_channels < 8:
@@ -63,25 +71,26 @@ def main() -> None:
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
 
-    from coqui_meta.experiments.base_asset import NotABase, asset_start, export_base
-    from coqui_meta.experiments.base_training import pitch_check, seen_speaker_check, train_base
-    from coqui_meta.experiments.voice_corpus import (
+    from coqui_meta.voices.data import load_clips
+    from coqui_meta_lab.base_asset import NotABase, asset_start, export_base
+    from coqui_meta_lab.base_training import pitch_check, seen_speaker_check, train_base
+    from coqui_meta_lab.voice_corpus import (
         MAX_SECONDS,
         build_voice_corpus,
         training_voices,
         voices_config,
     )
-    from coqui_meta.voices.data import load_clips
 
-    corpus = build_voice_corpus(args.out / "corpus")
-    voices = set(training_voices())
+    corpus = build_voice_corpus(args.out / (f"corpus-variants{args.variants}" if args.variants else "corpus"),
+                                variants=args.variants)
+    voices = set(training_voices(corpus))
     train = [s for s in load_clips(corpus) if s["seconds"] <= MAX_SECONDS and s["speaker_name"] in voices]
     config = voices_config(corpus)
     if args.lr is not None:
         config.lr_gen = config.lr_disc = args.lr
     if args.decoder_channels is not None:
         config.model_args.upsample_initial_channel_decoder = args.decoder_channels
-    start = asset if asset.is_file() else SHIPPED  # a new wide base starts from the shipped one
+    start = asset if asset.is_file() or args.variants else SHIPPED  # a new wide base starts from the shipped one
     try:
         warm_start = asset_start(start, config.speakers, "a base of these voices") if start.is_file() else None
     except NotABase as error:
@@ -96,7 +105,8 @@ def main() -> None:
         last = base.history[-1]
         wide = f", a {args.decoder_channels}-channel waveform decoder" if args.decoder_channels else ""
         note = (f"small VITS{wide}, {base.steps} plain Coqui steps ({base.minutes:.0f} min) on the many-voice corpus's "
-                f"{len(voices)} training voices; seen-speaker EER {last['seen_speaker_eer']:.3f}; "
+                f"{len(voices)} training voices{f' (grown by {args.variants} variants)' if args.variants else ''}; "
+                f"seen-speaker EER {last['seen_speaker_eer']:.3f}; "
                 "scripts/voices_base.py")
         progress = {"steps": base.steps, "minutes": base.minutes, "history": base.history}
         print("Written:", export_base(base.files, asset, note, progress))

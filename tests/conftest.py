@@ -13,7 +13,8 @@ torch.set_num_threads(1)
 # The modules that take longest (`--durations`), first. `make test` runs two pytest-xdist workers that take whole
 # modules (--dist loadfile) in collection order as they come free: a long module handed out last would leave one
 # worker running it alone at the end.
-LONGEST_FIRST = ("test_resume", "test_styles", "test_coqui_recipes", "test_demo", "test_evaluate", "test_distributed",
+LONGEST_FIRST = ("test_resume", "test_styles", "test_released_models", "test_coqui_recipes", "test_demo",
+                 "test_evaluate", "test_distributed", "test_single_speaker",
                  "test_training", "test_oracle", "test_d_vector_models", "test_languages", "test_study",
                  "test_prototype_training", "test_recipes", "test_protonet", "test_prototype_voices")
 
@@ -42,7 +43,7 @@ def corpus_samples(corpus):
     import soundfile
     from TTS.tts.datasets import load_tts_samples
 
-    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
+    from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
 
     samples, _ = load_tts_samples(small_vits_config(speechocean_dataset(str(corpus))), eval_split=False)
     for sample in samples:
@@ -67,10 +68,28 @@ def tmp_out(tmp_path):
     return tmp_path
 
 
+@pytest.fixture(scope="session")
+def released_home(tmp_path_factory):
+    """``released_home(NAME, reduced=True)``: a Coqui cache (the folder to set TTS_HOME to) holding the released model
+    NAME laid out as ModelManager leaves a download, with random weights (`released_layout.lay_out`); one cache for
+    released sizes and one for reduced widths, each model made once a session."""
+    from released_layout import lay_out
+
+    homes = {}
+
+    def home_with(name: str, reduced: bool = True) -> Path:
+        if reduced not in homes:
+            homes[reduced] = tmp_path_factory.mktemp("tts_home_reduced" if reduced else "tts_home")
+        lay_out(homes[reduced], name, reduced=reduced)
+        return homes[reduced]
+
+    return home_with
+
+
 def build_meta_model(kind: str, meta, speakers, output_path: str = "runs", max_audio_seconds: float = 5.0, **overrides):
     """A small MetaVits or MetaTacotron2 whose speaker table holds ``speakers``."""
     from coqui_meta import MetaTacotron2, MetaTacotron2Config, MetaVits, MetaVitsConfig
-    from coqui_meta.experiments.presets import small_tacotron2_config, small_vits_config
+    from coqui_meta_lab.presets import small_tacotron2_config, small_vits_config
 
     if kind == "vits":
         stock = small_vits_config(output_path=output_path, max_audio_seconds=max_audio_seconds, speakers=speakers)

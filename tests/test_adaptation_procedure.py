@@ -101,3 +101,74 @@ def test_a_task_whose_inner_steps_diverge_is_skipped_in_training(corpus_samples)
     results = model.meta_algorithm.outer_backward(tasks, seeds=[0, 1])
     assert all(result.skipped for result in results)
     assert all(p.grad is None or not torch.any(p.grad) for p in model.parameters()), "a skipped task adds no gradient"
+
+
+@pytest.fixture()
+def sdp_vits(corpus_samples, tmp_path):
+    """A small random-init VITS with Coqui's stochastic duration predictor (its spline is where a blown-up step
+    failed) and learned inner rates, saved with its meta config: the folder."""
+    import torch
+    from conftest import build_meta_model
+
+    from coqui_meta import MetaLearningConfig, MetaVits
+
+    known = sorted({s["speaker_name"] for s in corpus_samples})[:6]
+    config = build_meta_model("vits", MetaLearningConfig(inner_lr=0.01, inner_lr_mode="per_tensor"), known,
+                              output_path=str(tmp_path)).config
+    config.model_args.use_sdp = True
+    torch.manual_seed(0)
+    model = MetaVits(config)
+    torch.save({"model": model.state_dict(), "step": 0, "epoch": 0}, tmp_path / "model.pth")
+    config.save_json(str(tmp_path / "meta_config.json"))
+    return tmp_path
+
+
+def test_adapt_says_diverged_where_coqui_fails_on_what_a_step_made(sdp_vits, new_speaker_clips, tmp_path):
+    """--lr 1e8 with the default procedure (Adam on everything speaker-conditioned, learned rates) blows the weights up
+    in one step, and Coqui's duration-predictor spline then fails ("min(): Expected reduction dim ..."): the user gets
+    the divergence message, naming that failure, and nothing is written. --lr 1e39 leaves the weights infinite: the
+    check after the step says so before Coqui's forward sees them."""
+    from conftest import cli_refusal
+
+    for lr, cause in (("1e8", "Coqui's forward failed on what the steps made (RuntimeError"),
+                      ("1e39", "step 1 left the adapted tensors not finite")):
+        out = tmp_path / f"voice_{lr}"
+        result = cli_refusal("adapt", "--model_path", sdp_vits / "model.pth", "--config_path",
+                             sdp_vits / "meta_config.json", "--data", new_speaker_clips, "--speaker", "nova",
+                             "--shots", "2", "--steps", "3", "--lr", lr, "--out_path", out, "--device", "cpu")
+        assert result.returncode == 1, result.stdout[-2000:]
+        assert "the adaptation diverged after 1 step(s)" in result.stderr and cause in result.stderr, result.stderr
+        assert "lower --lr or --lr_scale" in result.stderr and "Traceback" not in result.stderr
+        assert not out.exists() and not list(tmp_path.glob(f".voice_{lr}.partial-*"))
+
+
+def test_a_forward_that_fails_before_any_step_is_not_called_a_divergence():
+    """Only a failure on tensors the steps moved is a divergence; before any step it is the model's own error."""
+    from types import SimpleNamespace
+
+    from coqui_meta.algorithms.inner_loop import failed_forward
+
+    error = RuntimeError("min(): Expected reduction dim to be specified")
+    assert not failed_forward(SimpleNamespace(moved=False), error)
+    assert failed_forward(SimpleNamespace(moved=True), error)
+
+
+def test_a_training_task_whose_steps_break_coqui_s_forward_is_skipped(corpus_samples):
+    """Meta-training's view of the same failure: a task whose inner step blew the weights up past what Coqui's
+    stochastic duration predictor can take is skipped (no gradient), not a crash of the run."""
+    import torch
+    from conftest import build_meta_model, first_meta_batch, pick
+
+    from coqui_meta import MetaLearningConfig, MetaVits
+
+    samples = pick(corpus_samples, speakers=2, clips=3, max_seconds=2.6, seed=1)
+    meta = MetaLearningConfig(algorithm="fomaml", inner_steps=2, inner_lr=1e8, n_way=2, k_shot=2, q_query=1,
+                              meta_batch_size=2)
+    config = build_meta_model("vits", meta, sorted({s["speaker_name"] for s in samples}), max_audio_seconds=3.0).config
+    config.model_args.use_sdp = True
+    torch.manual_seed(0)
+    model = MetaVits(config)
+    tasks = first_meta_batch(model, samples, is_eval=False)["tasks"]
+    results = model.meta_algorithm.outer_backward(tasks, seeds=[0, 1])
+    assert all(result.skipped for result in results)
+    assert all(p.grad is None or not torch.any(p.grad) for p in model.parameters()), "a skipped task adds no gradient"

@@ -12,7 +12,7 @@ from TTS.tts.models.vits import Vits
 
 import coqui_meta
 from coqui_meta import MetaLearningConfig, MetaTacotron2, MetaTacotron2Config, MetaVits, MetaVitsConfig
-from coqui_meta.experiments.presets import small_tacotron2_config, small_vits_config
+from coqui_meta_lab.presets import small_tacotron2_config, small_vits_config
 
 
 def test_register_is_idempotent_and_coqui_finds_the_models(tmp_path):

@@ -44,7 +44,7 @@ def recipe_shape(config, vctk: Path, out: Path):
     every step, the preset's small audio and characters."""
     from TTS.config.shared_configs import BaseDatasetConfig
 
-    from coqui_meta.experiments.presets import _common
+    from coqui_meta_lab.presets import _common
 
     _common(config, BaseDatasetConfig(formatter="vctk", meta_file_train="", language="en-us", path=str(vctk)),
             str(out), 4.1, 16000)
@@ -92,7 +92,7 @@ def test_the_vctk_vits_recipe_with_its_eval_split_meta_trains_two_epochs(vctk, t
     from TTS.tts.configs.vits_config import VitsConfig
 
     from coqui_meta import MetaVits, MetaVitsConfig
-    from coqui_meta.experiments.presets import small_vits_config
+    from coqui_meta_lab.presets import small_vits_config
 
     small = small_vits_config()
     stock = VitsConfig(audio=small.audio, model_args=small.model_args, run_name="vits_vctk",
@@ -112,7 +112,7 @@ def test_the_vctk_tacotron2_recipe_with_its_eval_split_meta_trains_two_epochs(vc
     from TTS.tts.configs.tacotron2_config import Tacotron2Config
 
     from coqui_meta import MetaTacotron2, MetaTacotron2Config
-    from coqui_meta.experiments.presets import small_tacotron2_config
+    from coqui_meta_lab.presets import small_tacotron2_config
 
     small = small_tacotron2_config()
     stock = Tacotron2Config(audio=small.audio, out_channels=small.out_channels, use_speaker_embedding=True,
@@ -138,7 +138,7 @@ def test_the_yourtts_recipe_shape_embeds_offline_and_trains_from_json_with_overr
 
     from coqui_meta import MetaVitsConfig
     from coqui_meta.cli import main
-    from coqui_meta.experiments.presets import small_vits_config
+    from coqui_meta_lab.presets import small_vits_config
 
     small = small_vits_config()
     args = small.model_args

@@ -12,7 +12,7 @@ from test_encoders import coqui_encoder  # noqa: F401  (a fixture)
 
 from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
 from coqui_meta.algorithms.inner_loop import D_VECTOR
-from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
+from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
 
 DIM = 16
 
@@ -115,7 +115,7 @@ def test_the_maml_meta_gradient_through_an_adapted_d_vector_equals_a_hand_comput
 
 def test_a_d_vector_tacotron2_meta_trains_its_d_vector_too(four_speakers):
     from coqui_meta import MetaTacotron2, MetaTacotron2Config
-    from coqui_meta.experiments.presets import small_tacotron2_config
+    from coqui_meta_lab.presets import small_tacotron2_config
 
     samples, path = four_speakers
     stock = small_tacotron2_config()

@@ -6,9 +6,9 @@ import json
 import pytest
 from conftest import read_in_chromium, run_cli
 
-from coqui_meta.experiments.debian_voices import sentences
-from coqui_meta.experiments.demo import demo_voices
-from coqui_meta.experiments.voice_corpus import held_out_voices, voices
+from coqui_meta_lab.debian_voices import sentences
+from coqui_meta_lab.demo import demo_voices
+from coqui_meta_lab.voice_corpus import held_out_voices, voices
 
 
 def test_the_project_writes_enough_distinct_sentences():

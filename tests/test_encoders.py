@@ -15,8 +15,8 @@ from conftest import build_meta_model, pick
 
 from coqui_meta import MetaLearningConfig
 from coqui_meta.cli import main
-from coqui_meta.experiments.presets import small_vits_config
 from coqui_meta.voices.encoders import make_encoder, prototype_vectors, require_dim
+from coqui_meta_lab.presets import small_vits_config
 
 DIM = 16
 DATASET = "sub"
@@ -122,6 +122,28 @@ def test_resemblyzer_gives_256_dimensions_and_refuses_a_16_dimensional_config(su
     assert embed_cli("--encoder", "resemblyzer", "--data", sub_corpus, "--out_path", out) == 0
     data = json.loads(out.read_text())
     assert len(data) == 9 + 3 and {len(entry["embedding"]) for entry in data.values()} == {256}
+
+
+def test_a_config_without_d_vectors_gets_the_file_and_the_fields_to_set(sub_corpus, tmp_path, capsys):
+    """YourTTS's route: embed first, then set the d-vector fields. A speaker-table config (d_vector_dim 0) is not
+    refused: the file is written and the fields it must set are printed, which a stock VITS then reads."""
+    from TTS.tts.models.vits import Vits
+
+    config_path, out = tmp_path / "config.json", tmp_path / "resemblyzer.json"
+    config = small_vits_config(speakers=["a", "b"])
+    config.save_json(str(config_path))
+    assert embed_cli("--encoder", "resemblyzer", "--config_path", config_path, "--data", sub_corpus,
+                     "--out_path", out) == 0
+    printed = capsys.readouterr().out
+    assert f"{config_path} does not use d-vectors yet" in printed
+    for field in ("use_d_vector_file=true", f'd_vector_file=["{out.resolve()}"]', "d_vector_dim=256",
+                  "model_args.use_d_vector_file=true", "model_args.d_vector_dim=256"):
+        assert field in printed, printed
+    config.use_speaker_embedding = config.model_args.use_speaker_embedding = False
+    config.use_d_vector_file = config.model_args.use_d_vector_file = True
+    config.d_vector_file = config.model_args.d_vector_file = [str(out)]
+    config.d_vector_dim = config.model_args.d_vector_dim = 256
+    assert Vits.init_from_config(config).speaker_manager.embedding_dim == 256  # stock Coqui reads what was written
 
 
 def test_embed_flags_are_checked_before_any_work(sub_corpus, tmp_path, capsys):

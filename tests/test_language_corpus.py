@@ -18,14 +18,14 @@ LANGUAGES = ["de", "fr-fr", "cs"]  # cs: espeak-ng writes combining marks (r̝) 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from coqui_meta.experiments.language_corpus import build_language_corpus
+    from coqui_meta_lab.language_corpus import build_language_corpus
 
     folder = tmp_path_factory.mktemp("languages") / "corpus"
     return build_language_corpus(folder, LANGUAGES, clips_per_speaker=2, speakers=["m3", "f2"], progress=False)
 
 
 def test_layout_settings_and_reuse(corpus):
-    from coqui_meta.experiments.language_corpus import build_language_corpus
+    from coqui_meta_lab.language_corpus import build_language_corpus
 
     assert sorted(p.name for p in corpus.iterdir()) == sorted([*LANGUAGES, "corpus.json"])
     for language in LANGUAGES:
@@ -44,7 +44,7 @@ def test_coqui_loads_every_language_with_its_clips(corpus):
     from TTS.tts.configs.shared_configs import BaseTTSConfig
     from TTS.tts.datasets import load_tts_samples
 
-    from coqui_meta.experiments.language_corpus import language_datasets
+    from coqui_meta_lab.language_corpus import language_datasets
 
     samples, _ = load_tts_samples(BaseTTSConfig(datasets=language_datasets(corpus)), eval_split=False)
     assert len(samples) == 12
@@ -58,7 +58,7 @@ def test_coqui_loads_every_language_with_its_clips(corpus):
 
 
 def test_an_unknown_language_is_refused_before_any_clip(tmp_path):
-    from coqui_meta.experiments.language_corpus import build_language_corpus, check_languages
+    from coqui_meta_lab.language_corpus import build_language_corpus, check_languages
 
     with pytest.raises(ValueError, match=r"xx-nope.*espeak-ng --voices"):
         check_languages(["xx-nope"])
@@ -70,7 +70,7 @@ def test_an_unknown_language_is_refused_before_any_clip(tmp_path):
 
 
 def test_a_failed_build_leaves_no_half_corpus(tmp_path, monkeypatch):
-    from coqui_meta.experiments import debian_voices, language_corpus
+    from coqui_meta_lab import debian_voices, language_corpus
 
     def fail(engine, voice, text, target, prosody=None):
         raise RuntimeError(f"{voice} failed")
@@ -86,7 +86,7 @@ def test_a_multilingual_vits_computes_a_finite_loss_on_a_real_batch(corpus, tmp_
     from TTS.tts.datasets import load_tts_samples
     from TTS.tts.models.vits import Vits
 
-    from coqui_meta.experiments.language_corpus import multilingual_vits_config
+    from coqui_meta_lab.language_corpus import multilingual_vits_config
 
     config = multilingual_vits_config(corpus, output_path=str(tmp_path))
     assert config.phonemizer == "multi_phonemizer" and config.model_args.use_language_embedding

@@ -27,7 +27,7 @@ SPEAKER = "espeak_m3"
 
 @pytest.fixture(scope="module")
 def languages(tmp_path_factory):
-    from coqui_meta.experiments.language_corpus import build_language_corpus
+    from coqui_meta_lab.language_corpus import build_language_corpus
 
     folder = tmp_path_factory.mktemp("languages") / "languages"
     return build_language_corpus(folder, languages=[*TRAINED, NEW], clips_per_speaker=4, speakers=("m3", "f2"),
@@ -35,7 +35,7 @@ def languages(tmp_path_factory):
 
 
 def language_config(languages, output_path, **meta):
-    from coqui_meta.experiments.language_corpus import multilingual_vits_config
+    from coqui_meta_lab.language_corpus import multilingual_vits_config
 
     stock = multilingual_vits_config(languages, TRAINED, output_path=str(output_path))
     settings = dict(algorithm="fomaml", task_key="language", inner_lr=0.01, n_way=2, k_shot=2, q_query=1,

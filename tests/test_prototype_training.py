@@ -13,8 +13,8 @@ from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
 from coqui_meta.algorithms.inner_loop import D_VECTOR, adapt, make_task_model
 from coqui_meta.algorithms.inner_rules import InnerOptimizer
 from coqui_meta.algorithms.prototypes import prototypes, prototypical_loss
-from coqui_meta.experiments.presets import small_vits_config
 from coqui_meta.seeds import TaskSeeds, seeded
+from coqui_meta_lab.presets import small_vits_config
 
 
 def test_from_config_switches_to_the_d_vector_input_and_bad_configs_name_the_field():
@@ -111,7 +111,7 @@ def test_cli_trains_protonet_then_evaluates_and_makes_a_zero_step_voice_from_the
 
     speakers = sorted({s["speaker_name"] for s in pick(corpus_samples, 6, 6, 4.0, seed=6)})
     stock_config = small_vits_config(output_path=str(tmp_out / "run"), speakers=speakers)
-    from coqui_meta.experiments.presets import speechocean_dataset
+    from coqui_meta_lab.presets import speechocean_dataset
 
     stock_config.datasets = [speechocean_dataset(str(corpus_subset(corpus, speakers, tmp_out / "data")))]
     config = MetaVitsConfig.from_config(

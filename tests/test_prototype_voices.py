@@ -70,7 +70,7 @@ def test_embed_writes_d_vectors_that_a_stock_coqui_vits_reads_for_its_batches(ti
     stock = VitsConfig()
     stock.load_json(str(tiny_protonet / "stock_config.json"))
     stock.d_vector_file = stock.model_args.d_vector_file = str(out)
-    from coqui_meta.experiments.presets import speechocean_dataset
+    from coqui_meta_lab.presets import speechocean_dataset
 
     stock.datasets = [speechocean_dataset(str(corpus))]
     model = Vits(stock)

@@ -15,7 +15,7 @@ import torch
 from conftest import corpus_subset, metadata_of, pick, run_cli
 
 from coqui_meta import MetaLearningConfig, MetaVitsConfig
-from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
+from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
 
 
 def step_losses(output: str) -> dict[int, float]:

@@ -10,9 +10,9 @@ import torch
 from conftest import pick
 
 from coqui_meta import MetaLearningConfig
-from coqui_meta.experiments.base_training import train_base
-from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
-from coqui_meta.experiments.study import clip_gradients_per_meta_step, plain_branch, train_branches
+from coqui_meta_lab.base_training import train_base
+from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
+from coqui_meta_lab.study import clip_gradients_per_meta_step, plain_branch, train_branches
 
 
 @pytest.fixture()
@@ -81,9 +81,9 @@ def test_a_base_with_a_wider_decoder_is_shipped_and_read_back_at_its_width(base_
     the preset's config is fitted to its decoder, and the checkpoint written loads in stock Coqui."""
     from TTS.tts.models import setup_model
 
-    from coqui_meta.experiments.base_asset import export_base, shipped_base
-    from coqui_meta.experiments.base_training import save_checkpoint
     from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta_lab.base_asset import export_base, shipped_base
+    from coqui_meta_lab.base_training import save_checkpoint
 
     config, _, out = base_setup
     wide = small_vits_config(speakers=list(config.speakers))
@@ -104,8 +104,8 @@ def test_a_base_asset_of_other_voices_or_without_a_record_is_refused_by_name_bef
     file of the right kind; the weights come back at half precision with the record."""
     from TTS.tts.models import setup_model
 
-    from coqui_meta.experiments.base_asset import NotABase, asset_start, export_base, shipped_base
-    from coqui_meta.experiments.base_training import save_checkpoint
+    from coqui_meta_lab.base_asset import NotABase, asset_start, export_base, shipped_base
+    from coqui_meta_lab.base_training import save_checkpoint
 
     config, _, out = base_setup
     voices = list(config.speakers)
@@ -142,7 +142,7 @@ def test_the_base_script_never_writes_a_wider_decoder_over_the_shipped_base(tmp_
     import subprocess
     import sys
 
-    from coqui_meta.experiments.base_asset import VOICES_BASE
+    from coqui_meta_lab.base_asset import VOICES_BASE
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "voices_base.py"
     for extra in ([], ["--asset", str(VOICES_BASE)]):
@@ -155,7 +155,7 @@ def test_the_base_script_never_writes_a_wider_decoder_over_the_shipped_base(tmp_
 def test_the_grid_adapts_the_modules_asked_for_on_every_side(tiny_vits, corpus):
     """A study's ``adapt_modules`` (e.g. only the style tokens) are what a run adapts, for a fixed rate and for
     learned rates alike; without them each model adapts its own default tensors."""
-    from coqui_meta.experiments import evaluation_grid as grid
+    from coqui_meta_lab import evaluation_grid as grid
 
     folder, _ = tiny_vits
     files = (str(folder / "model.pth"), str(folder / "meta_config.json"))
@@ -283,7 +283,7 @@ def test_the_seen_speaker_eer_labels_its_trials_by_speaker(tiny_vits, corpus_sam
 
 def test_the_grid_keeps_finished_runs_and_knows_a_rewritten_model(tmp_path, monkeypatch):
     """A crash loses only the runs under way; a model written again (a base trained on) is evaluated again."""
-    from coqui_meta.experiments import evaluation_grid as study
+    from coqui_meta_lab import evaluation_grid as study
 
     files = (str(tmp_path / "model.pth"), str(tmp_path / "config.json"))
     (tmp_path / "model.pth").write_bytes(b"weights")
@@ -321,7 +321,7 @@ def test_the_grid_keeps_finished_runs_and_knows_a_rewritten_model(tmp_path, monk
 def test_the_grid_chooses_each_sides_rate_by_the_query_loss_at_the_step_asked_for(tmp_path, monkeypatch):
     """A rate that falls fastest early wins at an early step and loses at the last; the judged run is at the rate
     chosen, the same rule for both sides, and a step the grid did not measure is refused before anything runs."""
-    from coqui_meta.experiments import evaluation_grid as grid
+    from coqui_meta_lab import evaluation_grid as grid
 
     curves = {0.01: {0: 1.0, 10: 0.9, 100: 0.5}, 0.03: {0: 1.0, 10: 0.7, 100: 0.8}}  # slow but low, fast then up
     judged = []
@@ -356,7 +356,7 @@ def test_the_grid_chooses_each_sides_rate_by_the_query_loss_at_the_step_asked_fo
 def test_the_grid_in_worker_processes_reports_every_step_and_adapts_as_one_process_does(tiny_vits, corpus):
     """A study's evaluations run in worker processes: each reports its steps to the study's one bar as it goes (not
     only when it ends), and its query-loss curve is the one the same run gives in the study's own process."""
-    from coqui_meta.experiments import evaluation_grid as grid
+    from coqui_meta_lab import evaluation_grid as grid
 
     folder, _ = tiny_vits
     files = (str(folder / "model.pth"), str(folder / "meta_config.json"))

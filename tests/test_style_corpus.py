@@ -6,8 +6,8 @@ import csv
 import numpy as np
 import pytest
 
-from coqui_meta.experiments.style_corpus import STYLES, build_style_corpus, held_out_styles, training_styles
 from coqui_meta.voices.style_judge import StyleJudge, clip_features, syllables
+from coqui_meta_lab.style_corpus import STYLES, build_style_corpus, held_out_styles, training_styles
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +80,9 @@ def test_the_judge_hears_a_griffin_lim_rendition_of_a_low_voice_at_the_voices_ow
     real clip (the rest have no voiced frame there and are left unjudged)."""
     from TTS.utils.audio.processor import AudioProcessor
 
-    from coqui_meta.experiments.presets import gst_tacotron2_config
     from coqui_meta.voices.pitch import F0_SEARCH_HZ
     from coqui_meta.voices.style_judge import prosody_features
+    from coqui_meta_lab.presets import gst_tacotron2_config
 
     corpus = build_style_corpus(tmp_path / "corpus", clips_per_style=2, variants=("david",), progress=False)
     with open(corpus / "metadata.csv", encoding="utf-8") as handle:

@@ -26,15 +26,15 @@ NEW_STYLE = "high"  # held out by the corpus's rule
 
 @pytest.fixture(scope="module")
 def styles(tmp_path_factory):
-    from coqui_meta.experiments.style_corpus import build_style_corpus
+    from coqui_meta_lab.style_corpus import build_style_corpus
 
     return build_style_corpus(tmp_path_factory.mktemp("styles") / "corpus", clips_per_style=4, variants=VARIANTS,
                               progress=False)
 
 
 def style_config(corpus, output_path, **meta):
-    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
-    from coqui_meta.experiments.style_corpus import voice_names
+    from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
+    from coqui_meta_lab.style_corpus import voice_names
 
     stock = small_vits_config(speechocean_dataset(str(corpus)), output_path=str(output_path),
                               speakers=voice_names(VARIANTS))
@@ -78,8 +78,8 @@ def test_a_style_task_keeps_each_clips_voice_and_adapts_the_style_modules(styles
 
 
 def test_meta_training_holds_out_styles_for_meta_validation(styles, tmp_out):
-    from coqui_meta.experiments.style_corpus import held_out_styles
     from coqui_meta.training import prepare
+    from coqui_meta_lab.style_corpus import held_out_styles
 
     config = style_config(styles, tmp_out / "run", eval_tasks=held_out_styles())
     model, train, held = prepare(config)
@@ -198,7 +198,7 @@ def test_bad_style_input_is_refused_by_name_before_anything_is_written(styles, s
 
 def test_a_model_without_a_voice_to_speak_in_cannot_take_a_style(styles, tmp_path):
     from coqui_meta import MetaTacotron2, MetaTacotron2Config
-    from coqui_meta.experiments.presets import small_tacotron2_config
+    from coqui_meta_lab.presets import small_tacotron2_config
 
     config = style_config(styles, tmp_path)
     for holder in (config, config.model_args):
@@ -218,8 +218,8 @@ def gst_model(styles, tmp_path_factory):
     from TTS.tts.configs.shared_configs import GSTConfig
 
     from coqui_meta import MetaTacotron2, MetaTacotron2Config
-    from coqui_meta.experiments.presets import gst_tacotron2_config, speechocean_dataset
-    from coqui_meta.experiments.style_corpus import voice_names
+    from coqui_meta_lab.presets import gst_tacotron2_config, speechocean_dataset
+    from coqui_meta_lab.style_corpus import voice_names
 
     folder = tmp_path_factory.mktemp("style_tacotron2")
     stock = gst_tacotron2_config(speechocean_dataset(str(styles)), output_path=str(folder),
@@ -331,9 +331,9 @@ def test_the_gst_style_base_goes_on_from_its_asset_with_its_record(styles, tmp_p
     """scripts/gst_base.py ships the GST base as an asset and the style study goes on from it on a machine without its
     folder: the asset's weights (half precision) and its record of steps and checks, then more training and checks;
     an asset without a record is refused by name."""
-    from coqui_meta.experiments.base_asset import export_base
-    from coqui_meta.experiments.gst_base import style_training_clips, train_gst_base
-    from coqui_meta.experiments.style_corpus import held_out_styles
+    from coqui_meta_lab.base_asset import export_base
+    from coqui_meta_lab.gst_base import style_training_clips, train_gst_base
+    from coqui_meta_lab.style_corpus import held_out_styles
 
     train = style_training_clips(styles)
     assert train and not {s["emotion_name"] for s in train} & set(held_out_styles())

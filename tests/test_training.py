@@ -60,7 +60,7 @@ def test_meta_training_lowers_the_adapted_query_loss_on_unseen_speakers(corpus_s
 @pytest.mark.slow
 def test_cli_train_with_overrides_and_restore_from_a_stock_checkpoint(corpus, corpus_samples, tmp_out):
     from coqui_meta import MetaVitsConfig
-    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
+    from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
 
     speakers = sorted({s["speaker_name"] for s in pick(corpus_samples, 5, 6, 4.0, seed=4)})
     stock_config = small_vits_config(speechocean_dataset(str(corpus)), output_path=str(tmp_out / "run"))
@@ -116,7 +116,7 @@ def test_cli_train_with_overrides_and_restore_from_a_stock_checkpoint(corpus, co
 def test_cli_names_a_missing_config_and_a_stock_config(tmp_out):
     result = cli_refusal("train", "--config_path", str(tmp_out / "nope.json"))
     assert result.returncode != 0 and "nope.json" in result.stderr
-    from coqui_meta.experiments.presets import small_vits_config
+    from coqui_meta_lab.presets import small_vits_config
 
     small_vits_config().save_json(str(tmp_out / "stock.json"))
     result = cli_refusal("train", "--config_path", str(tmp_out / "stock.json"))

@@ -80,20 +80,22 @@ def test_meta_configs_keep_the_stock_target_loss_and_an_unlogged_one_is_refused_
 
 def test_a_model_without_speaker_input_says_so(tmp_path):
     from coqui_meta import MetaVits, MetaVitsConfig
-    from coqui_meta.experiments.presets import small_vits_config
+    from coqui_meta_lab.presets import small_vits_config
 
     stock = small_vits_config(output_path=str(tmp_path))
     stock.use_speaker_embedding = stock.model_args.use_speaker_embedding = False
+    model = MetaVits(MetaVitsConfig.from_config(stock, meta=meta()))  # built: coqui-meta adapt fine-tunes its voice
+    assert model.meta_single_voice and "emb_g.weight" not in model.meta_adapted_names()
     with pytest.raises(ValueError, match="no speaker input.*use_speaker_embedding=true.*d_vector_file"):
-        MetaVits(MetaVitsConfig.from_config(stock, meta=meta()))
+        model.meta_check_trainable()  # meta-training refuses it, when the Trainer is set up
 
 
 def test_a_speaker_encoder_at_a_url_is_left_out_when_another_start_is_asked_for(tmp_path):
     import json
 
     from coqui_meta import MetaVits, MetaVitsConfig
-    from coqui_meta.experiments.presets import small_vits_config
     from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta_lab.presets import small_vits_config
 
     d_vectors = tmp_path / "d_vectors.json"
     d_vectors.write_text(json.dumps({f"#{n}": {"name": n, "embedding": [0.1 * i] * 16}

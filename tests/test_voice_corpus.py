@@ -14,7 +14,7 @@ needs_voices = pytest.mark.skipif(
 
 
 def test_the_corpus_has_forty_voices_and_a_fixed_held_out_rule():
-    from coqui_meta.experiments import voice_corpus
+    from coqui_meta_lab import voice_corpus
 
     names = [name for name, _, _ in voice_corpus.voices()]
     held, train = voice_corpus.held_out_voices(), voice_corpus.training_voices()
@@ -27,7 +27,7 @@ def test_the_corpus_has_forty_voices_and_a_fixed_held_out_rule():
 
 
 def test_screening_drops_the_voice_the_judge_confuses():
-    from coqui_meta.experiments.voice_screening import screen_voices
+    from coqui_meta_lab.voice_screening import screen_voices
 
     rng = np.random.default_rng(0)
 
@@ -49,10 +49,10 @@ def test_screening_drops_the_voice_the_judge_confuses():
 def test_a_small_corpus_is_built_read_by_coqui_reused_and_told_apart(tmp_path):
     import soundfile
 
-    from coqui_meta.experiments.voice_corpus import build_voice_corpus, voices
-    from coqui_meta.experiments.voice_screening import embed_corpus, screen_voices
     from coqui_meta.voices.data import load_clips
     from coqui_meta.voices.judge import SpeakerJudge
+    from coqui_meta_lab.voice_corpus import build_voice_corpus, voices
+    from coqui_meta_lab.voice_screening import embed_corpus, screen_voices
 
     wanted = ("espeak_en_us_m1", "espeak_en_us_f5", "flite_awb", "festival_ked_diphone")
     chosen = [v for v in voices() if v[0] in wanted]
@@ -77,7 +77,7 @@ def test_a_small_corpus_is_built_read_by_coqui_reused_and_told_apart(tmp_path):
 
 
 def test_a_folder_that_is_not_a_corpus_is_refused(tmp_path):
-    from coqui_meta.experiments.voice_corpus import build_voice_corpus
+    from coqui_meta_lab.voice_corpus import build_voice_corpus
 
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")

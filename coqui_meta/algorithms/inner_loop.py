@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterable
 
 import torch
@@ -104,6 +105,7 @@ class TorchTaskModel:
             self.initial = {name: self._leaf(tensor) for name, tensor in self.initial.items()}
         self.tensors = dict(self.initial)
         self._call = _CallMethod(model, "meta_task_loss")
+        self.moved = False  # whether a step has moved the adapted tensors (`failed_forward`)
 
     @staticmethod
     def _leaf(tensor: torch.Tensor) -> torch.Tensor:
@@ -131,6 +133,7 @@ class TorchTaskModel:
             run, *(self.tensors[name] for name in names), use_reentrant=False
         )
         self.tensors.update(zip(names, updated))
+        self.moved = True
         return float(loss)
 
     def adapted_tensors(self) -> dict[str, torch.Tensor]:
@@ -138,6 +141,7 @@ class TorchTaskModel:
 
     def apply(self, updates: dict[str, torch.Tensor]) -> None:
         """``tensor <- tensor - update`` for each adapted tensor that has an update."""
+        self.moved = True
         for name, update in updates.items():
             moved = self.tensors[name] - update
             self.tensors[name] = moved if self.differentiable else self._leaf(moved)
@@ -158,6 +162,7 @@ class LearnToLearnTaskModel:
         self.adapted = list(adapted)
         self.second_order = second_order
         self.learner = maml.clone()
+        self.moved = False
         self.initial = self.model.meta_task_init(dict(self.learner.module.named_parameters()), self.adapted)
         for name, tensor in self.initial.items():
             self._set(name, tensor)
@@ -180,6 +185,7 @@ class LearnToLearnTaskModel:
         # maml_update moves each parameter by -lr * grad: with lr 1 and the updates as "gradients", by -update
         aligned = [updates.get(name) for name, _ in self.learner.module.named_parameters()]
         maml_update(self.learner.module, 1.0, aligned)
+        self.moved = True
 
     def detach_adapted(self) -> None:
         for name, tensor in self.adapted_tensors().items():
@@ -205,6 +211,26 @@ def make_task_model(model: nn.Module, backend: str, adapted: list[str], second_o
     raise ValueError(f"meta.backend must be 'torch' or 'learn2learn', got {backend!r}")
 
 
+def failed_forward(task, error: RuntimeError) -> bool:
+    """Whether ``error``, raised by a forward of the task view ``task``, means that its steps diverged: once a step
+    has blown the adapted tensors up, Coqui's forward fails in ways of its own (VITS's duration-predictor spline
+    takes the min of an empty interval of NaN durations) where it ran before the steps. The error's first line is
+    kept on the view (``forward_error``) for the divergence message; an error before any step, or out of memory, is
+    not a divergence."""
+    if not getattr(task, "moved", False) or isinstance(error, torch.cuda.OutOfMemoryError):
+        return False
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    task.forward_error = f"Coqui's forward failed on what the steps made ({type(error).__name__}: {first_line})"
+    return True
+
+
+def finite(tensors: dict[str, torch.Tensor]) -> bool:
+    """Whether every tensor is finite: one check of the adapted tensors after a step, far cheaper than the step, so
+    that a step that blew them up never reaches Coqui's forward."""
+    with torch.no_grad():
+        return bool(torch.stack([torch.isfinite(tensor).all() for tensor in tensors.values()]).all())
+
+
 def inner_step(task, support: dict, step: int, optimizer: InnerOptimizer, create_graph: bool) -> float:
     """Inner step ``step`` (0-based) of ``task`` on the support batch; returns the support loss before it."""
     if create_graph and task.checkpointing:
@@ -222,16 +248,27 @@ def adapt(task, support: dict, steps: int, optimizer: InnerOptimizer, create_gra
           seeds: TaskSeeds = TaskSeeds(), first: int = 0) -> list[float]:
     """Inner steps ``first .. first + steps - 1`` of ``task`` on the support batch, each with its own seed; returns
     the support loss before each step. Stops at the first diverged loss (`diverged`): the caller decides what a
-    diverged task means (skipped in training, an error in adaptation)."""
+    diverged task means (skipped in training, an error in adaptation). A step that leaves an adapted tensor not
+    finite, or a forward that fails on what the steps made (`failed_forward`), ends them with a NaN loss, the loss
+    of that point: Coqui's forward never runs on such tensors."""
     model = task.model
     device, was_training = next(model.parameters()).device, model.training
     model.train()  # a task's steps run as in training, wherever they run (meta-validation runs in eval mode)
     losses: list[float] = []
     try:
         for step in range(first, first + steps):
-            with seeded(seeds.support(step), device):
-                losses.append(inner_step(task, support, step, optimizer, create_graph))
+            try:
+                with seeded(seeds.support(step), device):
+                    losses.append(inner_step(task, support, step, optimizer, create_graph))
+            except RuntimeError as error:
+                if not failed_forward(task, error):
+                    raise
+                losses.append(math.nan)
             if diverged(losses):
+                break
+            if not finite(task.adapted_tensors()):
+                task.forward_error = f"step {step + 1} left the adapted tensors not finite"
+                losses.append(math.nan)
                 break
     finally:
         model.train(was_training)
@@ -247,6 +284,10 @@ def score(task, batch: dict, seeds: TaskSeeds = TaskSeeds()) -> tuple[float, dic
     try:
         with seeded(seeds.query(), next(model.parameters()).device):
             loss, loss_dict, outputs = task.loss(batch)
+    except RuntimeError as error:
+        if not failed_forward(task, error):
+            raise
+        return math.nan, {}, {}
     finally:
         model.train(was_training)
     return float(loss), loss_dict, outputs

@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 import torch
@@ -36,6 +37,7 @@ from coqui_meta.algorithms.inner_loop import (
     TorchTaskModel,
     _CallMethod,
     adapt,
+    failed_forward,
     make_task_model,
     score,
     split_voice,
@@ -116,8 +118,13 @@ class Task:
 
     def loss(self, batch: dict):
         """The outer loss on ``batch`` with its graph (meta-training's query loss), with the task's query seed."""
-        with seeded(self.seeds.query(), _device(self.model)):
-            return self.view.loss(batch, outer=True)
+        try:
+            with seeded(self.seeds.query(), _device(self.model)):
+                return self.view.loss(batch, outer=True)
+        except RuntimeError as error:  # Coqui's forward on tensors the steps blew up: a diverged task, skipped
+            if not failed_forward(self.view, error):
+                raise
+            return torch.tensor(math.nan, device=_device(self.model)), {}, {}
 
     def score(self, batch: dict) -> tuple[float, dict, dict]:
         """The loss on ``batch`` as a measurement (eval mode, no graph, the query seed): loss, terms and outputs."""
@@ -174,12 +181,17 @@ class Task:
 
     def _check(self, loss: float, what: str, steps: int) -> None:
         self.first_loss = loss if self.first_loss is None else self.first_loss
-        if self.strict and diverged([self.first_loss, loss]):
-            raise TaskDiverged(
-                f"the adaptation diverged: the {what} loss is {loss:.4g} after {steps} step(s), from "
-                f"{self.first_loss:.4g} (more than {DIVERGENCE_FACTOR:g} times, or not finite); lower `lr` or "
-                "`lr_scale`"
-            )
+        if not (self.strict and diverged([self.first_loss, loss])):
+            return
+        failure = getattr(self.view, "forward_error", None)
+        if failure and not math.isfinite(loss):  # no loss at all: the tensors, or Coqui's forward on them, gave out
+            raise TaskDiverged(f"the adaptation diverged after {steps} step(s): {failure} (the {what} loss was "
+                               f"{self.first_loss:.4g} at the start); lower `lr` or `lr_scale`")
+        raise TaskDiverged(
+            f"the adaptation diverged: the {what} loss is {loss:.4g} after {steps} step(s), from "
+            f"{self.first_loss:.4g} (more than {DIVERGENCE_FACTOR:g} times, or not finite); lower `lr` or "
+            "`lr_scale`"
+        )
 
 
 def _device(model) -> torch.device:

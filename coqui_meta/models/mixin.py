@@ -150,12 +150,19 @@ class MetaLearningMixin(TaskStartMixin, EpisodicDataMixin):
         """Saved beside the state dict in every Trainer checkpoint (`coqui_meta.trainer_bridge`)."""
         return {trainer_bridge.EXTRAS_KEY: self.meta_run.to_dict()}
 
+    def on_init_start(self, trainer) -> None:
+        """This run's Trainer (and no other) writes atomic checkpoints that carry the run's position and hands the
+        model the extras of the checkpoint it restores (`coqui_meta.trainer_bridge`)."""
+        super().on_init_start(trainer)
+        trainer_bridge.install(trainer)
+
     def on_init_end(self, trainer) -> None:
         """On ``--continue_path``, go on where the checkpoint left the run: its task counts (so that
         ``meta.max_skipped_share`` judges the whole run), its meta-batch and its epoch. Restoring weights only
         (``--restore_path``), the Trainer sets every param group to the model's learning rate: the learned rates get
         their own back."""
         super().on_init_end(trainer)
+        self.meta_check_trainable()
         self._meta_split_validation(trainer)
         check_target_loss(self, trainer.config, len(trainer.optimizer))
         if not trainer.args.continue_path:

@@ -39,6 +39,9 @@ class MetaTacotron2(MetaLearningMixin, Tacotron2):
         super().__init__(config, *args, **kwargs)
         self._meta_losses = {"tacotron": TacotronLoss(config)}  # a plain dict: not part of the state dict
         self._meta_gst_weights = None  # a style task's token weights, while its forward or inference runs
+        # the vocoder renditions are spoken through (coqui_meta.voices.vocoder); None: Griffin-Lim. Not a submodule:
+        # the state dict stays the stock model's
+        self.meta_vocoder = None
 
     def compute_gst(self, inputs, style_input, speaker_embedding=None):
         """Coqui's, unless a style task's token weights are set: then the style is their weighted sum of the tokens
@@ -81,8 +84,10 @@ class MetaTacotron2(MetaLearningMixin, Tacotron2):
         return self.decoder, "max_decoder_steps", 2 * int(batch["mel_lengths"][index]) // max(1, self.decoder.r) + 10
 
     def meta_waveform(self, outputs: dict) -> np.ndarray:
-        mel = outputs["model_outputs"].float().cpu()[0].numpy().T  # [1, frames, mels], normalised
-        return self.ap.inv_melspectrogram(mel).astype(np.float32)  # Griffin-Lim
+        mel = outputs["model_outputs"].float().cpu()[0].numpy()  # [1, frames, mels], normalised
+        if self.meta_vocoder is not None:  # the vocoder the user named, as Coqui's Synthesizer runs it
+            return self.meta_vocoder.waveform(mel, self.ap).astype(np.float32)
+        return self.ap.inv_melspectrogram(mel.T).astype(np.float32)  # Griffin-Lim
 
     def meta_clip_mels(self, batch: dict):
         return batch["mel_input"], batch["mel_lengths"]  # [B, T, num_mels], normalised log mel

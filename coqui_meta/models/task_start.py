@@ -1,7 +1,9 @@
 """What a task is to a meta model: the tensors its inner loop adapts, and where it starts.
 
-A task is a speaker (or any ``meta.task_key`` value) or a language. A speaker task of a speaker-table model starts
-from the mean of the table's rows (as Coqui initialises an added speaker); of a d-vector model (YourTTS's shape:
+A task is a speaker (or any ``meta.task_key`` value) or a language. A speaker task of a one-speaker model (no
+speaker input: ``meta_single_voice``) is its one voice fine-tuned: the default modules without the speaker table
+(meta-training one gives it a table first: `coqui_meta.models.one_speaker`). A speaker task of a speaker-table model
+starts from the mean of the table's rows (as Coqui initialises an added speaker); of a d-vector model (YourTTS's shape:
 ``use_d_vector_file``) from a d-vector, which the inner loop adapts: the task's own d-vectors, or their mean over the
 file (``meta.d_vector_start``); of a prototype model from the prototype of its support clips. A language task
 (``task_key="language"``) starts from the mean row of the language embedding. A style task (``task_key=
@@ -71,6 +73,15 @@ class TaskStartMixin:
         return bool(d_vectors) and not (self.meta_task_is_language or self.meta_task_is_style)
 
     @property
+    def meta_single_voice(self) -> bool:
+        """A speaker task of a model with no speaker input at all (a one-speaker release: LJSpeech's VITS or
+        Tacotron2-DDC): its one voice is carried by its weights, so a new voice is that voice fine-tuned on the clips
+        (`coqui-meta adapt` keeps the model one-speaker); it cannot be meta-trained on speaker tasks as it is
+        (`meta_check_trainable`)."""
+        return (self.config.meta.task_key == "speaker_name" and not self.meta_voice_is_d_vector
+                and self.meta_speaker_embedding not in dict(self.named_parameters()))
+
+    @property
     def meta_task_table(self) -> str:
         """The embedding weight whose rows are tasks (its mean row starts a task), or "" when no table is reset: a
         d-vector voice, or a style task (each clip keeps its own voice)."""
@@ -85,14 +96,6 @@ class TaskStartMixin:
         if self.meta_voice_is_d_vector and self.config.meta.backend != "torch":
             raise ValueError(f"meta.backend = {self.config.meta.backend!r}: a d-vector voice is adapted on the torch "
                              "backend only (learn2learn adapts parameters, and a d-vector is an input)")
-        if (self.config.meta.task_key == "speaker_name" and not self.meta_voice_is_d_vector
-                and self.meta_speaker_embedding not in dict(self.named_parameters())):
-            raise ValueError(
-                f"{type(self).__name__} has no speaker input (use_speaker_embedding is false and no d-vector file is "
-                "used), so a task per speaker (meta.task_key = 'speaker_name') has no voice to learn: set "
-                "use_speaker_embedding=true (VITS: also model_args.use_speaker_embedding) with the corpus's speakers, "
-                "or use_d_vector_file=true with a d_vector_file (coqui-meta embed writes one)"
-            )
         if self.meta_task_is_style:
             self._meta_check_style_task()
         if self.meta_task_is_language and self.meta_language_embedding not in dict(self.named_parameters()):
@@ -100,6 +103,19 @@ class TaskStartMixin:
                 f"meta.task_key = 'language': {type(self).__name__} has no language embedding "
                 f"({self.meta_language_embedding or 'this model has none'}); set use_language_embedding (VITS: "
                 "model_args.use_language_embedding) and give the datasets their language"
+            )
+
+    def meta_check_trainable(self) -> None:
+        """An error when meta-training cannot start on this model's tasks: a one-speaker model (`meta_single_voice`)
+        has no input that tells one speaker's task from another's. Raised when the Trainer is set up."""
+        if self.meta_single_voice:
+            raise ValueError(
+                f"{type(self).__name__} has no speaker input (use_speaker_embedding is false and no d-vector file is "
+                "used), so a task per speaker (meta.task_key = 'speaker_name') has no voice to learn: set "
+                "use_speaker_embedding=true (VITS: also model_args.use_speaker_embedding) with the corpus's speakers, "
+                "or use_d_vector_file=true with a d_vector_file (coqui-meta embed writes one); coqui-meta train "
+                "gives a one-speaker VITS a speaker table itself (coqui_meta.models.one_speaker), and coqui-meta "
+                "adapt fine-tunes a one-speaker model to a new voice as it is"
             )
 
     def _meta_check_style_task(self) -> None:
@@ -203,6 +219,9 @@ class TaskStartMixin:
             names |= {GST_WEIGHTS} if self.meta_style_uses_gst else set()
             return [p for p in self.meta_style_adapt_modules if p.split(".")[0] in names]
         patterns = list(self.meta_default_adapt_modules)
+        if self.meta_single_voice:  # no speaker table: the voice is the voice-bearing modules alone
+            table = self.meta_speaker_embedding.split(".")[0]
+            return [p for p in patterns if p != table]
         if self.meta_voice_is_d_vector:  # the voice is the d-vector, not a row of the speaker table
             table = self.meta_speaker_embedding.split(".")[0]
             patterns = [D_VECTOR] + [p for p in patterns if p != table]

@@ -30,6 +30,7 @@ import torch
 from coqui_meta.algorithms.task import Task, task_optimizer
 from coqui_meta.errors import RequestError
 from coqui_meta.seeds import TaskSeeds
+from coqui_meta.voices.vocoder import VocoderChoice, attach_vocoder
 
 
 @dataclass
@@ -42,7 +43,8 @@ class AdaptationSettings:
     ``adapt_modules`` overrides ``meta.adapt_modules``; ``seed`` seeds the clips drawn and every random draw;
     ``device`` (None: CUDA when there is one); ``trust`` reads checkpoints that need pickled code; ``encoder``: where
     a d-vector model's new voice starts (`coqui_meta.voices.d_vector_voice.STARTS`; None: its config's encoder, else
-    the mean of its d-vector file)."""
+    the mean of its d-vector file); ``vocoder``: what a Tacotron2's renditions and samples are spoken through
+    (`coqui_meta.voices.vocoder.VocoderChoice`; None: Griffin-Lim)."""
 
     lr: float | None = None
     lr_scale: float = 1.0
@@ -53,6 +55,7 @@ class AdaptationSettings:
     device: str | None = None
     trust: bool = False
     encoder: str | None = None
+    vocoder: VocoderChoice | None = None
 
     def torch_device(self) -> torch.device:
         return torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -81,4 +84,5 @@ def load_for_adaptation(model_path: str, config_path: str, settings: AdaptationS
             f"`adapt_modules`: {model_path} learned its inner rates for its own adapt_modules and tasks "
             f"({', '.join(loaded.config.meta.adapt_modules) or 'the default'}); give `lr` for these modules"
         )
+    loaded.vocoder = attach_vocoder(loaded.model, settings.vocoder, str(config_path))
     return loaded

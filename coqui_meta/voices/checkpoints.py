@@ -48,6 +48,7 @@ class LoadedModel:
     checkpoint: dict
     dropped_learned_rates: bool = False  # learned inner rates left out: other adapt_modules than they were made for
     phoneme_cache_path: str | None = None  # the config's own, which a written voice's config keeps
+    vocoder: str = ""  # what its renditions are spoken through (`coqui_meta.voices.vocoder.attach_vocoder`)
 
 
 def load_checkpoint(path: str | os.PathLike, trust: bool = False) -> dict:

@@ -4,7 +4,9 @@ The encoder (see `coqui_meta.voices.encoders`) is a prototype model's own (``--e
 protonet or proto_maml checkpoint), Resemblyzer's (``resemblyzer``, 256 dimensions) or Coqui's speaker encoder
 (``coqui``: YourTTS's kind, from ``--encoder_model_path`` / ``--encoder_config_path`` or the files a TTS config names).
 With another encoder than the prototype one, ``--config_path`` is optional: the d-vector model's config, whose
-``d_vector_dim`` the vectors must have (checked before any work).
+``d_vector_dim`` the vectors must have (checked before any work). A config that does not use d-vectors yet (a
+speaker-table or one-speaker model on its way to YourTTS's kind) gets the file all the same, and is told the fields
+to set (``use_d_vector_file``, ``d_vector_file``, ``d_vector_dim``; VITS: under ``model_args`` too).
 
 The file is what Coqui's ``use_d_vector_file`` reads: one entry per clip, keyed as Coqui keys the clips of a dataset
 (``"{dataset_name}#{path without extension}"``, ``audio_unique_name``), ``{"name": speaker, "embedding": [...]}``;
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -80,9 +83,8 @@ def _prototype_encoder(model_path, config_path, device: str, trust: bool) -> Cli
 
 
 def _other_encoder(kind: str, model_path, config_path, device: str, **encoder_files) -> ClipEncoder:
-    """The ``kind`` encoder, checked against the ``d_vector_dim`` of ``config_path`` when it is given."""
-    from TTS.config import get_from_config_or_model_args
-
+    """The ``kind`` encoder, checked against the ``d_vector_dim`` of ``config_path`` when that config uses d-vectors
+    (one that does not yet is told what to set: `fields_to_set`)."""
     if model_path:
         raise RequestError(f"`model_path` is for `encoder` prototype; the {kind} encoder needs no TTS checkpoint "
                          "(give `config_path` alone to check the vectors against its d_vector_dim)")
@@ -90,9 +92,29 @@ def _other_encoder(kind: str, model_path, config_path, device: str, **encoder_fi
     if config_path:
         config = load_config_file(config_path)
     encoder = make_encoder(kind, config=config, device=device, **encoder_files)
-    if config is not None:
+    if config is not None and uses_d_vectors(config):
+        from TTS.config import get_from_config_or_model_args
+
         require_dim(encoder, get_from_config_or_model_args(config, "d_vector_dim"), str(config_path))
     return encoder
+
+
+def uses_d_vectors(config) -> bool:
+    """Whether the config reads its voices from a d-vector file already (its d_vector_dim must be the encoder's)."""
+    from TTS.config import get_from_config_or_model_args
+
+    return bool(get_from_config_or_model_args(config, "use_d_vector_file", False))
+
+
+def fields_to_set(config, out_path: str, dim: int) -> dict[str, Any]:
+    """What a config that does not use d-vectors yet must set to read the written file (VITS: under ``model_args``
+    too); empty for one that does. YourTTS's route writes the file first and sets these after."""
+    if config is None or uses_d_vectors(config):
+        return {}
+    fields = {"use_d_vector_file": True, "d_vector_file": [str(Path(out_path).resolve())], "d_vector_dim": dim}
+    if "model_args" in config:
+        fields.update({f"model_args.{key}": value for key, value in fields.items()})
+    return fields
 
 
 def config_samples(config_path: str) -> list[dict]:
@@ -158,7 +180,9 @@ def embed(
     vectors, left_out = clip_encoder.embed_samples(clips, progress, batch_size)
     entries, by_speaker = d_vector_entries(clips, vectors, dataset_name)
     write_json(out_path, {**speaker_means(by_speaker), **entries})
+    config = load_config_file(config_path) if config_path and encoder != "prototype" else None
     return {
+        "fields_to_set": fields_to_set(config, out_path, clip_encoder.dim),
         "out_path": str(out_path),
         "encoder": encoder,
         "clips": len(entries),

@@ -217,6 +217,7 @@ def evaluate(
         "speakers_seen_in_training": sorted(set(names) & known), "steps": steps,
         **rates,  # optimizer, lr (or null for learned rates), lr_scale, inner_lr_mode, grad_clip, rates
         "adapt_modules": model.meta_adapted_names(), "seed": settings.seed, "voice_start": voice_start,
+        "vocoder": loaded.vocoder,
         **_curves(curves, names, steps, judgement),
         "judge": "resemblyzer VoiceEncoder (GE2E)" if judge else (
             f"unavailable: {SpeakerJudge.unavailable}" if similarity else "not asked for"),

@@ -69,7 +69,9 @@ class LearnFromClips:
             prepared = prepare_clips(chosen, self.model, Path(work))
             batch = support_batch(self.model, prepared)
             task = self.settings.start(self.model, batch, self.start_voice(prepared))
+            stepping = time.perf_counter()
             losses = train(task, batch, self.steps, self.label, self.progress)
+            step_seconds = (time.perf_counter() - stepping) / self.steps if self.steps else None
             final_loss = task.score(batch)[0]
             sample, rate = task.render(batch, 0)
         state, stock = self.stock_model(task, batch)
@@ -79,9 +81,10 @@ class LearnFromClips:
             "model": stock.model, "algorithm": self.loaded.algorithm, "shots": self.shots,
             "clips": [clip["audio_file"] for clip in chosen], "steps": self.steps,
             **task.rates(),  # optimizer, lr (null for learned rates), lr_scale, inner_lr_mode, grad_clip, rates
-            "adapt_modules": task.adapted, **self.unchanged(task),
+            "adapt_modules": task.adapted, **self.unchanged(task), "vocoder": self.loaded.vocoder,
             "support_loss": losses, "final_support_loss": final_loss,
-            "seconds": round(time.perf_counter() - started, 2), "seed": self.settings.seed,
+            "seconds": round(time.perf_counter() - started, 2),
+            "step_seconds": None if step_seconds is None else round(step_seconds, 3), "seed": self.settings.seed,
             "device": str(self.settings.torch_device()), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
         with staged_folder(self.out_path) as folder:

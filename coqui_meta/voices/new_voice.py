@@ -13,6 +13,13 @@ Example::
         --data my_clips/ --speaker anna --shots 10 --steps 20 --out_path voices/anna
     tts --model_path voices/anna/model.pth --config_path voices/anna/config.json --speaker_idx anna --text "Hello."
 
+A one-speaker model (no speaker input: LJSpeech's VITS, Tacotron2-DDC) is fine-tuned to the new voice, as Coqui
+users fine-tune LJSpeech to their own: its voice-bearing modules (the model's default ``adapt_modules`` without the
+speaker table: VITS's duration predictor, flow and waveform decoder; Tacotron2's decoder output side and postnet) take
+the steps, with the same procedure and divergence checks. The result stays one-speaker: stock ``tts`` speaks it with
+no ``--speaker_idx``, and ``--speaker`` only names it in ``adapt.json``. (Meta-training such a model on speaker tasks
+needs a speaker input it lacks; `coqui_meta.models.task_start.TaskStartMixin.meta_check_trainable` says so.)
+
 A d-vector model has no speaker table: its voice is a d-vector, moved by the steps if any. A prototype model's
 (``protonet``, ``proto_maml``) starts as the prototype of the clips (``--steps 0``: no gradient step); a YourTTS-style
 model's (``use_d_vector_file``) from a speaker encoder or the file's mean (`coqui_meta.voices.d_vector_voice`). The
@@ -74,6 +81,8 @@ class NewVoice(LearnFromClips):
 
     def stock_model(self, task, batch: dict):
         config = self.loaded.config
+        if self.model.meta_single_voice:  # the one voice, fine-tuned: the model stays one-speaker
+            return d_vector_state(self.loaded.checkpoint["model"], task), stock_config_with(config, None)
         if self.model.meta_voice_is_d_vector:
             state = d_vector_state(self.loaded.checkpoint["model"], task)
             return state, d_vector_config(config, Path(self.out_path).resolve() / "d_vectors.json")
@@ -87,14 +96,18 @@ class NewVoice(LearnFromClips):
 
     def record(self, task, chosen: list[dict[str, Any]]) -> dict[str, Any]:
         d_vector_voice, prototypes = self.model.meta_voice_is_d_vector, self.model.meta_uses_prototypes
+        own = "the model's one voice" if self.model.meta_single_voice else "mean row"
         return {
-            "speaker": self.speaker, "language": chosen[0].get("language") or None,
+            "speaker": self.speaker, "single_speaker": self.model.meta_single_voice,
+            "language": chosen[0].get("language") or None,
             "d_vectors": "d_vectors.json" if d_vector_voice else None,
-            "voice_start": self.start_source or ("prototype of the clips" if prototypes else "mean row"),
+            "voice_start": self.start_source or ("prototype of the clips" if prototypes else own),
             "other_voices": sorted({entry["name"] for entry in self.others.values()}),
         }
 
     def unchanged(self, task) -> dict[str, bool]:
+        if self.model.meta_single_voice:  # its one voice is the one the steps move
+            return {"old_voice_unchanged": self.steps == 0}
         return {"old_speakers_unchanged": self.steps == 0 or task.adapted == [self.speaker_key]}
 
     def write_more(self, folder: Path, task, state: dict, info: dict) -> None:
@@ -123,6 +136,11 @@ def _check_voice_model(model, config_path: str, speaker: str, save_delta: bool) 
         if save_delta:
             raise RequestError("`save_delta` is for speaker-table models; a d-vector model's voice is its "
                              "d_vectors.json")
+        return []
+    if model.meta_single_voice:  # a one-speaker model: its voice becomes the new one (no table, no names)
+        if save_delta:
+            raise RequestError(f"`save_delta` is for speaker-table models; {config_path} is a one-speaker model, "
+                               "whose new voice is the whole model.pth")
         return []
     if model.speaker_manager is None or model.meta_speaker_embedding not in dict(model.named_parameters()):
         raise ValueError(

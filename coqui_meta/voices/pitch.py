@@ -3,7 +3,7 @@ can render every voice on a buzz at its own frame rate (sample rate / hop length
 
 `pitch` reads F0 with pYIN as the style judge does; `frame_rate_share` is the share of a clip's energy on the frame
 rate's harmonics (a buzz); `rendition_pitch` renders training voices with their own rows and sums up how far their
-pitch is from the real clips'. `coqui_meta.experiments.base_training.pitch_check` records it while a base trains, and
+pitch is from the real clips'. `coqui_meta_lab.base_training.pitch_check` records it while a base trains, and
 ``benchmarks/rendition_pitch.py`` prints it clip by clip.
 
 Example::

@@ -33,9 +33,12 @@ def voice_state(
     return state
 
 
-def stock_config_with(config, speakers: list[str]):
-    """The stock config of ``config`` whose speaker table is ``speakers`` (no speakers file to go stale)."""
+def stock_config_with(config, speakers: list[str] | None):
+    """The stock config of ``config`` whose speaker table is ``speakers`` (no speakers file to go stale); None: a
+    one-speaker model's, as it is."""
     stock = config.to_stock() if "meta" in config else config
+    if speakers is None:
+        return stock
     stock.speakers = list(speakers)
     for holder in speaker_holders(stock):
         for key in ("speakers_file", "speaker_file"):
@@ -74,7 +77,8 @@ def write_d_vectors(path: Path, speaker: str, voice: torch.Tensor, others: dict[
 def write_voice(folder: Path, state: dict, stock_config, speaker: str, info: dict[str, Any]) -> None:
     torch.save({"model": state, "step": info.get("steps", 0), "epoch": 0}, folder / "model.pth")
     stock_config.save_json(str(folder / "config.json"))
-    if not stock_config.get("use_d_vector_file"):
+    one_speaker = not stock_config.get("use_speaker_embedding") and not stock_config.get("speakers")
+    if not stock_config.get("use_d_vector_file") and not one_speaker:  # a one-speaker model has no table to list
         speakers = list(stock_config.speakers)
         (folder / "speakers.json").write_text(json.dumps({name: i for i, name in enumerate(speakers)}, indent=2) + "\n")
     (folder / "adapt.json").write_text(json.dumps(info, indent=2) + "\n")

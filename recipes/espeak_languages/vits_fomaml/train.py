@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from coqui_meta import MetaLearningConfig, MetaVitsConfig
-from coqui_meta.experiments.language_corpus import LANGUAGES, build_language_corpus, multilingual_vits_config
+from coqui_meta_lab.language_corpus import LANGUAGES, build_language_corpus, multilingual_vits_config
 
 
 def arguments() -> argparse.Namespace:

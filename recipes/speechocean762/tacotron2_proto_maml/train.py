@@ -9,8 +9,8 @@ sizes are fixed by Coqui (about 29 M parameters).
 """
 
 from coqui_meta import MetaLearningConfig, MetaTacotron2Config
-from coqui_meta.experiments.presets import small_tacotron2_config, speechocean_dataset
-from coqui_meta.experiments.recipes import recipe_arguments, train_recipe
+from coqui_meta_lab.presets import small_tacotron2_config, speechocean_dataset
+from coqui_meta_lab.recipes import recipe_arguments, train_recipe
 
 
 def main() -> None:

@@ -13,8 +13,8 @@ gradient step:
 """
 
 from coqui_meta import MetaLearningConfig, MetaVitsConfig
-from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
-from coqui_meta.experiments.recipes import recipe_arguments, train_recipe
+from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
+from coqui_meta_lab.recipes import recipe_arguments, train_recipe
 
 
 def main() -> None:

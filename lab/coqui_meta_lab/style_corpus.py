@@ -4,12 +4,12 @@ several speaking styles that differ in prosody (rate, pitch level, pitch range, 
 
 Example::
 
-    from coqui_meta.experiments.style_corpus import build_style_corpus, held_out_styles
+    from coqui_meta_lab.style_corpus import build_style_corpus, held_out_styles
     corpus = build_style_corpus("runs/styles/corpus")   # metadata.csv (audio_file|text|speaker_name|emotion_name)
     held_out_styles()                                  # ["high", "emphatic"]: never trained on, by any model
 
 Styles (`STYLES`) are espeak-ng's own controls: words per minute, and SSML's ``prosody`` pitch and range and
-``emphasis`` (`coqui_meta.experiments.debian_voices.Prosody`). A whispered style is not among them: espeak-ng's
+``emphasis`` (`coqui_meta_lab.debian_voices.Prosody`). A whispered style is not among them: espeak-ng's
 whisper is a voice variant of its own, so it would change the voice, not the style. Held out, by a fixed rule: every
 fourth style of `STYLES` (positions 3 and 7), a rule that never looks at how a style sounds or how a model does on it.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coqui_meta.experiments.debian_voices import Prosody, install_voices, sentences, staged_corpus, voice_name
+from coqui_meta_lab.debian_voices import Prosody, install_voices, sentences, staged_corpus, voice_name
 
 STYLES: dict[str, Prosody] = {
     "neutral": Prosody(),

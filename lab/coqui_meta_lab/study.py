@@ -1,12 +1,12 @@
 """Base-first, compute-matched training of a plain Coqui model and a meta model, and their evaluation side by side;
 shared by the demo and the benchmark.
 
-From a base (`coqui_meta.experiments.base_training`), with its weights and optimizer state, the meta branch
+From a base (`coqui_meta_lab.base_training`), with its weights and optimizer state, the meta branch
 meta-trains a meta model for a number of meta-steps and the plain branch goes on with plain Coqui steps until it has
 used as many clip-gradient evaluations (a gradient on c clips counts c; a meta-step of T tasks costs
 ``T * (inner_steps * k_shot + q_query)``, with ``q_query`` once more per inner step for the multi-step loss). Both
 are then adapted to held-out speakers by ``coqui-meta evaluate``'s code with identical settings, each at the best
-value of the same learning-rate grid (`coqui_meta.experiments.evaluation_grid.evaluate_sides`).
+value of the same learning-rate grid (`coqui_meta_lab.evaluation_grid.evaluate_sides`).
 
 Example::
 
@@ -21,9 +21,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from coqui_meta.experiments.base_training import Base, make_trainer, save_checkpoint, settings_key, train_steps
-from coqui_meta.experiments.evaluation_grid import quiet_worker
 from coqui_meta.files import write_json
+from coqui_meta_lab.base_training import Base, make_trainer, save_checkpoint, settings_key, train_steps
+from coqui_meta_lab.evaluation_grid import quiet_worker
 
 
 def clip_gradients_per_meta_step(meta) -> int:

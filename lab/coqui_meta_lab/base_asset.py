@@ -99,7 +99,7 @@ def _voices(names) -> str:
 
 
 def asset_start(path: Path, speakers, what: str = "a base of these voices", record: bool = True):
-    """A ``warm_start`` for `coqui_meta.experiments.base_training.train_base` from the base asset at ``path``: checked
+    """A ``warm_start`` for `coqui_meta_lab.base_training.train_base` from the base asset at ``path``: checked
     now (`check_asset`, before anything is trained or written), its weights read when the Trainer needs them. With
     ``record`` the base goes on with the asset's record of steps, minutes and checks; without, it starts a record of
     its own (the VITS style base counts its style training only)."""
@@ -113,11 +113,11 @@ def asset_start(path: Path, speakers, what: str = "a base of these voices", reco
 
 
 def shipped_base(config, folder: Path, path: Path = VOICES_BASE):
-    """The shipped base as a `coqui_meta.experiments.base_training.Base` in ``folder`` (fp32 weights, ``config``,
+    """The shipped base as a `coqui_meta_lab.base_training.Base` in ``folder`` (fp32 weights, ``config``,
     whose speakers must be the base's)."""
     from TTS.tts.models import setup_model
 
-    from coqui_meta.experiments.base_training import Base, save_checkpoint
+    from coqui_meta_lab.base_training import Base, save_checkpoint
 
     if not path.is_file():
         raise RuntimeError(f"the shipped base {path} is missing; train one with scripts/voices_base.py")

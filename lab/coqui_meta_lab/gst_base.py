@@ -1,5 +1,5 @@
 """The GST Tacotron2 style base: Coqui's Tacotron2 with global style tokens
-(`coqui_meta.experiments.presets.gst_tacotron2_config`) over the style corpus's voices, trained from scratch by plain
+(`coqui_meta_lab.presets.gst_tacotron2_config`) over the style corpus's voices, trained from scratch by plain
 Coqui steps on the training styles, its renditions' pitch and length checked as it goes. ``scripts/gst_base.py``
 trains it (resumably, over several sessions) and writes it to ``assets/gst_style_base.safetensors``;
 ``benchmarks/style_adaptation.py --model tacotron2`` goes on from that asset.
@@ -22,8 +22,8 @@ GST_BASE = Path(__file__).resolve().parent / "assets" / "gst_style_base.safetens
 
 def style_training_clips(corpus: Path) -> list[dict]:
     """The corpus's clips of its training styles, up to `MAX_SECONDS` (every base and study of styles uses these)."""
-    from coqui_meta.experiments.style_corpus import MAX_SECONDS, held_out_styles
     from coqui_meta.voices.data import load_clips
+    from coqui_meta_lab.style_corpus import MAX_SECONDS, held_out_styles
 
     held = set(held_out_styles())
     return [s for s in load_clips(corpus, task_key="emotion_name")
@@ -32,8 +32,8 @@ def style_training_clips(corpus: Path) -> list[dict]:
 
 def gst_base_config(corpus: Path):
     """The base's stock config: the GST preset over the corpus's voices, clips up to `MAX_SECONDS`, no evaluation."""
-    from coqui_meta.experiments.presets import gst_tacotron2_config, speechocean_dataset
-    from coqui_meta.experiments.style_corpus import MAX_SECONDS, voice_names
+    from coqui_meta_lab.presets import gst_tacotron2_config, speechocean_dataset
+    from coqui_meta_lab.style_corpus import MAX_SECONDS, voice_names
 
     config = gst_tacotron2_config(speechocean_dataset(str(corpus)), max_audio_seconds=MAX_SECONDS + 0.1,
                                   speakers=voice_names())
@@ -83,9 +83,9 @@ def train_gst_base(corpus: Path, train: list[dict], out: str | Path, minutes: fl
     """The GST base of ``corpus`` under ``out/base/`` trained until it has ``minutes`` of training in all: gone on
     from its own Trainer checkpoint there, else from ``asset`` when that file exists (its weights and its record of
     steps, minutes and checks; fresh optimizers), else from scratch. An ``asset`` that is not a GST base of the
-    corpus's voices with a record: `coqui_meta.experiments.base_asset.NotABase`, before anything is written."""
-    from coqui_meta.experiments.base_asset import asset_start
-    from coqui_meta.experiments.base_training import train_base
+    corpus's voices with a record: `coqui_meta_lab.base_asset.NotABase`, before anything is written."""
+    from coqui_meta_lab.base_asset import asset_start
+    from coqui_meta_lab.base_training import train_base
 
     config = gst_base_config(corpus)
     start = None

@@ -1,5 +1,5 @@
 """Clips from the Debian voices on the machine (flite, festival, espeak-ng) saying sentences this project writes: what
-the project's corpora (`coqui_meta.experiments.voice_corpus`, `coqui_meta.experiments.language_corpus`) are made of.
+the project's corpora (`coqui_meta_lab.voice_corpus`, `coqui_meta_lab.language_corpus`) are made of.
 
 Example::
 
@@ -93,9 +93,14 @@ class Prosody:
         return f"<speak>{text}</speak>" if attributes or self.emphasis else None
 
 
-def _say(engine: str, voice: str, text: str, path: Path, prosody: Prosody | None = None) -> None:
-    if prosody is not None and engine != "espeak-ng":
-        raise ValueError(f"only espeak-ng speaks with a prosody setting, not {engine}")
+def _say(engine: str, voice: str, text: str, path: Path, prosody: Prosody | None = None,
+         espeak_data: Path | None = None) -> None:
+    if (prosody is not None or espeak_data is not None) and engine != "espeak-ng":
+        raise ValueError(f"only espeak-ng speaks with a prosody setting or its own data folder, not {engine}")
+    if espeak_data is not None and "+" in voice:  # espeak-ng quietly speaks the plain voice for a missing variant
+        variant = Path(espeak_data) / "espeak-ng-data" / "voices" / "!v" / voice.split("+", 1)[1]
+        if not variant.is_file():
+            raise FileNotFoundError(f"espeak-ng variant {variant} is missing: it would speak the plain voice")
     if engine == "flite":
         command, stdin = ["flite", "-voice", voice, "-t", text, "-o", str(path)], None
     elif engine == "festival":
@@ -104,21 +109,24 @@ def _say(engine: str, voice: str, text: str, path: Path, prosody: Prosody | None
         prosody = prosody or Prosody()
         ssml = prosody.ssml(text)
         command = ["espeak-ng", "-v", voice, "-s", str(prosody.rate), "-w", str(path)]
+        command += [f"--path={espeak_data}"] if espeak_data is not None else []
         command, stdin = (command + ["-m", ssml] if ssml else command + [text]), None
     result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60)
     if result.returncode != 0 or not path.is_file():
         raise RuntimeError(f"{engine} voice {voice} failed on {text!r}: {result.stderr[-300:]}")
 
 
-def voice_clip(engine: str, voice: str, text: str, target: Path, prosody: Prosody | None = None) -> None:
-    """``target``: ``voice`` of ``engine`` saying ``text`` (espeak-ng: with ``prosody``), 16 kHz mono, trimmed and
-    normalised (the corpora's clip)."""
+def voice_clip(engine: str, voice: str, text: str, target: Path, prosody: Prosody | None = None,
+               espeak_data: Path | None = None) -> None:
+    """``target``: ``voice`` of ``engine`` saying ``text`` (espeak-ng: with ``prosody``, and from the data folder
+    ``espeak_data`` when given: the project's voice variants, `coqui_meta_lab.voice_variants`), 16 kHz mono,
+    trimmed and normalised (the corpora's clip)."""
     import librosa
     import soundfile
 
     with tempfile.TemporaryDirectory() as work:
         raw = Path(work) / "raw.wav"
-        _say(engine, voice, text, raw, prosody)
+        _say(engine, voice, text, raw, prosody, espeak_data)
         wav, rate = soundfile.read(str(raw), dtype="float32", always_2d=True)
     wav = wav.mean(axis=1)
     if rate != SAMPLE_RATE:
@@ -129,12 +137,14 @@ def voice_clip(engine: str, voice: str, text: str, target: Path, prosody: Prosod
 
 
 def staged_corpus(folder, settings: dict, plan: Callable[[Path], list[tuple]], describe: str, jobs: int = 2,
-                  progress: bool = True, prepare: Callable[[], None] | None = None) -> Path:
+                  progress: bool = True, prepare: Callable[[], None] | None = None,
+                  finish: Callable[[Path], None] | None = None) -> Path:
     """A corpus of Debian-voice clips in ``folder``, made the one way every corpus of the project is made: reused
     when its ``corpus.json`` holds ``settings``; otherwise ``prepare()`` (installing or checking the voices, before
     anything is written), then ``plan(work)`` writes the metadata into a sibling staging folder and returns the clips
-    to say there (`voice_clip`'s arguments), which are said ``jobs`` at a time, and the folder is renamed into place,
-    so a crash leaves no half corpus. A folder of other files is refused, not overwritten."""
+    to say there (`voice_clip`'s arguments), which are said ``jobs`` at a time, then ``finish(work)`` (e.g. the
+    judge's screening), and the folder is renamed into place, so a crash leaves no half corpus. A folder of other
+    files is refused, not overwritten."""
     from tqdm.auto import tqdm
 
     folder = Path(folder)
@@ -153,6 +163,8 @@ def staged_corpus(folder, settings: dict, plan: Callable[[Path], list[tuple]], d
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             done = pool.map(lambda clip: voice_clip(*clip), clips)
             list(tqdm(done, total=len(clips), desc=f"corpus ({describe})", unit="clip", disable=not progress))
+        if finish is not None:
+            finish(work)
         (work / "corpus.json").write_text(json.dumps(settings, indent=1) + "\n")
         if folder.exists():  # an older corpus of other settings: ours (it has corpus.json), replaced whole
             shutil.rmtree(folder)

@@ -1,10 +1,10 @@
 """A multilingual corpus the project makes itself: espeak-ng says sentences this project writes
-(`coqui_meta.experiments.language_sentences`) in a dozen languages, each with the same few voice variants, so that a
+(`coqui_meta_lab.language_sentences`) in a dozen languages, each with the same few voice variants, so that a
 task can be a language (``MetaLearningConfig.task_key = "language"``) and the speakers are shared.
 
 Example::
 
-    from coqui_meta.experiments.language_corpus import build_language_corpus, multilingual_vits_config
+    from coqui_meta_lab.language_corpus import build_language_corpus, multilingual_vits_config
     corpus = build_language_corpus("runs_lang/corpus", clips_per_speaker=10)   # runs_lang/corpus/<lang>/metadata.csv
     config = multilingual_vits_config(corpus, output_path="runs_lang/vits")    # small VITS, espeak per language
 
@@ -22,8 +22,8 @@ import random
 import subprocess
 from pathlib import Path
 
-from coqui_meta.experiments.debian_voices import install_voices, staged_corpus
-from coqui_meta.experiments.language_sentences import WORDS
+from coqui_meta_lab.debian_voices import install_voices, staged_corpus
+from coqui_meta_lab.language_sentences import WORDS
 
 LANGUAGES = tuple(WORDS)  # en-us, de, fr-fr, es, it, nl, pt, pl, sv, cs, fi, ro: espeak-ng's (and Coqui's) names
 SPEAKERS = ("m3", "m7", "f2", "f4")  # espeak-ng variants: two male, two female pitch and formant settings
@@ -128,7 +128,7 @@ def multilingual_vits_config(folder, languages=None, output_path: str = "runs/mu
     from TTS.tts.configs.shared_configs import CharactersConfig
     from TTS.tts.utils.text.characters import IPAPhonemes
 
-    from coqui_meta.experiments.presets import small_vits_config
+    from coqui_meta_lab.presets import small_vits_config
 
     datasets = language_datasets(folder, languages)
     config = small_vits_config(None, output_path=output_path, max_audio_seconds=max_audio_seconds,

@@ -1,4 +1,4 @@
-"""Word lists this project wrote for `coqui_meta.experiments.language_corpus`: per espeak-ng language, subjects, verbs,
+"""Word lists this project wrote for `coqui_meta_lab.language_corpus`: per espeak-ng language, subjects, verbs,
 objects and places that combine into simple sentences ("subject verb object place.").
 
 Every verb is in the present tense, third person singular, so that it agrees with every subject (Polish and Czech past

@@ -1,12 +1,12 @@
 """`coqui-meta demo`: the whole idea on any machine, from voices the machine has.
 
-1. Builds (or reuses) the project's many-voice corpus (`coqui_meta.experiments.voice_corpus`): 67 Debian voices
+1. Builds (or reuses) the project's many-voice corpus (`coqui_meta_lab.voice_corpus`): 67 Debian voices
    (espeak-ng's variants, flite, festival) each saying 30 sentences this project writes; 13 voices are held out from
    every model by a fixed rule.
-2. Starts from the shipped many-voice base (`coqui_meta.experiments.base_asset`): a small stock VITS trained by plain
+2. Starts from the shipped many-voice base (`coqui_meta_lab.base_asset`): a small stock VITS trained by plain
    Coqui steps on the 54 training voices (``scripts/voices_base.py`` reproduces it).
 3. Meta-trains a copy (first-order MAML) and gives the stock model as many clip-gradient evaluations
-   (`coqui_meta.experiments.study`), side by side.
+   (`coqui_meta_lab.study`), side by side.
 4. Adapts both to held-out voices with the same procedure (`coqui-meta evaluate`, each side at its best rate of one
    grid), judges them with the speaker judge (similarity and EER) and writes the `compare` table, plot and HTML
    report with every rendition to listen to.
@@ -21,14 +21,43 @@ import os
 import time
 from pathlib import Path
 
-from coqui_meta.experiments.debian_voices import install_voices
-from coqui_meta.experiments.voice_corpus import (
+from coqui_meta_lab.debian_voices import install_voices
+from coqui_meta_lab.voice_corpus import (
     MAX_SECONDS,
     build_voice_corpus,
     held_out_voices,
     training_voices,
     voices_config,
 )
+
+
+def command(arg_list: list[str]) -> int:
+    """``coqui-meta demo [--out_path DIR] [--quick] [--seed N] [--train_base MINUTES]`` (the ``coqui_meta.commands``
+    entry point this package adds to the plugin's command line)."""
+    import argparse
+    import logging
+
+    import torch
+
+    from coqui_meta.cli_voices import in_flags
+
+    parser = argparse.ArgumentParser(
+        prog="coqui-meta demo",
+        description="Meta-learning against plain Coqui training on a corpus of Debian voices, end to end (< 15 min).",
+    )
+    parser.add_argument("--out_path", default="runs/demo", help="folder for the corpus, models, reports and audio")
+    parser.add_argument("--quick", action="store_true", help="a few minutes of training only (a smoke test)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train_base", type=float, default=None, metavar="MINUTES",
+                        help="train the demo's base for MINUTES (resumable) instead of using the shipped one, and stop")
+    args = parser.parse_args(arg_list)
+    logging.getLogger("TTS").setLevel(logging.ERROR)
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    try:
+        run(args.out_path, quick=args.quick, seed=args.seed, train_base_minutes=args.train_base)
+    except RuntimeError as error:
+        raise SystemExit(f"coqui-meta demo: {in_flags(error)}") from None
+    return 0
 
 
 def demo_voices(quick: bool = False) -> list[str]:
@@ -42,9 +71,9 @@ def run(
     out_path: str = "runs/demo", quick: bool = False, seed: int = 0, train_base_minutes: float | None = None
 ) -> Path:
     """The demo, as a story told on the console: corpus, base, the two branches, adaptation, the result."""
-    from coqui_meta.experiments.base_asset import shipped_base
-    from coqui_meta.experiments.base_training import seen_speaker_check, train_base
     from coqui_meta.voices.data import load_clips
+    from coqui_meta_lab.base_asset import shipped_base
+    from coqui_meta_lab.base_training import seen_speaker_check, train_base
 
     started = time.perf_counter()
     out = Path(out_path)
@@ -74,9 +103,9 @@ def _compare_branches(base, train: list[dict], corpus: Path, judged: list[str], 
     import torch
 
     from coqui_meta import MetaLearningConfig
-    from coqui_meta.experiments.evaluation_grid import evaluate_sides
-    from coqui_meta.experiments.study import clip_gradients_per_meta_step, train_branches
     from coqui_meta.voices.compare import run as compare
+    from coqui_meta_lab.evaluation_grid import evaluate_sides
+    from coqui_meta_lab.study import clip_gradients_per_meta_step, train_branches
 
     shots, queries, inner_steps = (4, 2, 1) if quick else (5, 3, 2)
     steps = [0, 1, 2, 5] if quick else [0, 1, 2, 5, 10, 20]

@@ -5,7 +5,7 @@ phonemes so no phonemizer is needed); turn them into meta configs with ``MetaVit
 
 Example::
 
-    from coqui_meta.experiments.presets import small_vits_config, speechocean_dataset
+    from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
     config = small_vits_config(speechocean_dataset("../shared/data/speechocean762"), output_path="runs/vits")
 """
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from coqui_meta.experiments.base_training import settings_key
 from coqui_meta.files import write_json
+from coqui_meta_lab.base_training import settings_key
 
 
 @dataclass
