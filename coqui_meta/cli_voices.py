@@ -49,8 +49,8 @@ def model_and_adaptation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--vocoder_name", default=None, help="Tacotron2: a released vocoder that speaks the samples "
                         "and renditions, as `tts --vocoder_name` names it (e.g. vocoder_models/en/ljspeech/hifigan_v2;"
-                        " from Coqui's cache when offline); default: with --model_name the release's own vocoder, as `tts "
-                        "--model_name` uses it, else Griffin-Lim")
+                        " from Coqui's cache when offline); default: with --model_name the release's own "
+                        "vocoder, as `tts --model_name` uses it, else Griffin-Lim")
     parser.add_argument("--vocoder_path", default=None, help="Tacotron2: a vocoder checkpoint instead (with "
                         "--vocoder_config_path)")
     parser.add_argument("--vocoder_config_path", default=None, help="its config.json")
