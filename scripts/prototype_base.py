@@ -1,0 +1,115 @@
+"""Trains (and goes on training) a prototype base on the many-voice corpus: a d-vector VITS or a protonet VITS.
+
+``--kind d_vector``: a stock Coqui VITS that reads its voices from a d-vector file, as YourTTS does: Resemblyzer
+d-vectors of every training clip, computed once and cached in ``OUT/d_vector/d_vectors/`` (Coqui's d-vector format,
+`coqui_meta.voices.embed`), plain Coqui steps (batch 4). ``--kind protonet``: a protonet MetaVits (the project's
+prototype encoder; the vits_protonet recipe's meta block), meta-trained by Coqui's Trainer. Both are the small VITS
+preset of the speaker-table base (`scripts/voices_base.py`) with d-vectors in place of its speaker table, trained by
+the same machinery (`coqui_meta_lab.base_training.train_base`; `coqui_meta_lab.prototype_base`).
+
+The corpus: ``--data DIR`` (a many-voice corpus already built, e.g. a grown one), else the corpus built (or reused) in
+``OUT/corpus-variantsN`` with ``--variants N`` screened espeak-ng voice variants (``OUT/corpus`` without). Its
+held-out voices (the 13 original ones and every fifth kept variant: `coqui_meta_lab.voice_corpus.held_out_voices`)
+never enter training.
+
+Resumable: run it again with more ``--minutes`` and it goes on from its last Trainer checkpoint in ``OUT/<kind>/base``,
+or, on a machine without one, from ``--asset`` (its weights and record of steps and checks; fresh optimizers). Every
+``--check-minutes`` it records the seen-speaker EER (12 training voices) and the held-out zero-step EER and similarity
+(the first ``--zero-step-voices`` held-out voices, the 13 original ones first: each spoken from the embedding or
+prototype of ``--shots`` of its clips with no gradient step, judged by Resemblyzer against its real clips), and at the
+end it writes the weights in half precision to ``--asset`` (default ``OUT/<kind>_base.safetensors``; never the
+shipped speaker-table base: a prototype base is shipped only when it beats it) with that record.
+
+    python scripts/prototype_base.py --kind protonet --data runs/voices_grown1000/corpus --minutes 120 --out runs/proto
+    python scripts/prototype_base.py --kind d_vector --data runs/voices_grown1000/corpus --minutes 120 --out runs/proto
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+
+from coqui_meta_lab.base_asset import VOICES_BASE
+from coqui_meta_lab.prototype_base import KINDS
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kind", choices=KINDS, required=True)
+    parser.add_argument("--data", type=Path, default=None, help="a many-voice corpus already built (a grown one)")
+    parser.add_argument("--variants", type=int, default=0,
+                        help="without --data: build (or reuse) the corpus grown by this many voice variants in OUT")
+    parser.add_argument("--minutes", type=float, default=60.0, help="training minutes the base should have in all")
+    parser.add_argument("--check-minutes", type=float, default=15.0)
+    parser.add_argument("--out", type=Path, default=Path("runs/prototype_base"))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--judge-speakers", type=int, default=12, help="training voices of the seen-speaker EER")
+    parser.add_argument("--zero-step-voices", type=int, default=13,
+                        help="held-out voices of the zero-step EER: the corpus's first N (the 13 original ones first)")
+    parser.add_argument("--shots", type=int, default=10, help="clips a zero-step voice is made from (the study's)")
+    parser.add_argument("--queries", type=int, default=3, help="clips each zero-step voice is judged on")
+    parser.add_argument("--asset", type=Path, default=None,
+                        help="where the base is written (and gone on from on a new machine); default OUT/<kind>_base"
+                             ".safetensors")
+    parser.add_argument("--no-export", action="store_true", help="train only; leave the asset as it is")
+    args = parser.parse_args()
+    if args.minutes <= 0 or args.check_minutes <= 0:
+        parser.error("--minutes and --check-minutes must be above 0")
+    if args.data is not None and args.variants:
+        parser.error("--variants builds a corpus; --data names one already built: give one of them")
+    if args.data is not None and not (args.data / "metadata.csv").is_file():
+        parser.error(f"--data {args.data}: no metadata.csv there (build one with --variants N)")
+    args.data = args.data and args.data.resolve()
+    if args.zero_step_voices < 2 or args.judge_speakers < 2:
+        parser.error("--zero-step-voices and --judge-speakers must be at least 2 (an EER needs impostors)")
+    args.asset = args.asset or args.out / f"{args.kind}_base.safetensors"
+    if args.asset.resolve() == VOICES_BASE.resolve():
+        parser.error("--asset is the shipped speaker-table base: name another file for a prototype base")
+    return args
+
+
+def main() -> None:
+    args = arguments()
+    torch.set_num_threads(args.threads)
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
+
+    from coqui_meta_lab.base_asset import NotABase
+    from coqui_meta_lab.prototype_base import corpus_split, export_prototype_base, train_prototype_base
+    from coqui_meta_lab.voice_corpus import build_voice_corpus
+
+    corpus = args.data or build_voice_corpus(
+        args.out / (f"corpus-variants{args.variants}" if args.variants else "corpus"), variants=args.variants)
+    train, voices, held = corpus_split(corpus)
+    print(f"Corpus {corpus}: {len(voices)} training voices ({len(train)} clips), {len(held)} held out; zero-step "
+          f"check on {min(args.zero_step_voices, len(held))} of them")
+    try:
+        base = train_prototype_base(args.kind, corpus, train, held[:args.zero_step_voices], args.out, args.minutes,
+                                    seed=args.seed, check_minutes=args.check_minutes, asset=args.asset,
+                                    seen=args.judge_speakers, shots=args.shots, queries=args.queries)
+    except NotABase as error:
+        raise SystemExit(f"error: {error}; name another --asset, or move it away to train one from scratch") from None
+    print_history(base.history)
+    if not args.no_export:
+        print("Written:", export_prototype_base(base, args.kind, args.asset, len(voices), f" ({corpus})"))
+
+
+def print_history(history: list[dict]) -> None:
+    """The checks as a table for BENCHMARKS.md (a dash where a check did not measure that)."""
+    columns = {"seen_speaker_eer": "seen-speaker EER", "same_speaker_cosine": "same-voice cosine",
+               "other_speaker_cosine": "other-voice cosine", "seen_speaker_similarity": "seen similarity",
+               "zero_step_eer": "held-out zero-step EER", "zero_step_similarity": "zero-step similarity",
+               "zero_step_query_loss": "zero-step query loss"}
+    print("| steps | minutes | " + " | ".join(columns.values()) + " |\n|" + "---|" * (len(columns) + 2))
+    for row in history:
+        cells = [f"{row[key]:.3f}" if isinstance(row.get(key), float) else "-" for key in columns]
+        print(f"| {row['steps']} | {row['minutes']:.1f} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

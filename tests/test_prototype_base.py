@@ -1,0 +1,75 @@
+"""The prototype bases of issue 40 (`coqui_meta_lab.prototype_base`, ``scripts/prototype_base.py``): a d-vector VITS
+and a protonet VITS trained by the speaker-table base's machinery, resumed from their Trainer checkpoints, with the
+seen-speaker EER and the held-out zero-step EER at every check, written as an asset of their kind."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import pick
+
+from coqui_meta_lab.base_asset import NotABase, read_asset
+from coqui_meta_lab.prototype_base import asset_kind_start, export_prototype_base, train_prototype_base
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "prototype_base.py"
+
+
+@pytest.fixture()
+def tiny(corpus, corpus_samples):
+    """4 training voices of 6 short clips (a protonet episode is 4 voices of 4 + 2) and 2 held-out voices."""
+    train = pick(corpus_samples, speakers=4, clips=6, max_seconds=3.0, seed=4)
+    voices = {s["speaker_name"] for s in train}
+    held = sorted({s["speaker_name"] for s in pick(corpus_samples, speakers=2, clips=3, max_seconds=2.6, seed=5,
+                                                     exclude=voices)})
+    return corpus, train, held
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["d_vector", "protonet"])
+def test_a_prototype_base_goes_on_from_its_checkpoint_and_records_both_eers_at_every_check(tiny, kind, tmp_path):
+    corpus, train, held = tiny
+    common = dict(seen=2, shots=2, queries=1, progress=False, check_minutes=0.03)
+    first = train_prototype_base(kind, corpus, train, held, tmp_path, minutes=0.03, **common)
+    assert len(first.history) == 1 and first.steps > 0
+    longer = train_prototype_base(kind, corpus, train, held, tmp_path, minutes=first.minutes + 0.03, **common)
+    assert longer.folder == first.folder and len(longer.history) == 2 and longer.steps > first.steps
+    assert longer.history[0] == first.history[0], "the record goes on"
+    checkpoints = sorted(int(p.stem.split("_")[1]) for p in (first.folder / "trainer").glob("*/checkpoint_*.pth"))
+    assert max(checkpoints) > first.steps, "the Trainer went on counting from its checkpoint"
+    for row in longer.history:
+        for key in ("seen_speaker_eer", "zero_step_eer"):
+            assert 0.0 <= row[key] <= 1.0, (key, row)
+        assert -1.0 <= row["zero_step_similarity"] <= 1.0 and row["zero_step_voices"] == 2
+    assert json.loads((first.folder / "progress.json").read_text())["steps"] == longer.steps
+    config = json.loads((first.folder / "config.json").read_text())
+    assert config["model"] == ("vits" if kind == "d_vector" else "meta_vits")
+    assert config["model_args"]["use_d_vector_file"] and not config["model_args"]["use_speaker_embedding"]
+    if kind == "d_vector":  # Resemblyzer d-vectors of the training clips alone, cached in the run folder
+        (d_vectors,) = config["model_args"]["d_vector_file"]
+        names = {entry["name"] for entry in json.loads(Path(d_vectors).read_text()).values()}
+        assert Path(d_vectors).parent.parent == (tmp_path / kind).resolve()
+        assert names == {s["speaker_name"] for s in train}
+
+    voices = sorted({s["speaker_name"] for s in train})
+    asset = export_prototype_base(longer, kind, tmp_path / "base.safetensors", len(voices))
+    _, metadata = read_asset(asset, weights=False)
+    assert metadata["progress"]["kind"] == kind and metadata["progress"]["steps"] == longer.steps
+    assert metadata["speakers"] == voices
+    asset_kind_start(asset, kind, voices)
+    other = "protonet" if kind == "d_vector" else "d_vector"
+    with pytest.raises(NotABase, match=f"not a {other} prototype base"):
+        asset_kind_start(asset, other, voices)
+
+
+def test_held_out_voices_never_train_and_the_script_never_writes_the_shipped_base(tiny, tmp_path):
+    from coqui_meta_lab.base_asset import VOICES_BASE
+
+    corpus, train, held = tiny
+    with pytest.raises(ValueError, match="held-out voices among the training clips"):
+        train_prototype_base("protonet", corpus, train, held + [train[0]["speaker_name"]], tmp_path, minutes=0.01)
+    result = subprocess.run([sys.executable, str(SCRIPT), "--kind", "protonet", "--out", str(tmp_path / "out"),
+                             "--asset", str(VOICES_BASE)], capture_output=True, text=True)
+    assert result.returncode == 2 and "the shipped speaker-table base" in result.stderr
+    assert not (tmp_path / "out").exists(), "nothing built"
