@@ -73,6 +73,13 @@ def arguments() -> argparse.Namespace:
     return args
 
 
+#: the checks of a prototype base, as the columns of their table in BENCHMARKS.md
+HISTORY_COLUMNS = {"seen_speaker_eer": "seen-speaker EER", "same_speaker_cosine": "same-voice cosine",
+                   "other_speaker_cosine": "other-voice cosine", "seen_speaker_similarity": "seen similarity",
+                   "zero_step_eer": "held-out zero-step EER", "zero_step_similarity": "zero-step similarity",
+                   "zero_step_query_loss": "zero-step query loss"}
+
+
 def main() -> None:
     args = arguments()
     torch.set_num_threads(args.threads)
@@ -80,6 +87,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
 
     from coqui_meta_lab.base_asset import NotABase
+    from coqui_meta_lab.base_training import history_table
     from coqui_meta_lab.prototype_base import corpus_split, export_prototype_base, train_prototype_base
     from coqui_meta_lab.voice_corpus import build_voice_corpus
 
@@ -94,21 +102,9 @@ def main() -> None:
                                     seen=args.judge_speakers, shots=args.shots, queries=args.queries)
     except NotABase as error:
         raise SystemExit(f"error: {error}; name another --asset, or move it away to train one from scratch") from None
-    print_history(base.history)
+    print(history_table(base.history, HISTORY_COLUMNS))
     if not args.no_export:
         print("Written:", export_prototype_base(base, args.kind, args.asset, len(voices), f" ({corpus})"))
-
-
-def print_history(history: list[dict]) -> None:
-    """The checks as a table for BENCHMARKS.md (a dash where a check did not measure that)."""
-    columns = {"seen_speaker_eer": "seen-speaker EER", "same_speaker_cosine": "same-voice cosine",
-               "other_speaker_cosine": "other-voice cosine", "seen_speaker_similarity": "seen similarity",
-               "zero_step_eer": "held-out zero-step EER", "zero_step_similarity": "zero-step similarity",
-               "zero_step_query_loss": "zero-step query loss"}
-    print("| steps | minutes | " + " | ".join(columns.values()) + " |\n|" + "---|" * (len(columns) + 2))
-    for row in history:
-        cells = [f"{row[key]:.3f}" if isinstance(row.get(key), float) else "-" for key in columns]
-        print(f"| {row['steps']} | {row['minutes']:.1f} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

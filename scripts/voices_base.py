@@ -64,6 +64,13 @@ def arguments() -> argparse.Namespace:
     return args
 
 
+#: the checks of the many-voice base, as the columns of their table in BENCHMARKS.md
+HISTORY_COLUMNS = {"seen_speaker_eer": "seen-speaker EER", "same_speaker_cosine": "same-voice cosine",
+                   "other_speaker_cosine": "other-voice cosine", "pitch_error_semitones": "pitch error (semitones)",
+                   "on_pitch": "on pitch", "rendition_range_semitones": "F0 range (semitones)",
+                   "buzz_share": "buzz share"}
+
+
 def main() -> None:
     args = arguments()
     asset = args.asset
@@ -73,7 +80,7 @@ def main() -> None:
 
     from coqui_meta.voices.data import load_clips
     from coqui_meta_lab.base_asset import NotABase, asset_start, export_base
-    from coqui_meta_lab.base_training import pitch_check, seen_speaker_check, train_base
+    from coqui_meta_lab.base_training import history_table, pitch_check, seen_speaker_check, train_base
     from coqui_meta_lab.voice_corpus import (
         MAX_SECONDS,
         build_voice_corpus,
@@ -100,7 +107,7 @@ def main() -> None:
     base = train_base(config, train, args.out, args.minutes, seed=args.seed,
                       check=lambda files: {**speakers(files), **pitches(files)},
                       check_minutes=args.check_minutes, warm_start=warm_start)
-    print_history(base.history)
+    print(history_table(base.history, HISTORY_COLUMNS))
     if not args.no_export:
         last = base.history[-1]
         wide = f", a {args.decoder_channels}-channel waveform decoder" if args.decoder_channels else ""
@@ -110,18 +117,6 @@ def main() -> None:
                 "scripts/voices_base.py")
         progress = {"steps": base.steps, "minutes": base.minutes, "history": base.history}
         print("Written:", export_base(base.files, asset, note, progress))
-
-
-def print_history(history: list[dict]) -> None:
-    """The checks as the table in BENCHMARKS.md (a dash where a check did not measure that: older records)."""
-    columns = {"seen_speaker_eer": "seen-speaker EER", "same_speaker_cosine": "same-voice cosine",
-               "other_speaker_cosine": "other-voice cosine", "pitch_error_semitones": "pitch error (semitones)",
-               "on_pitch": "on pitch", "rendition_range_semitones": "F0 range (semitones)",
-               "buzz_share": "buzz share"}
-    print("| steps | minutes | " + " | ".join(columns.values()) + " |\n|" + "---|" * (len(columns) + 2))
-    for row in history:
-        cells = [f"{row[key]:.3f}" if key in row else "-" for key in columns]
-        print(f"| {row['steps']} | {row['minutes']:.1f} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

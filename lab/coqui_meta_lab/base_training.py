@@ -221,3 +221,13 @@ def pitch_check(samples: list[dict], voices: int = 6, clips: int = 2, seed: int 
         return rendition_pitch(load_model(*files).model, samples, voices=voices, clips=clips, seed=seed)["summary"]
 
     return check
+
+
+def history_table(history: list[dict], columns: dict[str, str]) -> str:
+    """A base's checks as the Markdown table BENCHMARKS.md keeps: ``columns`` maps a check's key to its heading (a
+    dash where a check did not measure that: older records, or another kind of base)."""
+    lines = ["| steps | minutes | " + " | ".join(columns.values()) + " |", "|" + "---|" * (len(columns) + 2)]
+    for row in history:
+        cells = [f"{row[key]:.3f}" if isinstance(row.get(key), (int, float)) else "-" for key in columns]
+        lines.append(f"| {row['steps']} | {row['minutes']:.1f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
