@@ -22,15 +22,15 @@ tables for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import logging
 import random
 import time
-import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from coqui_meta_lab.base_asset import add_base_asset_argument
+from coqui_meta_lab.quiet import quiet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,7 +98,7 @@ def arguments() -> argparse.Namespace:
 
 def split(args) -> tuple[list[dict], list[dict], list[str]]:
     """Training clips, held-out clips and the held-out speakers (those with shots + queries short clips)."""
-    from coqui_meta.voices.data import load_clips
+    from coqui_meta.formats.clips import load_clips
 
     samples = [s for s in load_clips(args.data) if s["seconds"] <= args.max_seconds]
     if args.corpus == "voices":
@@ -142,7 +142,7 @@ def at_rate(folder: str, rate: int, out: Path) -> Path:
     import librosa
     import soundfile
 
-    from coqui_meta.voices.data import load_clips
+    from coqui_meta.formats.clips import load_clips
 
     clips = load_clips(folder)
     if all(soundfile.info(c["audio_file"]).samplerate == rate for c in clips):
@@ -233,9 +233,8 @@ def print_tables(base, plain, meta, result, steps: list[int]) -> None:
     print(f"\n| step | plain query loss (lr {plain.lr:g}) | meta query loss ({meta.lr:g}) | plain similarity | "
           "meta similarity | plain EER | meta EER |\n|---|---|---|---|---|---|---|")
     for step in steps:
-        print(f"| {step} | " + " | ".join(curve_row(side.report[metric], step) for metric in ("query_loss",)
-                                       for side in (plain, meta)) + " | "
-              + " | ".join(curve_row(side.report[metric], step) for metric in ("speaker_similarity", "eer")
+        print(f"| {step} | " + " | ".join(curve_row(side.report.query_loss, step) for side in (plain, meta)) + " | "
+              + " | ".join(curve_row(side.report.curve(metric), step) for metric in ("speaker_similarity", "eer")
                            for side in (plain, meta)) + " |")
     print("\nquery loss of every grid value (final step):")
     for side in (plain, meta):
@@ -251,20 +250,20 @@ def print_tables(base, plain, meta, result, steps: list[int]) -> None:
 def print_untouched(base_side, plain, steps: list[int]) -> None:
     """The base adapted as it is: if the plain branch moved its step-0 loss much, the base was not trained enough for
     the branches to compare adaptation rather than TTS training."""
-    curve = base_side.report["query_loss"]
+    curve = base_side.report.query_loss
     shown = ", ".join(f"{step} {curve_row(curve, step)}" for step in steps)
     print(f"\nthe base itself (lr {base_side.lr:g}): {shown}")
-    moved = curve[steps[0]] - plain.report["query_loss"][steps[0]]
+    moved = curve[steps[0]] - plain.report.query_loss[steps[0]]
     print(f"the plain branch moved the step-{steps[0]} query loss by {moved:.3f} from the base's")
 
 
 def side_summary(side) -> dict:
     report = side.report
     keys = ("query_loss", "speaker_similarity", "eer")
-    gain = report["query_loss"][report["steps"][0]] - report["query_loss"][report["steps"][-1]]
-    return {"lr": side.lr, **{key: report[key] for key in keys}, "adaptation_gain": gain,
-            "grid": {str(value): curve for value, curve in side.grid.items()}, "rates": report.get("rates", {}),
-            "inner_lr_mode": report.get("inner_lr_mode"), "report": str(Path(report["model_path"]).parent)}
+    gain = report.query_loss[report.steps[0]] - report.query_loss[report.steps[-1]]
+    return {"lr": side.lr, **{key: report.curve(key) for key in keys}, "adaptation_gain": gain,
+            "grid": {str(value): curve for value, curve in side.grid.items()}, "rates": report.rates,
+            "inner_lr_mode": report.inner_lr_mode, "report": str(Path(report.model_path).parent)}
 
 
 def evaluate_meta_side(args, meta, record: dict, evaluated: list[str]) -> None:
@@ -280,7 +279,7 @@ def evaluate_meta_side(args, meta, record: dict, evaluated: list[str]) -> None:
                              folder, jobs=args.jobs, optimizer=meta.inner_update)
     print(f"\n| step | meta query loss (lr {side.lr:g}) | similarity | EER |\n|---|---|---|---|")
     for step in steps:
-        print(f"| {step} | " + " | ".join(curve_row(side.report[key], step)
+        print(f"| {step} | " + " | ".join(curve_row(side.report.curve(key), step)
                                          for key in ("query_loss", "speaker_similarity", "eer")) + " |")
     summary = {"meta": {**side_summary(side), "config": meta.to_dict(), "branch": record}, "held_out": evaluated,
                "date": time.strftime("%Y-%m-%d %H:%M")}
@@ -291,9 +290,7 @@ def evaluate_meta_side(args, meta, record: dict, evaluated: list[str]) -> None:
 
 def main() -> None:
     args = arguments()
-    torch.set_num_threads(args.threads)
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
+    quiet(args.threads)
     started = time.perf_counter()
     train, held_samples, evaluated = split(args)
     print(f"{len({s['speaker_name'] for s in train})} training speakers ({len(train)} clips of at most "
@@ -305,7 +302,7 @@ def main() -> None:
         return
 
     from coqui_meta.files import write_json
-    from coqui_meta.voices.compare import compare
+    from coqui_meta.reports.compare import compare
     from coqui_meta_lab.evaluation_grid import evaluate_sides, learned_from
     from coqui_meta_lab.study import clip_gradients_per_meta_step, train_branches
 
@@ -336,8 +333,8 @@ def main() -> None:
              *([] if args.skip_base_side else [("base", base.files, None)])]
     plain, meta_side, *untouched = evaluate_sides(sides, grid, data, evaluated, args.shots, args.queries, steps,
                                                   args.seed, reports, jobs=args.jobs, optimizer=meta.inner_update)
-    baseline, candidate = dict(plain.report), dict(meta_side.report)
-    baseline["_path"], candidate["_path"] = f"plain (lr {plain.lr:g})", f"{args.algorithm} ({meta_side.lr:g})"
+    baseline = replace(plain.report, source=f"plain (lr {plain.lr:g})")
+    candidate = replace(meta_side.report, source=f"{args.algorithm} ({meta_side.lr:g})")
     result = compare([baseline, candidate])
     print_tables(base, plain, meta_side, result, steps)
     if untouched:

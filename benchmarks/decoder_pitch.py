@@ -29,17 +29,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from rendition_pitch import posterior
 
-from coqui_meta.voices.pitch import frame_rate_share, pitch
+from coqui_meta.judging.pitch import frame_rate_share, pitch
 from coqui_meta_lab.base_asset import add_base_asset_argument
+from coqui_meta_lab.quiet import quiet
 
 FFT_SIZES = (512, 1024, 2048)
 
@@ -225,15 +224,13 @@ def train(model, decoder, clips: Clips, args, on_check) -> None:
 
 def main() -> None:
     args = arguments()
-    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore")
+    quiet(args.threads, everything=True)
     from voice_recovery import base_files
 
+    from coqui_meta.formats.checkpoints import load_model
+    from coqui_meta.formats.clips import load_clips
     from coqui_meta.seeds import draw
-    from coqui_meta.voices.checkpoints import load_model
-    from coqui_meta.voices.data import load_clips
 
     args.out.mkdir(parents=True, exist_ok=True)
     model_path, config_path, corpus = base_files(args)

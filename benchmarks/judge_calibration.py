@@ -12,7 +12,7 @@ of two speakers, and the EER of those trials. The reference for reading `evaluat
 voices and over its held-out voices. ``--screen`` builds ``--clips`` clips of every candidate voice instead and drops
 the voices the judge confuses (`coqui_meta_lab.voice_screening`): what it prints is `DROPPED` of
 `coqui_meta_lab.voice_corpus`. ``--corpus styles`` builds (or reuses) the style corpus in ``OUT/corpus`` and
-calibrates the style judge (`coqui_meta.voices.style_judge`) on its real clips: each style's centroid (prosody
+calibrates the style judge (`coqui_meta.judging.style_judge`) on its real clips: each style's centroid (prosody
 relative to the voice's neutral clips) and the style EER with each clip left out of the judge that scores it.
 """
 
@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def real_speakers(args) -> None:
-    from coqui_meta.voices.data import load_clips
-    from coqui_meta.voices.judge import SpeakerJudge, cosine, equal_error_rate
+    from coqui_meta.formats.clips import load_clips
+    from coqui_meta.judging.speaker_judge import SpeakerJudge, cosine, equal_error_rate
 
     judge = SpeakerJudge.load()
     if judge is None:
@@ -86,7 +86,7 @@ def voices_corpus(args) -> None:
 def styles_corpus(args) -> None:
     import csv
 
-    from coqui_meta.voices.style_judge import FEATURES, StyleJudge, clip_features
+    from coqui_meta.judging.style_judge import FEATURES, StyleJudge, clip_features
     from coqui_meta_lab.style_corpus import build_style_corpus, held_out_styles
 
     corpus = build_style_corpus(args.out / "corpus", seed=args.seed)
@@ -118,8 +118,8 @@ def through_griffin_lim(judge, corpus: Path, rows: list[dict], real: list) -> di
     from tqdm.auto import tqdm
     from TTS.utils.audio.processor import AudioProcessor
 
-    from coqui_meta.voices.pitch import F0_SEARCH_HZ
-    from coqui_meta.voices.style_judge import FEATURES, prosody_features
+    from coqui_meta.judging.pitch import F0_SEARCH_HZ
+    from coqui_meta.judging.style_judge import FEATURES, prosody_features
     from coqui_meta_lab.presets import gst_tacotron2_config
 
     audio = AudioProcessor(gst_tacotron2_config().audio)

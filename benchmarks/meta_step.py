@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from coqui_meta_lab.quiet import quiet
+
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("plain", "fomaml", "maml", "maml+ckpt")  # +ckpt: meta.gradient_checkpointing (second order only)
 
@@ -193,10 +195,7 @@ def main() -> None:
                              "second-order Tacotron2 step need more memory than the step)")
     parser.add_argument("--memory-of", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    import logging
-
-    logging.disable(logging.WARNING)
+    quiet(args.threads)
     import coqui_meta  # noqa: F401
 
     if args.memory_of:

@@ -19,12 +19,11 @@ languages from another corpus of the same layout (one coqui-format folder per la
 from __future__ import annotations
 
 import argparse
-import logging
 import time
-import warnings
+from dataclasses import replace
 from pathlib import Path
 
-import torch
+from coqui_meta_lab.quiet import quiet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,20 +71,18 @@ def held_out_folder(corpus: Path, languages: list[str], out: Path) -> Path:
 
 def side_summary(side) -> dict:
     report = side.report
-    return {"lr": side.lr, **{key: report[key] for key in ("query_loss", "speaker_similarity", "eer")},
+    return {"lr": side.lr, **{key: report.curve(key) for key in ("query_loss", "speaker_similarity", "eer")},
             "grid": {str(value): curve for value, curve in side.grid.items()}}
 
 
 def main() -> None:
     args = arguments()
-    torch.set_num_threads(1)
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
+    quiet(1)
     from TTS.tts.datasets import load_tts_samples
 
     from coqui_meta import MetaLearningConfig
     from coqui_meta.files import write_json
-    from coqui_meta.voices.compare import compare
+    from coqui_meta.reports.compare import compare
     from coqui_meta_lab.base_training import train_base
     from coqui_meta_lab.evaluation_grid import evaluate_sides
     from coqui_meta_lab.language_corpus import LANGUAGES, build_language_corpus, multilingual_vits_config
@@ -121,19 +118,19 @@ def main() -> None:
     plain, meta_side, untouched = evaluate_sides(
         sides, grid, str(held_out_folder(eval_corpus, held, args.out)), held, args.shots, args.queries, steps,
         args.seed, reports, jobs=args.jobs, task_key="language", optimizer=meta.inner_update)
-    baseline, candidate = dict(plain.report), dict(meta_side.report)
-    baseline["_path"], candidate["_path"] = f"plain (lr {plain.lr:g})", f"fomaml ({meta_side.lr:g})"
+    baseline = replace(plain.report, source=f"plain (lr {plain.lr:g})")
+    candidate = replace(meta_side.report, source=f"fomaml ({meta_side.lr:g})")
     result = compare([baseline, candidate])
     print(f"\n| step | plain query loss (lr {plain.lr:g}) | meta query loss ({meta_side.lr:g}) | base itself "
           f"({untouched.lr:g}) |\n|---|---|---|---|")
     for step in steps:
-        print(f"| {step} | " + " | ".join(f"{side.report['query_loss'][step]:.3f}"
+        print(f"| {step} | " + " | ".join(f"{side.report.query_loss[step]:.3f}"
                                           for side in (plain, meta_side, untouched)) + " |")
     row = result["rows"][1]["query_loss"] or {}
     print(f"\nquery loss: plain reaches its final value at step {row.get('baseline_steps_to_target')}, meta at "
           f"{row.get('steps_to_target')}; speed-up {row.get('speedup')}")
     print(f"per language at step {steps[-1]}: " + "; ".join(
-        f"{language} " + ", ".join(f"{side.label} {side.report['per_speaker'][language]['query_loss'][steps[-1]]:.2f}"
+        f"{language} " + ", ".join(f"{side.label} {side.report.per_speaker[language]['query_loss'][steps[-1]]:.2f}"
                                    for side in (plain, meta_side, untouched))
         for language in held))
     for side in (plain, meta_side, untouched):

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import random
 import time
 from pathlib import Path
 
 import torch
+
+from coqui_meta_lab.quiet import quiet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,15 +61,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("runs/protonet_step0"))
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    logging.disable(logging.WARNING)
+    quiet(args.threads)
 
     from TTS.tts.models import setup_model
 
     from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
-    from coqui_meta.voices.data import load_clips
-    from coqui_meta.voices.embed import embed_samples
-    from coqui_meta.voices.evaluation import evaluate
+    from coqui_meta.adapting.embed import embed_samples
+    from coqui_meta.formats.clips import load_clips
+    from coqui_meta.judging.evaluation import evaluate
     from coqui_meta_lab.base_training import make_trainer, save_checkpoint, train_steps
     from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
 
@@ -117,7 +117,7 @@ def main() -> None:
                                          seed=args.seed + 7)
     ways = min(8, len(held_out))
 
-    from coqui_meta.voices.adaptation import AdaptationSettings
+    from coqui_meta.adapting.settings import AdaptationSettings
 
     common = dict(speakers=held_out, shots=args.shots, queries=args.queries, steps=steps, progress=False,
                   settings=AdaptationSettings(lr=args.lr, seed=args.seed))
@@ -139,7 +139,7 @@ def main() -> None:
         print(f"| {label} | {value:.3f} |")
 
     def cell(report, key, step):
-        value = report[key].get(step)
+        value = report.curve(key).get(step)
         return "n/a" if value is None else f"{value:.3f}"
 
     print("\n| model | step | query loss | speaker similarity | EER |\n|---|---|---|---|---|")

@@ -32,8 +32,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from coqui_meta.algorithms.prototypes import identification_accuracy, train_encoder
+    from coqui_meta.formats.clips import load_clips
     from coqui_meta.models.prototype_encoder import PrototypeEncoder, log_mel
-    from coqui_meta.voices.data import load_clips
 
     started = time.perf_counter()
     by_speaker: dict[str, list[torch.Tensor]] = {}

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from coqui_meta.voices.pitch import comb, pitch
+from coqui_meta.judging.pitch import comb, pitch
 from coqui_meta_lab.base_asset import add_base_asset_argument
+from coqui_meta_lab.quiet import quiet
 
 
 def arguments() -> argparse.Namespace:
@@ -77,10 +76,10 @@ def resynthesize(model, wav: np.ndarray, speaker: str) -> np.ndarray:
 
 
 def measure(model, corpus: Path, voices: int, clips: int, seed: int) -> tuple[dict, dict]:
-    """`coqui_meta.voices.pitch.rendition_pitch`, with each rendition notched and each real clip resynthesised; and
+    """`coqui_meta.judging.pitch.rendition_pitch`, with each rendition notched and each real clip resynthesised; and
     the first clip of each voice as audio (real, rendition, resynthesis) for the plot."""
-    from coqui_meta.voices.data import load_clips
-    from coqui_meta.voices.pitch import rendition_pitch
+    from coqui_meta.formats.clips import load_clips
+    from coqui_meta.judging.pitch import rendition_pitch
 
     audio = model.config.audio
     rate, frame_rate = audio.sample_rate, audio.sample_rate / audio.hop_length
@@ -146,12 +145,10 @@ def print_table(result: dict) -> None:
 
 def main() -> None:
     args = arguments()
-    torch.set_num_threads(args.threads)
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore")
+    quiet(args.threads, everything=True)
     from voice_recovery import base_files
 
-    from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta.formats.checkpoints import load_model
 
     args.out.mkdir(parents=True, exist_ok=True)
     model_path, config_path, corpus = base_files(args)

@@ -17,7 +17,7 @@ Tacotron2.
      evaluate`'s code with identical settings, each at the best value of the same learning-rate grid by query loss at
      the last step (or at ``--choose-at``, for both sides alike; a meta model's learned rates, ``--inner-lr-mode``,
      are multiplied by the grid), and judged by the style judge (style distance and style EER,
-     `coqui_meta.voices.style_judge`).
+     `coqui_meta.judging.style_judge`).
 
 Writes ``OUT/style_adaptation.json`` (a copy beside the reports too, which the next study in ``OUT`` keeps) and
 ``OUT/style_adaptation.png`` (the curves) and prints the tables for BENCHMARKS.md.
@@ -34,14 +34,11 @@ Writes ``OUT/style_adaptation.json`` (a copy beside the reports too, which the n
 from __future__ import annotations
 
 import argparse
-import logging
 import time
-import warnings
 from pathlib import Path
 
-import torch
-
 from coqui_meta_lab.base_asset import existing_file
+from coqui_meta_lab.quiet import quiet
 
 
 def arguments() -> argparse.Namespace:
@@ -177,23 +174,23 @@ def print_tables(plain, meta, steps: list[int]) -> dict:
     print(f"\n| step | plain query loss (lr {plain.lr:g}) | meta query loss ({meta.lr:g}) | plain style distance | "
           "meta style distance | plain style EER | meta style EER |\n|---|---|---|---|---|---|---|")
     for step in steps:
-        print(f"| {step} | " + " | ".join(cell(side.report[metric][step]) for metric in
+        print(f"| {step} | " + " | ".join(cell(side.report.curve(metric)[step]) for metric in
                                          ("query_loss", "style_distance", "style_eer") for side in (plain, meta))
               + " |")
     print("\nmean gap from the target style in each feature (within-style spreads), first and last step:")
     for side in (plain, meta):
         for step in (steps[0], steps[-1]):
-            gaps = side.report.get("style_feature_gap", {}).get(step) or {}
+            gaps = (side.report.style_feature_gap or {}).get(step) or {}
             print(f"  {side.label} step {step}: " + ", ".join(f"{k} {v:.2f}" for k, v in gaps.items()))
     for side in (plain, meta):
-        judged = side.report.get("style_judged") or {}
+        judged = side.report.style_judged or {}
         print(f"  {side.label}: share of renditions the judge measured by step: "
               + ", ".join(f"{step} {share:.2f}" for step, share in judged.items() if share is not None))
     reached = {}
     for metric in ("query_loss", "style_distance"):
-        target = plain.report[metric][steps[-1]]
-        reached[metric] = {"plain": steps_to(plain.report[metric], target),
-                           "meta": steps_to(meta.report[metric], target)}
+        target = plain.report.curve(metric)[steps[-1]]
+        reached[metric] = {"plain": steps_to(plain.report.curve(metric), target),
+                           "meta": steps_to(meta.report.curve(metric), target)}
         print(f"{metric}: plain's step-{steps[-1]} value {target:.3f} reached by plain at step "
               f"{reached[metric]['plain']}, by meta at step {reached[metric]['meta']}")
     return reached
@@ -227,9 +224,7 @@ def plot(summary: dict, path: Path) -> None:
 
 def main() -> None:
     args = arguments()
-    torch.set_num_threads(args.threads)
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
+    quiet(args.threads)
     started = time.perf_counter()
 
     from coqui_meta.files import write_json
@@ -268,7 +263,7 @@ def main() -> None:
     keys = ("query_loss", "style_distance", "style_eer", "style_judged", "style_feature_gap", "speaker_similarity")
     summary = {
         "model": args.model, "base": {"steps": base.steps, "minutes": base.minutes, "folder": str(base.folder)},
-        **{side.label: {"lr": side.lr, **{key: side.report.get(key) for key in keys},
+        **{side.label: {"lr": side.lr, **{key: side.report.curve(key) for key in keys},
                         "grid": {str(value): curve for value, curve in side.grid.items()}}
            for side in (plain, meta_side)},
         "plain_objective": args.plain_objective, "meta_config": meta.to_dict(), "adapt_modules": args.adapt_modules,

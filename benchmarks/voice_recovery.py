@@ -3,7 +3,7 @@
 judge the renditions at each step against the ceiling: the same voice rendered from its own trained row, on the same
 query clips. This says whether the procedure or the base holds voices back, and which procedure gets closest, fastest.
 
-Each procedure is `coqui-meta evaluate`'s procedure (`coqui_meta.voices.evaluation.evaluate`) with one optimizer,
+Each procedure is `coqui-meta evaluate`'s procedure (`coqui_meta.judging.evaluation.evaluate`) with one optimizer,
 rate and set of adapted modules:
 
     python benchmarks/voice_recovery.py --corpus voices --out runs/voices/recovery \\
@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import random
-import warnings
 from pathlib import Path
 
-import torch
-
 from coqui_meta_lab.base_asset import add_base_asset_argument
+from coqui_meta_lab.quiet import quiet
 
 MODULES = {
     "emb_g": ["emb_g"],
@@ -76,20 +73,18 @@ def steps_to(curve: dict, target: float) -> int | None:
 
 def main() -> None:
     args = arguments()
-    torch.set_num_threads(args.threads)
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")
+    quiet(args.threads)
 
-    from coqui_meta.voices.adaptation import AdaptationSettings
-    from coqui_meta.voices.checkpoints import load_model
-    from coqui_meta.voices.evaluation import evaluate
-    from coqui_meta.voices.identity import own_row_ceiling
+    from coqui_meta.adapting.settings import AdaptationSettings
+    from coqui_meta.formats.checkpoints import load_model
+    from coqui_meta.judging.evaluation import evaluate
+    from coqui_meta.judging.identity import own_row_ceiling
     from coqui_meta_lab.voice_corpus import training_voices
 
     args.out.mkdir(parents=True, exist_ok=True)
     model_path, config_path, corpus = base_files(args)
-    from coqui_meta.voices.checkpoints import load_config_file
-    from coqui_meta.voices.data import load_clips
+    from coqui_meta.formats.checkpoints import load_config_file
+    from coqui_meta.formats.clips import load_clips
 
     known = set(load_config_file(config_path).speakers) & {s["speaker_name"] for s in load_clips(corpus)}
     pool = sorted(known & set(training_voices())) if not args.data else sorted(known)
@@ -112,7 +107,7 @@ def main() -> None:
             try:
                 report = evaluate(model_path, config_path, str(corpus), names, args.shots, args.queries, steps,
                                   str(args.out / key.replace(" ", "_")), settings, progress=True)
-                result["procedures"][key] = {m: report[m] for m in ("query_loss", "speaker_similarity", "eer")}
+                result["procedures"][key] = {m: report.curve(m) for m in ("query_loss", "speaker_similarity", "eer")}
             except FloatingPointError as error:  # the adaptation diverged at this rate: a result too
                 result["procedures"][key] = {"diverged": str(error)}
             path.write_text(json.dumps(result, indent=1))

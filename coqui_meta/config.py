@@ -20,12 +20,11 @@ from coqpit import Coqpit
 from TTS.tts.configs.tacotron2_config import Tacotron2Config
 from TTS.tts.configs.vits_config import VitsConfig
 
-from coqui_meta.algorithm_table import ALGORITHMS, Algorithm
-from coqui_meta.config_rules import (
-    DEFAULT_PROTOTYPE_DIM,
-    FIELD_RULES,
-    check_field,
-)
+from coqui_meta.algorithms import ALGORITHMS, Algorithm
+from coqui_meta.config_rules import DEFAULT_PROTOTYPE_DIM, FIELD_RULES, check_field, one_of
+
+#: each field's own rule, the algorithm's names from the one table of algorithms
+RULES = {"algorithm": one_of(tuple(ALGORITHMS)), **FIELD_RULES}
 
 
 @dataclass
@@ -131,15 +130,15 @@ class MetaLearningConfig(Coqpit):
     def __setattr__(self, name: str, value) -> None:
         # a field set after the config is built is checked at once on its own (how it fits the other fields is
         # checked with them all, by `check_values`: two related fields may be set one after the other)
-        if name in FIELD_RULES and self._is_initialized():
-            check_field(name, value)
+        if name in RULES and self._is_initialized():
+            check_field(name, value, RULES[name])
         super().__setattr__(name, value)
 
     def check_values(self) -> None:
         """Every field, and how the fields fit together. Coqpit runs it when the config is built (also from JSON, as
         Coqui's ``load_config`` does) and after ``--coqpit.*`` overrides; `dataclasses.replace` runs it too."""
-        for name in FIELD_RULES:
-            check_field(name, getattr(self, name))
+        for name, rule in RULES.items():
+            check_field(name, getattr(self, name), rule)
 
         def fail(name: str, why: str) -> None:
             raise ValueError(f"meta.{name}: {why} (got {getattr(self, name)!r})")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -200,22 +200,38 @@ class EpisodeCollate:
         return {"tasks": tasks}
 
 
+def tasks_with(samples: Sequence[dict[str, Any]], task_key: str, needed: int = 1) -> list[str]:
+    """The task values (as strings, sorted) that have at least ``needed`` samples."""
+    counts = Counter(str(sample[task_key]) for sample in samples)
+    return sorted(value for value, count in counts.items() if count >= needed)
+
+
+def held_out_tasks(samples: Sequence[dict[str, Any]], task_key: str, count: int, seed: int = 0,
+                   needed: int = 1) -> list[str]:
+    """The one rule of holding out whole tasks: ``count`` task values drawn by ``seed`` among those with ``needed``
+    samples (``k_shot + q_query`` for tasks that meta-validation can form), sorted; an error when as many would
+    leave none to train on."""
+    values = tasks_with(samples, task_key, needed)
+    if count >= len(values):
+        enough = f" with {needed} samples each" if needed > 1 else ""
+        raise ValueError(f"cannot hold out {count} {task_key} values for meta-validation: the data has "
+                         f"{len(values)}{enough}")
+    return sorted(draw(seed, "held-out tasks").sample(values, count))
+
+
 def split_by_task(
-    samples: Sequence[dict[str, Any]], task_key: str, eval_tasks: Sequence[str] = (), count: int = 1, seed: int = 0
+    samples: Sequence[dict[str, Any]], task_key: str, eval_tasks: Sequence[str] = (), count: int = 1, seed: int = 0,
+    needed: int = 1,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Train and eval samples with no task value in common: ``eval_tasks`` if given, else ``count`` values by seed."""
-    values = sorted({str(sample[task_key]) for sample in samples})
+    """Train and eval samples with no task value in common: ``eval_tasks`` if given, else ``count`` values by seed
+    among those with ``needed`` samples (`held_out_tasks`)."""
     if eval_tasks:
-        missing = sorted(set(eval_tasks) - set(values))
+        missing = sorted(set(eval_tasks) - {str(sample[task_key]) for sample in samples})
         if missing:
             raise ValueError(f"meta.eval_tasks: {', '.join(missing)} not found as {task_key} in the data")
         held = set(eval_tasks)
     else:
-        if count >= len(values):
-            raise ValueError(
-                f"cannot hold out {count} {task_key} values for meta-validation: the data has {len(values)}"
-            )
-        held = set(draw(seed, "held-out tasks").sample(values, count))
+        held = set(held_out_tasks(samples, task_key, count, seed, needed))
     train = [s for s in samples if str(s[task_key]) not in held]
     evaluation = [s for s in samples if str(s[task_key]) in held]
     return train, evaluation

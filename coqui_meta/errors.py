@@ -2,7 +2,7 @@
 
 The message names the arguments it is about in backticks, as the library's functions call them (`shots`,
 `speaker`, `lr`, `out_path`). ``str(error)`` gives them plainly ("shots 9 but ... has 4 clip(s)"); a front end whose
-names differ gives them its way with `Phrased.phrased` (`coqui_meta.cli_voices.in_flags`: "--shots 9 but ...").
+names differ gives them its way with `Phrased.phrased` (`coqui_meta.cli.voices.in_flags`: "--shots 9 but ...").
 
 Example::
 

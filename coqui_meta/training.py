@@ -29,15 +29,15 @@ def prepare(config, train_samples: list | None = None, eval_samples: list | None
     ``meta.eval_tasks`` (or ``meta.n_way`` task values by ``meta.seed``) for meta-validation. Given samples are
     used as they are; a split of clips rather than tasks is made one of tasks when the Trainer starts
     (`coqui_meta.models.validation_split`). The initial weights come from ``seed``, else ``meta.seed`` (a stock
-    config: its ``training_seed``). `trainer_for` screens every clip (`coqui_meta.voices.data.screen_samples`).
+    config: its ``training_seed``). `trainer_for` screens every clip (`coqui_meta.formats.clips.screen_samples`).
     """
     import torch
     from TTS.tts.datasets import load_tts_samples
     from TTS.tts.models import setup_model
 
     from coqui_meta.episodes import split_by_task
+    from coqui_meta.formats.clips import coqui_metadata_files, require_task_column
     from coqui_meta.models.one_speaker import gain_speaker_table, silence_speaker_conditioning
-    from coqui_meta.voices.data import coqui_metadata_files, require_task_column
 
     meta = config.get("meta")
     declared_speakers = list(config.speakers or [])
@@ -105,9 +105,9 @@ def _fill_speakers(config, declared: list[str], train: list) -> None:
 
 
 def _check(config, samples: list) -> None:
-    from coqui_meta.voices.d_vector_file import check_covers
-    from coqui_meta.voices.encoder_files import drop_encoder, encoder_urls
-    from coqui_meta.voices.language_table import check_languages
+    from coqui_meta.formats.d_vector_file import check_covers
+    from coqui_meta.formats.encoder_files import drop_encoder, encoder_urls
+    from coqui_meta.formats.language_table import check_languages
 
     try:
         check_covers(config, samples)
@@ -123,7 +123,7 @@ def _check(config, samples: list) -> None:
 
 
 def _build(setup_model, config):
-    from coqui_meta.voices.encoder_files import encoder_urls, offline_message
+    from coqui_meta.formats.encoder_files import encoder_urls, offline_message
 
     urls = encoder_urls(config)
     try:
@@ -136,7 +136,7 @@ def _build(setup_model, config):
 
 def _screen(model, samples: list, which: str) -> list:
     """Leave out the clips the model cannot train on, counted and named in the log; stop when none are left."""
-    from coqui_meta.voices.data import describe_problems, screen_samples
+    from coqui_meta.formats.clips import describe_problems, screen_samples
 
     if not samples:
         return []

@@ -16,36 +16,27 @@ with that record.
 from __future__ import annotations
 
 import argparse
-import logging
-import warnings
 from pathlib import Path
 
-import torch
-
+from coqui_meta_lab.base_script import base_arguments, finish, parsed
 from coqui_meta_lab.gst_base import GST_BASE
+from coqui_meta_lab.quiet import quiet
 
 
 def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=60.0, help="training minutes the base should have in all")
-    parser.add_argument("--check-minutes", type=float, default=10.0)
-    parser.add_argument("--out", type=Path, default=Path("runs/styles"))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--asset", type=Path, default=GST_BASE,
-                        help="where the base is written (and gone on from on a machine without its --out folder)")
-    parser.add_argument("--no-export", action="store_true", help="train only; leave the asset as it is")
-    args = parser.parse_args()
-    if args.minutes <= 0 or args.check_minutes <= 0:
-        parser.error("--minutes and --check-minutes must be above 0")
-    return args
+    return parsed(base_arguments(__doc__, out=Path("runs/styles"), check_minutes=10.0, asset=GST_BASE,
+                                 asset_help="where the base is written (and gone on from on a machine without its "
+                                            "--out folder)"))
+
+
+#: the checks of the GST style base, as the columns of their table in BENCHMARKS.md
+HISTORY_COLUMNS = {"pitch_error_semitones": "pitch error (semitones)", "on_pitch": "on pitch",
+                   "length_ratio": "length ratio"}
 
 
 def main() -> None:
     args = arguments()
-    torch.set_num_threads(args.threads)
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
+    quiet(args.threads)
 
     from coqui_meta_lab.base_asset import NotABase, export_base
     from coqui_meta_lab.gst_base import style_training_clips, train_gst_base
@@ -58,16 +49,10 @@ def main() -> None:
                               check_minutes=args.check_minutes, asset=args.asset)
     except NotABase as error:
         raise SystemExit(f"error: {error}; name another --asset, or move it away to train one from scratch") from None
-    print("| steps | minutes | pitch error (semitones) | on pitch | length ratio |\n|---|---|---|---|---|")
-    for row in base.history:
-        print(f"| {row['steps']} | {row['minutes']:.1f} | {row['pitch_error_semitones']:.2f} | {row['on_pitch']:.2f} "
-              f"| {row['length_ratio']:.2f} |")
-    if not args.no_export:
-        note = (f"GST Tacotron2, {base.steps} plain Coqui steps ({base.minutes:.0f} min) on the style corpus's "
-                f"{len(train)} training-style clips; scripts/gst_base.py")
-        progress = {"steps": base.steps, "minutes": base.minutes, "history": base.history}
-        print("Written:", export_base(base.files, args.asset, note, progress))
-
+    note = (f"GST Tacotron2, {base.steps} plain Coqui steps ({base.minutes:.0f} min) on the style corpus's "
+            f"{len(train)} training-style clips; scripts/gst_base.py")
+    progress = {"steps": base.steps, "minutes": base.minutes, "history": base.history}
+    finish(base, HISTORY_COLUMNS, args, lambda: export_base(base.files, args.asset, note, progress))
 
 if __name__ == "__main__":
     main()

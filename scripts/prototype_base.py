@@ -2,7 +2,7 @@
 
 ``--kind d_vector``: a stock Coqui VITS that reads its voices from a d-vector file, as YourTTS does: Resemblyzer
 d-vectors of every training clip, computed once and cached in ``OUT/d_vector/d_vectors/`` (Coqui's d-vector format,
-`coqui_meta.voices.embed`), plain Coqui steps (batch 4). ``--kind protonet``: a protonet MetaVits (the project's
+`coqui_meta.adapting.embed`), plain Coqui steps (batch 4). ``--kind protonet``: a protonet MetaVits (the project's
 prototype encoder; the vits_protonet recipe's meta block), meta-trained by Coqui's Trainer. Both are the small VITS
 preset of the speaker-table base (`scripts/voices_base.py`) with d-vectors in place of its speaker table, trained by
 the same machinery (`coqui_meta_lab.base_training.train_base`; `coqui_meta_lab.prototype_base`).
@@ -27,44 +27,38 @@ shipped speaker-table base: a prototype base is shipped only when it beats it) w
 from __future__ import annotations
 
 import argparse
-import logging
-import warnings
 from pathlib import Path
 
-import torch
-
 from coqui_meta_lab.base_asset import VOICES_BASE
+from coqui_meta_lab.base_script import base_arguments, finish, parsed
 from coqui_meta_lab.prototype_base import KINDS
+from coqui_meta_lab.quiet import quiet
 
 
 def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = base_arguments(__doc__, out=Path("runs/prototype_base"),
+                            asset_help="where the base is written (and gone on from on a new machine); default "
+                                       "OUT/<kind>_base.safetensors")
     parser.add_argument("--kind", choices=KINDS, required=True)
     parser.add_argument("--data", type=Path, default=None, help="a many-voice corpus already built (a grown one)")
     parser.add_argument("--variants", type=int, default=0,
                         help="without --data: build (or reuse) the corpus grown by this many voice variants in OUT")
-    parser.add_argument("--minutes", type=float, default=60.0, help="training minutes the base should have in all")
-    parser.add_argument("--check-minutes", type=float, default=15.0)
-    parser.add_argument("--out", type=Path, default=Path("runs/prototype_base"))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--judge-speakers", type=int, default=12, help="training voices of the seen-speaker EER")
     parser.add_argument("--zero-step-voices", type=int, default=13,
                         help="held-out voices of the zero-step EER: the corpus's first N (the 13 original ones first)")
     parser.add_argument("--shots", type=int, default=10, help="clips a zero-step voice is made from (the study's)")
     parser.add_argument("--queries", type=int, default=3, help="clips each zero-step voice is judged on")
-    parser.add_argument("--asset", type=Path, default=None,
-                        help="where the base is written (and gone on from on a new machine); default OUT/<kind>_base"
-                             ".safetensors")
-    parser.add_argument("--no-export", action="store_true", help="train only; leave the asset as it is")
-    args = parser.parse_args()
-    if args.minutes <= 0 or args.check_minutes <= 0:
-        parser.error("--minutes and --check-minutes must be above 0")
+    parser.add_argument("--start-from", type=Path, default=None,
+                        help="on a machine with neither a checkpoint nor --asset: start from this base's weights "
+                             "(e.g. the shipped speaker-table base: all but the speaker conditioning), a fresh record")
+    args = parsed(parser)
     if args.data is not None and args.variants:
         parser.error("--variants builds a corpus; --data names one already built: give one of them")
     if args.data is not None and not (args.data / "metadata.csv").is_file():
         parser.error(f"--data {args.data}: no metadata.csv there (build one with --variants N)")
     args.data = args.data and args.data.resolve()
+    if args.start_from is not None and not args.start_from.is_file():
+        parser.error(f"--start-from {args.start_from}: no such file")
     if args.zero_step_voices < 2 or args.judge_speakers < 2:
         parser.error("--zero-step-voices and --judge-speakers must be at least 2 (an EER needs impostors)")
     args.asset = args.asset or args.out / f"{args.kind}_base.safetensors"
@@ -82,12 +76,9 @@ HISTORY_COLUMNS = {"seen_speaker_eer": "seen-speaker EER", "same_speaker_cosine"
 
 def main() -> None:
     args = arguments()
-    torch.set_num_threads(args.threads)
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
+    quiet(args.threads)
 
     from coqui_meta_lab.base_asset import NotABase
-    from coqui_meta_lab.base_training import history_table
     from coqui_meta_lab.prototype_base import corpus_split, export_prototype_base, train_prototype_base
     from coqui_meta_lab.voice_corpus import build_voice_corpus
 
@@ -99,13 +90,12 @@ def main() -> None:
     try:
         base = train_prototype_base(args.kind, corpus, train, held[:args.zero_step_voices], args.out, args.minutes,
                                     seed=args.seed, check_minutes=args.check_minutes, asset=args.asset,
-                                    seen=args.judge_speakers, shots=args.shots, queries=args.queries)
+                                    seen=args.judge_speakers, shots=args.shots, queries=args.queries,
+                                    start_from=args.start_from)
     except NotABase as error:
         raise SystemExit(f"error: {error}; name another --asset, or move it away to train one from scratch") from None
-    print(history_table(base.history, HISTORY_COLUMNS))
-    if not args.no_export:
-        print("Written:", export_prototype_base(base, args.kind, args.asset, len(voices), f" ({corpus})"))
-
+    finish(base, HISTORY_COLUMNS, args,
+           lambda: export_prototype_base(base, args.kind, args.asset, len(voices), f" ({corpus})"))
 
 if __name__ == "__main__":
     main()

@@ -24,35 +24,27 @@ from scratch, written to its own ``--asset``.
 from __future__ import annotations
 
 import argparse
-import logging
-import warnings
 from pathlib import Path
 
-import torch
-
 from coqui_meta_lab.base_asset import VOICES_BASE as SHIPPED
+from coqui_meta_lab.base_script import base_arguments, finish, parsed
+from coqui_meta_lab.quiet import quiet
 
 
 def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=60.0, help="training minutes the base should have in all")
-    parser.add_argument("--check-minutes", type=float, default=15.0)
-    parser.add_argument("--out", type=Path, default=Path("runs/voices"))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = base_arguments(__doc__, out=Path("runs/voices"),
+                            asset_help="where the base is written (and gone on from on a new machine); default: the "
+                                       "shipped one")
     parser.add_argument("--judge-speakers", type=int, default=12)
     parser.add_argument("--lr", type=float, default=None,
                         help="the generator's and discriminator's rate from here on (default: the preset's 2e-4); "
                              "a new rate is a new settings folder, warm-started from the shipped asset")
     parser.add_argument("--decoder-channels", type=int, default=None,
                         help="a waveform decoder this wide (the preset's: 64); needs --asset")
-    parser.add_argument("--asset", type=Path, default=None,
-                        help="where the base is written (and gone on from on a new machine); default: the shipped one")
     parser.add_argument("--pitch-voices", type=int, default=6)
-    parser.add_argument("--no-export", action="store_true", help="train only; leave the asset as it is")
     parser.add_argument("--variants", type=int, default=0,
                         help="the corpus grown by this many screened voice variants (another base: needs --asset)")
-    args = parser.parse_args()
+    args = parsed(parser)
     if args.variants and (args.asset is None or args.asset.resolve() == SHIPPED.resolve()):
         parser.error("--variants makes another base: name its own --asset (the shipped base stays as it is)")
     if args.decoder_channels is not None and (args.asset is None or args.asset.resolve() == SHIPPED.resolve()):
@@ -74,13 +66,11 @@ HISTORY_COLUMNS = {"seen_speaker_eer": "seen-speaker EER", "same_speaker_cosine"
 def main() -> None:
     args = arguments()
     asset = args.asset
-    torch.set_num_threads(args.threads)
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
+    quiet(args.threads)
 
-    from coqui_meta.voices.data import load_clips
+    from coqui_meta.formats.clips import load_clips
     from coqui_meta_lab.base_asset import NotABase, asset_start, export_base
-    from coqui_meta_lab.base_training import history_table, pitch_check, seen_speaker_check, train_base
+    from coqui_meta_lab.base_training import pitch_check, seen_speaker_check, train_base
     from coqui_meta_lab.voice_corpus import (
         MAX_SECONDS,
         build_voice_corpus,
@@ -107,17 +97,13 @@ def main() -> None:
     base = train_base(config, train, args.out, args.minutes, seed=args.seed,
                       check=lambda files: {**speakers(files), **pitches(files)},
                       check_minutes=args.check_minutes, warm_start=warm_start)
-    print(history_table(base.history, HISTORY_COLUMNS))
-    if not args.no_export:
-        last = base.history[-1]
-        wide = f", a {args.decoder_channels}-channel waveform decoder" if args.decoder_channels else ""
-        note = (f"small VITS{wide}, {base.steps} plain Coqui steps ({base.minutes:.0f} min) on the many-voice corpus's "
-                f"{len(voices)} training voices{f' (grown by {args.variants} variants)' if args.variants else ''}; "
-                f"seen-speaker EER {last['seen_speaker_eer']:.3f}; "
-                "scripts/voices_base.py")
-        progress = {"steps": base.steps, "minutes": base.minutes, "history": base.history}
-        print("Written:", export_base(base.files, asset, note, progress))
-
+    last = base.history[-1]
+    wide = f", a {args.decoder_channels}-channel waveform decoder" if args.decoder_channels else ""
+    note = (f"small VITS{wide}, {base.steps} plain Coqui steps ({base.minutes:.0f} min) on the many-voice corpus's "
+            f"{len(voices)} training voices{f' (grown by {args.variants} variants)' if args.variants else ''}; "
+            f"seen-speaker EER {last['seen_speaker_eer']:.3f}; scripts/voices_base.py")
+    progress = {"steps": base.steps, "minutes": base.minutes, "history": base.history}
+    finish(base, HISTORY_COLUMNS, args, lambda: export_base(base.files, asset, note, progress))
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,5 @@
 import os
 import random
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -125,10 +124,64 @@ def save_tiny_checkpoint(folder, kind: str, speakers, meta=None):
 
     torch.manual_seed(0)
     model = build_meta_model(kind, meta or MetaLearningConfig(inner_lr=0.01), speakers, output_path=str(folder))
+    return save_checkpoint(folder, model)
+
+
+def save_checkpoint(folder, model, config_name: str = "meta_config.json", stock_name: str | None = "stock_config.json"):
+    """``model`` saved as Coqui's Trainer saves a checkpoint (model.pth at step 0) beside its meta config
+    (``config_name``) and, unless ``stock_name`` is None, the stock config that config makes."""
     torch.save({"model": model.state_dict(), "step": 0, "epoch": 0}, folder / "model.pth")
-    model.config.save_json(str(folder / "meta_config.json"))
-    model.config.to_stock().save_json(str(folder / "stock_config.json"))
+    model.config.save_json(str(folder / config_name))
+    if stock_name is not None:
+        model.config.to_stock().save_json(str(folder / stock_name))
     return model
+
+
+ENCODER_DIM = 16  # the `coqui_encoder` fixture's d-vectors
+
+
+@pytest.fixture(scope="session")
+def coqui_encoder(tmp_path_factory) -> tuple[str, str]:
+    """A small random-init Coqui speaker encoder (LSTM, `ENCODER_DIM` dimensions, 16 kHz), saved as Coqui saves one:
+    (model path, config path)."""
+    from TTS.config.shared_configs import BaseAudioConfig
+    from TTS.encoder.configs.speaker_encoder_config import SpeakerEncoderConfig
+    from TTS.encoder.utils.generic_utils import setup_encoder_model
+
+    folder = tmp_path_factory.mktemp("speaker_encoder")
+    audio = BaseAudioConfig(sample_rate=16000, num_mels=32, fft_size=512, win_length=400, hop_length=160,
+                            mel_fmin=0, mel_fmax=8000)
+    params = {"model_name": "lstm", "input_dim": 32, "proj_dim": ENCODER_DIM, "lstm_dim": 32, "num_lstm_layers": 1,
+              "use_lstm_with_projection": True}
+    config = SpeakerEncoderConfig(audio=audio, model_params=params, num_classes_in_batch=2, num_utter_per_class=2,
+                                  num_loader_workers=0)
+    torch.manual_seed(0)
+    torch.save({"model": setup_encoder_model(config).state_dict()}, folder / "encoder.pth")
+    config.save_json(str(folder / "encoder_config.json"))
+    return str(folder / "encoder.pth"), str(folder / "encoder_config.json")
+
+
+@pytest.fixture(scope="module")
+def new_voice(tmp_path_factory, corpus_samples):
+    """A folder of name.wav + name.txt of a speaker the model does not know; one clip stereo at 22.05 kHz."""
+    import librosa
+    import numpy as np
+    import soundfile
+
+    folder = tmp_path_factory.mktemp("clips")
+    short = [s for s in corpus_samples if s["seconds"] < 3.5]
+    speaker = max(
+        sorted({s["speaker_name"] for s in short}), key=lambda name: sum(s["speaker_name"] == name for s in short)
+    )
+    clips = sorted((s for s in short if s["speaker_name"] == speaker), key=lambda s: s["audio_file"])
+    for index, sample in enumerate(clips[:4]):
+        wav, rate = soundfile.read(sample["audio_file"], dtype="float32")
+        if index == 0:
+            wav, rate = librosa.resample(wav, orig_sr=rate, target_sr=22050), 22050
+            wav = np.stack([wav, 0.5 * wav], axis=1)
+        soundfile.write(str(folder / f"clip{index}.wav"), wav, rate)
+        (folder / f"clip{index}.txt").write_text(sample["text"] + "\n")
+    return folder
 
 
 def run_cli(*args, cwd=None):
@@ -179,17 +232,13 @@ def corpus_subset(corpus, speakers, folder):
 
 
 def read_in_chromium(page):
-    """What headless Chromium shows of ``page``: the text of each table row, the audio players and the page's own
-    count of the players it could load (after the media had time to load)."""
-    import shutil
-    import subprocess
+    """What headless Chromium shows of ``page`` once every audio player has loaded or failed (`settled_dom`): the
+    text of each table row, the audio players' sources, the page's own note on its players (``playable``) and how
+    many players the browser has (``players``), loaded (``loaded``: their length is known) and failed to (``failed``).
+    """
     from html.parser import HTMLParser
 
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("chromium is not installed (scripts/setup.sh installs it: apt-get install chromium)")
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
-                          "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
+    settled = settled_dom(page)
 
     class Shown(HTMLParser):
         def __init__(self):
@@ -222,9 +271,84 @@ def read_in_chromium(page):
                 self.playable += data
 
     shown = Shown()
-    shown.feed(dom)
-    # the page's own count: how many players loaded and how many failed before the DOM was read (headless Chromium
-    # reads it after a second or two, while the rest of many players may still be loading)
-    counts = re.match(r"(\d+) of (\d+) players load .*, (\d+) failed", shown.playable)
-    shown.loaded, shown.players, shown.failed = (int(v) for v in counts.groups()) if counts else (0, 0, 0)
+    shown.feed(settled["dom"])
+    shown.players, shown.loaded, shown.failed = settled["players"], settled["loaded"], settled["failed"]
     return shown
+
+
+# waits until every audio player has its metadata (readyState 1: the browser decoded its header and knows its length)
+# or an error, or 60 s; then the DOM and the players' states as JSON. (The browser's state, not the page's own
+# count: a player that loads before the page's script adds its listeners is never counted there.)
+SETTLED_DOM = """new Promise(done => {
+  const players = [...document.querySelectorAll('audio')];
+  const loaded = () => players.filter(a => a.readyState >= 1 && !a.error).length;
+  const failed = () => players.filter(a => a.error).length;
+  const report = () => done(JSON.stringify({dom: document.documentElement.outerHTML, players: players.length,
+                                            loaded: loaded(), failed: failed()}));
+  const wait = () => loaded() + failed() === players.length ? report() : setTimeout(wait, 50);
+  setTimeout(report, 60000);
+  wait();
+})"""
+
+
+def settled_dom(page) -> dict:
+    """``page`` in headless Chromium once its audio players have settled (`SETTLED_DOM`): its DOM (``dom``) and
+    how many audio ``players`` it has, how many ``loaded`` their metadata and how many ``failed``. The browser is
+    driven over the DevTools protocol on a pipe. (``--dump-dom`` reads the DOM at a virtual time that media loading
+    does not hold back: some of many players were often still loading.)"""
+    import json
+    import select
+    import shutil
+    import time
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (scripts/setup.sh installs it: apt-get install chromium)")
+    to_browser, from_us = os.pipe()
+    to_us, from_browser = os.pipe()
+    # Chromium reads the protocol on fd 3 and writes on fd 4
+    process = subprocess.Popen(
+        ["bash", "-c", f'exec "$0" "$@" 3<&{to_browser} 4>&{from_browser}', browser, "--headless", "--no-sandbox",
+         "--disable-gpu", "--remote-debugging-pipe", "about:blank"],
+        pass_fds=(to_browser, from_browser), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(to_browser)
+    os.close(from_browser)
+    received, deadline, next_id = b"", time.monotonic() + 120, 0
+
+    def message() -> dict:
+        nonlocal received
+        while b"\0" not in received:
+            if not select.select([to_us], [], [], max(deadline - time.monotonic(), 0))[0]:
+                raise TimeoutError(f"Chromium did not answer on the DevTools pipe within 120 s ({page})")
+            chunk = os.read(to_us, 1 << 20)
+            if not chunk:
+                raise RuntimeError(f"Chromium closed the DevTools pipe ({page})")
+            received += chunk
+        text, received = received.split(b"\0", 1)
+        return json.loads(text)
+
+    def call(method: str, session: str | None = None, **params) -> dict:
+        nonlocal next_id
+        next_id += 1
+        os.write(from_us, json.dumps({"id": next_id, "method": method, "params": params,
+                                      **({"sessionId": session} if session else {})}).encode() + b"\0")
+        while (answer := message()).get("id") != next_id:
+            pass
+        if "error" in answer:
+            raise RuntimeError(f"Chromium: {method}: {answer['error']}")
+        return answer["result"]
+
+    try:
+        target = call("Target.createTarget", url="about:blank")["targetId"]
+        session = call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        call("Page.enable", session)
+        call("Page.navigate", session, url=Path(page).resolve().as_uri())
+        while message().get("method") != "Page.loadEventFired":
+            pass
+        result = call("Runtime.evaluate", session, expression=SETTLED_DOM, awaitPromise=True, returnByValue=True)
+        return json.loads(result["result"]["value"])
+    finally:
+        os.close(from_us)
+        os.close(to_us)
+        process.kill()
+        process.wait()

@@ -8,46 +8,13 @@ import pytest
 import soundfile
 import torch
 from conftest import cli_refusal
+from helpers import speak, stock_tts
 
-from coqui_meta.voices.adaptation import AdaptationSettings
-from coqui_meta.voices.delta import apply_delta
-from coqui_meta.voices.new_voice import adapt
+from coqui_meta.adapting.delta import apply_delta
+from coqui_meta.adapting.new_voice import adapt
+from coqui_meta.adapting.settings import AdaptationSettings
 
 CPU = AdaptationSettings(device="cpu")
-
-TEXT = "it was good for me"
-
-
-@pytest.fixture(scope="module")
-def new_voice(tmp_path_factory, corpus_samples):
-    """A folder of name.wav + name.txt of a speaker the model does not know; one clip stereo at 22.05 kHz."""
-    import librosa
-
-    folder = tmp_path_factory.mktemp("clips")
-    short = [s for s in corpus_samples if s["seconds"] < 3.5]
-    speaker = max(
-        sorted({s["speaker_name"] for s in short}), key=lambda name: sum(s["speaker_name"] == name for s in short)
-    )
-    clips = sorted((s for s in short if s["speaker_name"] == speaker), key=lambda s: s["audio_file"])
-    for index, sample in enumerate(clips[:4]):
-        wav, rate = soundfile.read(sample["audio_file"], dtype="float32")
-        if index == 0:
-            wav, rate = librosa.resample(wav, orig_sr=rate, target_sr=22050), 22050
-            wav = np.stack([wav, 0.5 * wav], axis=1)
-        soundfile.write(str(folder / f"clip{index}.wav"), wav, rate)
-        (folder / f"clip{index}.txt").write_text(sample["text"] + "\n")
-    return folder
-
-
-def stock_tts(folder):
-    from TTS.api import TTS
-
-    return TTS(model_path=str(folder / "model.pth"), config_path=str(folder / "config.json"), progress_bar=False)
-
-
-def speak(tts, speaker):
-    torch.manual_seed(0)
-    return np.asarray(tts.tts(text=TEXT, speaker=speaker), dtype=np.float32)
 
 
 def test_a_meta_checkpoint_adapts_to_a_voice_that_stock_coqui_speaks(tiny_vits, new_voice, tmp_path):
@@ -62,8 +29,8 @@ def test_a_meta_checkpoint_adapts_to_a_voice_that_stock_coqui_speaks(tiny_vits, 
         **{n: i for i, n in enumerate(known)},
         "anna": len(known),
     }
-    assert len(info["support_loss"]) == 3 and info["final_support_loss"] < info["support_loss"][0]
-    assert not info["old_speakers_unchanged"]  # the default modules (flow, decoder conditioning) are shared
+    assert len(info.support_loss) == 3 and info.final_support_loss < info.support_loss[0]
+    assert not info.unchanged["old_speakers_unchanged"]  # the default modules (flow, decoder conditioning) are shared
     sample, rate = soundfile.read(out / "sample.wav")
     assert rate == 16000 and np.abs(sample).max() > 1e-3
 
@@ -94,7 +61,7 @@ def test_a_stock_checkpoint_adapts_its_speaker_embedding_and_old_speakers_stay_a
     info = adapt(str(folder / "model.pth"), str(folder / "stock_config.json"), str(new_voice), "bob", shots=4, steps=2,
                  out_path=str(out), progress=False,
                  settings=AdaptationSettings(adapt_modules=["emb_g"], optimizer="adam", lr=0.01, device="cpu"))
-    assert info["algorithm"] == "finetune" and info["old_speakers_unchanged"]
+    assert info.algorithm == "finetune" and info.unchanged["old_speakers_unchanged"]
     (tmp_path / "base").mkdir()
     os.link(folder / "model.pth", tmp_path / "base" / "model.pth")
     (tmp_path / "base" / "config.json").write_text((folder / "stock_config.json").read_text())

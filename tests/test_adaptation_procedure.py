@@ -4,28 +4,29 @@ adaptation stops with a clear error instead of writing a broken voice."""
 import pytest
 from conftest import run_cli
 
-from coqui_meta.voices.adaptation import AdaptationSettings
-from coqui_meta.voices.checkpoints import load_model
-from coqui_meta.voices.data import load_clips
-from coqui_meta.voices.evaluation import SpeakerClips, draw_clips, evaluate
+from coqui_meta.adapting.settings import AdaptationSettings
+from coqui_meta.formats.checkpoints import load_model
+from coqui_meta.formats.clips import load_clips
+from coqui_meta.judging.evaluation import SpeakerClips, draw_clips, evaluate
 
 
 def test_meta_validation_and_evaluate_give_the_same_losses_for_the_same_speaker_and_clips(tiny_vits, corpus):
     folder, _ = tiny_vits
     model_path, config_path = str(folder / "model.pth"), str(folder / "meta_config.json")
     report = evaluate(model_path, config_path, str(corpus), speakers=1, shots=2, queries=2, steps=[0, 2],
-                      out_path=None, settings=AdaptationSettings(device="cpu"), similarity=False, progress=False)
-    name = report["speakers"][0]
+                      out_path=None, settings=AdaptationSettings(device="cpu"), similarity=False,
+                      progress=False)
+    name = report.speakers[0]
 
     model = load_model(model_path, config_path).model  # meta.seed 0: its first eval task's seed is evaluate's seed 0
     model.config.meta.eval_inner_steps = 2
     dataset = model.meta_stock_dataset(load_clips(corpus))
     indices = [i for i, sample in enumerate(dataset.samples) if sample["speaker_name"] == name]
     clips = SpeakerClips(model, dataset, draw_clips(indices, name, 4, seed=0), shots=2)
-    assert clips.support_files == report["clips"][name]["support"]
+    assert clips.support_files == report.clips[name]["support"]
     model.eval()  # as the Trainer runs meta-validation
     _, logs = model.eval_step({"tasks": [(clips.support, clips.query)]}, None, model.meta_optimizer_index)
-    curve = report["per_speaker"][name]["query_loss"]
+    curve = report.per_speaker[name]["query_loss"]
     assert logs["query_loss_before_adaptation"] == curve[0]
     assert logs["query_loss_after_adaptation"] == curve[2]
     assert curve[2] != curve[0]
@@ -108,7 +109,7 @@ def sdp_vits(corpus_samples, tmp_path):
     """A small random-init VITS with Coqui's stochastic duration predictor (its spline is where a blown-up step
     failed) and learned inner rates, saved with its meta config: the folder."""
     import torch
-    from conftest import build_meta_model
+    from conftest import build_meta_model, save_checkpoint
 
     from coqui_meta import MetaLearningConfig, MetaVits
 
@@ -117,9 +118,7 @@ def sdp_vits(corpus_samples, tmp_path):
                               output_path=str(tmp_path)).config
     config.model_args.use_sdp = True
     torch.manual_seed(0)
-    model = MetaVits(config)
-    torch.save({"model": model.state_dict(), "step": 0, "epoch": 0}, tmp_path / "model.pth")
-    config.save_json(str(tmp_path / "meta_config.json"))
+    save_checkpoint(tmp_path, MetaVits(config), stock_name=None)
     return tmp_path
 
 

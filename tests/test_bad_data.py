@@ -7,7 +7,7 @@ import soundfile
 from conftest import build_meta_model, run_cli
 
 from coqui_meta import MetaLearningConfig
-from coqui_meta.voices.data import screen_samples
+from coqui_meta.formats.clips import screen_samples
 from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
 
 

@@ -5,7 +5,7 @@ import collections
 import pytest
 import torch
 
-from coqui_meta.voices.checkpoints import load_checkpoint
+from coqui_meta.formats.checkpoints import load_checkpoint
 
 
 class Custom:  # a pickled object, as old or hand-made checkpoints carry
@@ -34,7 +34,7 @@ def test_plain_checkpoints_load_and_bad_files_are_named(tmp_path):
 
 
 def test_the_command_line_gives_library_arguments_as_its_flags(tmp_path):
-    from coqui_meta.cli_voices import in_flags
+    from coqui_meta.cli.arguments import in_flags
 
     path = tmp_path / "model.pth"
     torch.save({"model": collections.OrderedDict(w=torch.ones(2)), "extra": Custom()}, path)

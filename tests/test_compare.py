@@ -1,5 +1,6 @@
 """coqui-meta compare: steps-to-target and speed-up on hand-made reports, and clear errors for bad reports."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -7,17 +8,21 @@ import sys
 
 import pytest
 
-from coqui_meta.voices.compare import compare, load_report, run, steps_to_target
+from coqui_meta.reports.compare import compare, load_report, run, steps_to_target
+from coqui_meta.reports.metrics import METRICS
+from coqui_meta.reports.report_json import EvaluationReport
 
 STEPS = [0, 1, 2, 5, 10, 20, 50, 100]
 
 
-def write_report(path, model, losses, similarity=None, algorithm=None):
+def write_report(path, model, losses, similarity=None, algorithm=None, **more_curves):
+    """An older report.json: the keys DESIGN.md fixes, no more (and ``more_curves``: name -> values by STEPS)."""
     report = {
         "model": model, "algorithm": algorithm, "shots": 5, "queries": 2, "speakers": ["a", "b"], "steps": STEPS,
         "query_loss": {str(s): v for s, v in zip(STEPS, losses)},
         "speaker_similarity": None if similarity is None else {str(s): v for s, v in zip(STEPS, similarity)},
         "eer": None, "wall_seconds": 1.0, "device": "cpu",
+        **{name: {str(s): v for s, v in zip(STEPS, values)} for name, values in more_curves.items()},
     }
     path.write_text(json.dumps(report))
     return path
@@ -110,3 +115,51 @@ def test_a_different_adaptation_procedure_is_named_in_the_table(tmp_path):
     zero = write_report(tmp_path / "zero.json", "meta_vits", [1.5] * 8)
     run([str(stock), str(zero)], str(tmp_path / "out2"))
     assert json.loads((tmp_path / "out2" / "compare.json").read_text())["rows"][1]["query_loss"]["speedup"] is None
+
+
+def test_the_metric_table_names_fields_of_the_typed_report():
+    fields = {field.name for field in dataclasses.fields(EvaluationReport)}
+    assert [metric.key for metric in METRICS if metric.key not in fields] == []
+    assert {"style_distance", "style_eer", "mcd"} <= {metric.key for metric in METRICS}
+
+
+def test_every_report_shows_the_style_metrics_a_report_holds(tmp_path):
+    """report.md, the HTML page and compare read one metric table: a style task's curves are in all of them."""
+    from coqui_meta.reports.evaluation_report import to_markdown
+    from coqui_meta.reports.html import _table
+
+    style = dict(style_distance=[2.0, 1.8, 1.5, 1.2, 1.0, 0.9, 0.8, 0.7],
+                 style_eer=[0.5, 0.5, 0.4, 0.3, 0.3, 0.2, 0.2, 0.1])
+    plain = write_report(tmp_path / "plain.json", "vits", [9, 8, 7, 6, 5, 4, 3, 2], **style)
+    faster = {"style_distance": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.5, 0.5], "style_eer": [0.3] * 8}
+    meta = write_report(tmp_path / "meta.json", "meta_vits", [8, 6, 4, 2, 2, 2, 2, 2], None, "maml", **faster)
+    report = load_report(plain)
+    assert report.style_eer[100] == 0.1 and report.mcd is None
+    table = to_markdown(report).splitlines()
+    assert "| step | query loss | style distance | style EER |" in table
+    assert "| 100 | 2 | 0.7 | 0.1 |" in table
+    page = _table([("plain", report, None)])
+    assert "plain style distance</th>" in page and "plain style EER</th>" in page and "MCD" not in page
+    result = run([str(plain), str(meta)], str(tmp_path / "out"))
+    # plain's final style distance, 0.7, is reached at step 5 (lower is better), plain itself at step 100
+    assert result["rows"][1]["style_distance"]["steps_to_target"] == 5
+    assert result["rows"][1]["style_distance"]["speedup"] == pytest.approx(20.0)
+    assert result["rows"][1]["style_eer"]["steps_to_target"] is None  # 0.3 never reaches plain's 0.1
+    assert "style EER" in (tmp_path / "out" / "compare.md").read_text()
+    assert "style distance" in (tmp_path / "out" / "compare.html").read_text()
+
+
+def test_an_older_report_reads_back_with_its_unknown_keys_and_a_typed_report_survives_its_file(tmp_path):
+    old = json.loads(write_report(tmp_path / "old.json", "vits", [3, 2, 1, 1, 1, 1, 1, 1]).read_text())
+    (tmp_path / "old.json").write_text(json.dumps({**old, "note": "from an older version"}))
+    report = load_report(tmp_path / "old.json")
+    assert report.query_loss[0] == 3.0 and report.eer is None and report.stock_model is None
+    assert report.source == str(tmp_path / "old.json") and report.extra == {"note": "from an older version"}
+    assert report.to_dict()["note"] == "from an older version" and "mcd" not in report.to_dict()
+
+    report = dataclasses.replace(report, mcd={0: 7.5, 1: None}, per_speaker={"a": {"query_loss": {0: 3.0, 1: 2.0}}},
+                                 rates={"emb_g.weight": [0.01, 0.02]}, lr=None)
+    report.write(tmp_path / "new.json")
+    again = load_report(tmp_path / "new.json")
+    assert again == report and again.per_speaker["a"]["query_loss"][1] == 2.0
+    assert json.loads((tmp_path / "new.json").read_text())["mcd"] == {"0": 7.5, "1": None}

@@ -116,8 +116,8 @@ def test_bad_value_in_a_json_config_is_caught_when_the_model_is_built(tmp_path):
 def test_the_config_checks_itself_wherever_a_value_comes_from():
     """A field set in code is checked at once; ``--coqpit.meta.*`` overrides and a checkpoint's meta overrides are
     checked as Coqpit takes them, relations between fields included: no caller has to remember check_values()."""
-    from coqui_meta.train_command import apply_overrides
-    from coqui_meta.voices.checkpoints import as_meta_config
+    from coqui_meta.cli.train import apply_overrides
+    from coqui_meta.formats.checkpoints import as_meta_config
 
     config = MetaVitsConfig.from_config(small_vits_config(speakers=["a", "b"]))
     with pytest.raises(ValueError, match="meta.k_shot: must be an integer >= 1"):

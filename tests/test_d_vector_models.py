@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import corpus_subset, first_meta_batch, pick, run_cli
-from test_encoders import coqui_encoder  # noqa: F401  (a fixture)
+from conftest import ENCODER_DIM, corpus_subset, first_meta_batch, pick, run_cli, save_checkpoint
+from helpers import subprocess_tts
 
 from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
 from coqui_meta.algorithms.inner_loop import D_VECTOR
 from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
 
-DIM = 16
+DIM = ENCODER_DIM  # the `coqui_encoder` fixture's: the model's encoder makes its voices
 
 
 def write_d_vectors(samples, path: Path, dim: int = DIM, seed: int = 0) -> Path:
@@ -185,9 +185,7 @@ def d_vector_voice_model(four_speakers, coqui_encoder, tmp_path_factory):
     config = d_vector_config(d_vectors, MetaLearningConfig(algorithm="fomaml", inner_lr=0.01), folder)
     config.model_args.speaker_encoder_model_path, config.model_args.speaker_encoder_config_path = coqui_encoder
     torch.manual_seed(0)
-    model = MetaVits(config)
-    torch.save({"model": model.state_dict(), "step": 0, "epoch": 0}, folder / "model.pth")
-    config.save_json(str(folder / "config.json"))
+    save_checkpoint(folder, MetaVits(config), config_name="config.json", stock_name=None)
     clips = folder / "clips"
     clips.mkdir()
     for index, sample in enumerate(samples[:3]):  # speaker 0's clips, under a new name
@@ -207,9 +205,8 @@ def test_adapt_starts_a_new_voice_from_the_configs_coqui_encoder_and_stock_coqui
 ):
     import numpy as np
     import soundfile
-    from test_prototype_voices import subprocess_tts
 
-    from coqui_meta.voices.encoders import make_encoder
+    from coqui_meta.adapting.encoders import make_encoder
 
     folder, clips, speakers = d_vector_voice_model
     result = adapt_cli(folder, clips, tmp_path / "zoe0", "--steps", "0")
@@ -258,8 +255,8 @@ def test_adapt_starts_from_the_files_mean_and_refuses_an_encoder_of_another_dime
 
 
 def test_evaluate_starts_unseen_voices_as_adapt_does(d_vector_voice_model, corpus, corpus_samples, tmp_path):
-    from coqui_meta.voices.adaptation import AdaptationSettings
-    from coqui_meta.voices.evaluation import evaluate
+    from coqui_meta.adapting.settings import AdaptationSettings
+    from coqui_meta.judging.evaluation import evaluate
 
     folder, _, known = d_vector_voice_model
     others = sorted({s["speaker_name"] for s in corpus_samples} - set(known))[:2]
@@ -269,6 +266,6 @@ def test_evaluate_starts_unseen_voices_as_adapt_does(d_vector_voice_model, corpu
         reports[encoder] = evaluate(str(folder / "model.pth"), str(folder / "config.json"), str(data), speakers=1,
                                     shots=2, queries=1, steps=[0, 1], out_path=None, similarity=False,
                                     progress=False, settings=AdaptationSettings(device="cpu", encoder=encoder))
-    assert reports[None]["voice_start"] == "coqui" and reports["mean"]["voice_start"] == "mean"
-    assert reports[None]["speakers"] == reports["mean"]["speakers"] and reports[None]["speakers"][0] in others
-    assert reports[None]["query_loss"][0] != reports["mean"]["query_loss"][0], "another start, another voice"
+    assert reports[None].voice_start == "coqui" and reports["mean"].voice_start == "mean"
+    assert reports[None].speakers == reports["mean"].speakers and reports[None].speakers[0] in others
+    assert reports[None].query_loss[0] != reports["mean"].query_loss[0], "another start, another voice"

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from conftest import build_meta_model, corpus_subset, first_meta_batch, pick, run_cli
-from test_resume import write_config
+from helpers import write_config
 
 from coqui_meta import MetaLearningConfig
 

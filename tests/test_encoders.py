@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import build_meta_model, pick
+from conftest import ENCODER_DIM, build_meta_model, pick
 
 from coqui_meta import MetaLearningConfig
+from coqui_meta.adapting.encoders import make_encoder, prototype_vectors, require_dim
 from coqui_meta.cli import main
-from coqui_meta.voices.encoders import make_encoder, prototype_vectors, require_dim
 from coqui_meta_lab.presets import small_vits_config
 
-DIM = 16
+DIM = ENCODER_DIM  # the d-vectors of the `coqui_encoder` fixture
 DATASET = "sub"
 
 
@@ -32,26 +32,6 @@ def sub_corpus(corpus, corpus_samples, tmp_path_factory) -> Path:
     (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
     (folder / "wavs").symlink_to(corpus / "wavs")
     return folder
-
-
-@pytest.fixture(scope="module")
-def coqui_encoder(tmp_path_factory) -> tuple[str, str]:
-    """A small random-init Coqui speaker encoder (LSTM, 16 dimensions, 16 kHz), saved as Coqui saves one."""
-    from TTS.config.shared_configs import BaseAudioConfig
-    from TTS.encoder.configs.speaker_encoder_config import SpeakerEncoderConfig
-    from TTS.encoder.utils.generic_utils import setup_encoder_model
-
-    folder = tmp_path_factory.mktemp("speaker_encoder")
-    audio = BaseAudioConfig(sample_rate=16000, num_mels=32, fft_size=512, win_length=400, hop_length=160,
-                            mel_fmin=0, mel_fmax=8000)
-    params = {"model_name": "lstm", "input_dim": 32, "proj_dim": DIM, "lstm_dim": 32, "num_lstm_layers": 1,
-              "use_lstm_with_projection": True}
-    config = SpeakerEncoderConfig(audio=audio, model_params=params, num_classes_in_batch=2, num_utter_per_class=2,
-                                  num_loader_workers=0)
-    torch.manual_seed(0)
-    torch.save({"model": setup_encoder_model(config).state_dict()}, folder / "encoder.pth")
-    config.save_json(str(folder / "encoder_config.json"))
-    return str(folder / "encoder.pth"), str(folder / "encoder_config.json")
 
 
 def d_vector_vits_config(corpus: Path, d_vector_file, dim: int = DIM):

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from coqui_meta.episodes import EpisodeCollate, MetaBatchSampler, SpeakerEpisodeSampler, split_by_task
+from coqui_meta.episodes import EpisodeCollate, MetaBatchSampler, SpeakerEpisodeSampler, held_out_tasks, split_by_task
 
 
 def make_samples(clips_per_speaker: dict[str, int]):
@@ -111,6 +111,28 @@ def test_split_by_task_holds_out_whole_speakers():
     assert {s["speaker_name"] for s in held} == {"spk3"}
     with pytest.raises(ValueError, match="meta.eval_tasks: nobody"):
         split_by_task(SAMPLES, "speaker_name", eval_tasks=["nobody"])
+
+
+def test_one_rule_holds_out_tasks_for_recipes_training_and_meta_validation():
+    from coqui_meta.models.validation_split import meta_validation_split
+    from coqui_meta.seeds import draw
+
+    samples = make_samples({"thin": 3, **{f"spk{i}": 6 for i in range(6)}})
+    chosen = held_out_tasks(samples, "speaker_name", count=2, seed=5, needed=4)
+    eligible = sorted(f"spk{i}" for i in range(6))  # "thin" has too few clips to form a task of 4
+    assert chosen == sorted(draw(5, "held-out tasks").sample(eligible, 2))
+    train, held = split_by_task(samples, "speaker_name", count=2, seed=5, needed=4)
+    assert sorted({s["speaker_name"] for s in held}) == chosen and len(train) + len(held) == len(samples)
+    with pytest.raises(ValueError, match="cannot hold out 6 speaker_name values .* the data has 6 with 4 samples"):
+        held_out_tasks(samples, "speaker_name", count=6, needed=4)
+
+    class Meta:  # a Coqui eval split that shares every speaker with training: meta-validation re-splits by the rule
+        task_key, k_shot, q_query, n_way, seed = "speaker_name", 3, 1, 2, 5
+
+    shared = [s for s in samples if s["audio_file"].endswith("/0.wav")]
+    rest = [s for s in samples if s not in shared]
+    _, meta_held, note = meta_validation_split(rest, shared, Meta)
+    assert sorted({s["speaker_name"] for s in meta_held}) == chosen and "chosen by meta.seed" in note
 
 
 def test_meta_batches_are_keyed_by_global_step_so_a_resumed_epoch_matches():

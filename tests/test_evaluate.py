@@ -3,18 +3,32 @@ checkpoints, determinism, and clear errors."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from conftest import build_meta_model, cli_refusal, read_in_chromium, run_cli
 
 from coqui_meta import MetaLearningConfig
-from coqui_meta.voices.adaptation import AdaptationSettings
-from coqui_meta.voices.evaluation import evaluate
+from coqui_meta.adapting.settings import AdaptationSettings
+from coqui_meta.judging.evaluation import evaluate
+from coqui_meta.reports.report_json import EvaluationReport
 
 CPU = AdaptationSettings(device="cpu")
 
 DESIGN_KEYS = {"model", "algorithm", "shots", "queries", "speakers", "steps", "query_loss", "speaker_similarity", "eer",
                "wall_seconds", "device"}
+
+
+def curve_pixels(path, panels: int) -> tuple[tuple[int, int], list[int]]:
+    """curves.png as matplotlib reads it back: its height and width, and in each of its ``panels`` side-by-side panels
+    the pixels drawn in the mean curve's colour (matplotlib's first, C0): none in a blank or empty panel."""
+    import matplotlib.image
+    from matplotlib.colors import to_rgb
+
+    image = matplotlib.image.imread(str(path))[..., :3]
+    mean_colour = np.isclose(image, to_rgb("C0"), atol=0.02).all(axis=-1)
+    width = image.shape[1] // panels
+    return image.shape[:2], [int(mean_colour[:, i * width:(i + 1) * width].sum()) for i in range(panels)]
 
 
 def test_evaluate_writes_the_report_and_is_deterministic(tiny_vits, corpus, tmp_path):
@@ -32,8 +46,11 @@ def test_evaluate_writes_the_report_and_is_deterministic(tiny_vits, corpus, tmp_
         assert set(report[metric]) == {"0", "1", "3"} and all(v is not None for v in report[metric].values()), metric
     assert report["query_loss"]["3"] < report["query_loss"]["0"], "adapting on the support clips lowers the query loss"
     assert all(len(report["per_speaker"][name]["query_loss"]) == 3 for name in report["speakers"])
-    assert (tmp_path / "a" / "report.md").read_text().count("|") > 10
-    assert (tmp_path / "a" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (tmp_path / "a" / "report.md").read_text().splitlines()
+    assert "| step | query loss | speaker similarity | EER | MCD (dB) |" in table
+    assert f"| 3 | {report['query_loss']['3']:.4g} | {report['speaker_similarity']['3']:.4g} |" in "\n".join(table)
+    size, drawn = curve_pixels(tmp_path / "a" / "curves.png", panels=4)  # one panel a metric, 5 x 4 inches at 110 dpi
+    assert size == (440, 4 * 550) and min(drawn) > 20, drawn
     assert (tmp_path / "a" / "samples" / f"{report['speakers'][0]}_step3.wav").is_file()
 
     second = run_cli("evaluate", *args, "--out_path", str(tmp_path / "b"))
@@ -49,11 +66,11 @@ def test_a_stock_checkpoint_goes_through_the_identical_procedure(tiny_vits, corp
                   settings=AdaptationSettings(lr=0.01, device="cpu"), progress=False, similarity=False)
     meta = evaluate(str(folder / "model.pth"), str(folder / "meta_config.json"), **common)
     stock = evaluate(str(folder / "model.pth"), str(folder / "stock_config.json"), **common)
-    assert stock["model"] == "vits" and stock["algorithm"] == "finetune"
-    assert stock["speakers"] == meta["speakers"] and stock["adapt_modules"] == meta["adapt_modules"]
-    assert stock["query_loss"] == meta["query_loss"]  # same weights, same procedure: the same numbers
-    assert stock["optimizer"] == meta["optimizer"] == "adam"  # the default procedure, for stock models too
-    assert stock["speaker_similarity"] == {0: None, 2: None} and stock["judge"] == "not asked for"
+    assert stock.model == "vits" and stock.algorithm == "finetune"
+    assert stock.speakers == meta.speakers and stock.adapt_modules == meta.adapt_modules
+    assert stock.query_loss == meta.query_loss  # same weights, same procedure: the same numbers
+    assert stock.optimizer == meta.optimizer == "adam"  # the default procedure, for stock models too
+    assert stock.speaker_similarity == {0: None, 2: None} and stock.judge == "not asked for"
 
 
 def test_evaluate_adapts_a_stock_tacotron2(corpus, corpus_samples, tmp_path):
@@ -66,10 +83,16 @@ def test_evaluate_adapts_a_stock_tacotron2(corpus, corpus_samples, tmp_path):
     report = evaluate(str(tmp_path / "model.pth"), str(tmp_path / "config.json"), str(corpus), speakers=2, shots=2,
                       queries=1, steps=[0, 2], out_path=str(tmp_path / "out"),
                       settings=AdaptationSettings(lr=0.002, optimizer="adam", device="cpu"), progress=False)
-    assert report["model"] == "tacotron2" and report["optimizer"] == "adam"
-    assert report["query_loss"][2] < report["query_loss"][0]
-    assert all(0 < report["speaker_similarity"][s] <= 1 for s in (0, 2))  # Griffin-Lim renditions were judged
-    assert (tmp_path / "out" / "curves.png").is_file()
+    assert report.model == "tacotron2" and report.optimizer == "adam"
+    assert report.query_loss[2] < report.query_loss[0]
+    # Griffin-Lim renditions were judged: each step's similarity is the mean of the speakers' own, which differ
+    for step in (0, 2):
+        own = [report.per_speaker[name]["speaker_similarity"][step] for name in report.speakers]
+        assert report.speaker_similarity[step] == pytest.approx(np.mean(own)) and len(set(own)) == 2, own
+        assert 0.0 <= report.eer[step] <= 1.0
+    assert EvaluationReport.load(tmp_path / "out" / "report.json") == report, "report.json holds what evaluate returned"
+    size, drawn = curve_pixels(tmp_path / "out" / "curves.png", panels=3)  # query loss, similarity, EER
+    assert size == (440, 3 * 550) and min(drawn) > 20, drawn
 
 
 def test_bad_input_gets_a_clear_error(tiny_vits, corpus, tmp_path):
@@ -110,15 +133,15 @@ def test_a_corpus_at_another_sample_rate_is_refused_naming_a_clip(tiny_vits, cor
 
 
 def test_without_the_judge_the_report_says_it_is_unavailable_even_with_mcd(tiny_vits, corpus, monkeypatch):
-    from coqui_meta.voices.judge import SpeakerJudge
+    from coqui_meta.judging.speaker_judge import SpeakerJudge
 
     folder, _ = tiny_vits
     monkeypatch.setattr(SpeakerJudge, "load", classmethod(lambda cls, device="cpu": None))
     monkeypatch.setattr(SpeakerJudge, "unavailable", "resemblyzer is not installed (test)")
     report = evaluate(str(folder / "model.pth"), str(folder / "meta_config.json"), str(corpus), speakers=1, shots=2,
                       queries=1, steps=[0, 1], out_path=None, settings=CPU, mcd=True, progress=False)
-    assert report["judge"] == "unavailable: resemblyzer is not installed (test)"
-    assert report["speaker_similarity"] == {0: None, 1: None} and all(v is not None for v in report["mcd"].values())
+    assert report.judge == "unavailable: resemblyzer is not installed (test)"
+    assert report.speaker_similarity == {0: None, 1: None} and all(v is not None for v in report.mcd.values())
 
 
 def test_the_html_report_shows_the_table_curves_and_every_rendition(tiny_vits, corpus, tmp_path):
@@ -134,11 +157,12 @@ def test_the_html_report_shows_the_table_curves_and_every_rendition(tiny_vits, c
     shown = read_in_chromium(out / "report.html")
     assert shown.images == 1  # the curves
     rows = {row[0]: row[1:] for row in shown.rows if row and row[0].isdigit()}
-    assert rows["2"][0] == f"{report['query_loss'][2]:.4g}" and rows["0"][0] == f"{report['query_loss'][0]:.4g}"
+    assert rows["2"][0] == f"{report.query_loss[2]:.4g}" and rows["0"][0] == f"{report.query_loss[0]:.4g}"
     # each voice: its real clip, then a rendition at every judged step
-    assert len(shown.audio) == len(report["speakers"]) * 3
+    assert len(shown.audio) == len(report.speakers) * 3
     # the browser plays every rendition's format and none failed (every source decoded: above or in test_evaluate)
-    assert shown.players == len(shown.audio) and shown.loaded >= 1 and shown.failed == 0, shown.playable
+    assert shown.players == len(shown.audio) and shown.loaded == shown.players and shown.failed == 0, shown.playable
+    assert shown.playable.startswith(f"{shown.players} of {shown.players} players load"), shown.playable  # own count
     for source in shown.audio:
         kind, data = source.split(";base64,")
         wav, rate = soundfile.read(io.BytesIO(base64.b64decode(data)))
@@ -146,8 +170,8 @@ def test_the_html_report_shows_the_table_curves_and_every_rendition(tiny_vits, c
 
 
 def test_the_recovery_ceiling_renders_known_voices_from_their_own_rows(tiny_vits, corpus):
-    from coqui_meta.voices.checkpoints import load_model
-    from coqui_meta.voices.identity import own_row_ceiling
+    from coqui_meta.formats.checkpoints import load_model
+    from coqui_meta.judging.identity import own_row_ceiling
 
     folder, known = tiny_vits
     loaded = load_model(folder / "model.pth", folder / "stock_config.json")
@@ -158,6 +182,6 @@ def test_the_recovery_ceiling_renders_known_voices_from_their_own_rows(tiny_vits
     # the adaptation it bounds starts from the mean row: its step 0 is another voice than the own row
     start = evaluate(str(folder / "model.pth"), str(folder / "stock_config.json"), str(corpus), known[:2], 2, 2, [0],
                      None, CPU, progress=False)
-    assert start["speaker_similarity"][0] != ceiling["speaker_similarity"]
+    assert start.speaker_similarity[0] != ceiling["speaker_similarity"]
     with pytest.raises(ValueError, match="no own row"):
         own_row_ceiling(loaded, str(corpus), ["nobody_here"], shots=2, queries=2)

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import build_meta_model, first_meta_batch, pick, run_cli
-from test_adapt import new_voice, speak, stock_tts  # noqa: F401 (new_voice is a fixture)
-from test_oracle import meta_gradient, relative_difference
-from test_prototype_training import task_by_task_and_whole_loss_gradients
+from helpers import meta_gradient, relative_difference, speak, stock_tts, task_by_task_and_whole_loss_gradients
 
 from coqui_meta import MetaLearningConfig
 
@@ -49,7 +47,16 @@ def test_meta_gradient_on_cuda_matches_learn2learn(corpus_samples, exact_cuda_ma
     noise = relative_difference(meta_gradient(model, tasks, "torch"), ours)
     assert relative_difference(ours, oracle) < max(1e-5, 4 * noise)
     assert relative_difference(ours, oracle) < 1e-3
-    assert all(torch.isfinite(g).all() for g in ours.values())
+    # as on a CPU (test_oracle): the meta-gradient reaches the adapted tensors, the shared ones and the initial voice,
+    # on the GPU, and second-order MAML differs from its first-order approximation
+    adapted = set(model.meta_adapted_names())
+    assert all(g.is_cuda for g in ours.values())
+    assert any(n in adapted and g.abs().sum() > 0 for n, g in ours.items()), "adapted tensors get a meta-gradient"
+    assert any(n not in adapted and g.abs().sum() > 0 for n, g in ours.items()), "so do the others"
+    assert ours[model.meta_speaker_embedding].abs().sum() > 0, "the initial voice is meta-learned too"
+    if algorithm == "maml":
+        model.meta_algorithm.second_order = False
+        assert relative_difference(meta_gradient(model, tasks, "torch"), ours) > 1e-4
 
 
 @pytest.mark.parametrize(
@@ -61,7 +68,8 @@ def test_prototype_meta_gradient_on_cuda_equals_one_backward_of_the_whole_loss(
     mine, expected = task_by_task_and_whole_loss_gradients(corpus_samples, kind, algorithm, first_order=False,
                                                           reconstruction_grad=True, device="cuda")
     assert relative_difference(mine, expected) < 1e-3
-    assert all(torch.isfinite(g).all() for g in mine.values())
+    encoder = [g for name, g in mine.items() if name.startswith("prototype_encoder.")]
+    assert sum(float(g.abs().sum()) for g in encoder) > 0, "the prototypes' encoder gets a meta-gradient on the GPU"
 
 
 @pytest.mark.parametrize(
@@ -80,13 +88,32 @@ def test_meta_training_steps_in_mixed_precision(corpus_samples, tmp_out, precisi
                               episodes_per_epoch=4, eval_episodes=1, gradient_checkpointing=checkpointing)
     model = build_meta_model("vits", meta, sorted({s["speaker_name"] for s in train}), output_path=str(tmp_out),
                              epochs=1, mixed_precision=True, precision=precision)
+    # the same meta-batch and seeds in full and in mixed precision: the same query losses up to rounding
+    full, mixed = (query_losses(model.cuda(), train, precision if autocast else None) for autocast in (False, True))
+    assert mixed == pytest.approx(full, rel=0.05), (precision, full, mixed)
+    initial = {name: p.detach().clone() for name, p in model.named_parameters()}
     trainer = Trainer(TrainerArgs(), model.config, str(tmp_out), model=model, train_samples=train, eval_samples=held,
                       parse_command_line_args=False, gpu=0)
     trainer.fit()
     assert next(model.parameters()).is_cuda
     losses = trainer.keep_avg_eval.avg_values
     assert torch.isfinite(torch.tensor(losses["avg_query_loss_after_adaptation"]))
-    assert all(torch.isfinite(p).all() for p in model.parameters())
+    # autocast computes in reduced precision, the weights it updates stay float32, and the steps moved them
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in model.parameters())
+    assert any(not torch.equal(p.detach(), initial[name]) for name, p in model.named_parameters())
+
+
+def query_losses(model, samples, precision: str | None) -> list[float]:
+    """The query loss of each task of the model's first meta-batch after its inner steps, under autocast to
+    ``precision`` ("fp16", "bf16"; None: full precision), seeded."""
+    tasks = first_meta_batch(model, samples)["tasks"]
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(0)
+    with torch.autocast("cuda", dtype=dtype, enabled=precision is not None):
+        results = model.meta_algorithm.outer_backward(tasks, seeds=[1, 2])
+    model.zero_grad(set_to_none=True)
+    return [float(r.query_loss) for r in results]
 
 
 def test_adapt_and_evaluate_run_on_cuda_and_the_voice_loads_in_stock_coqui_on_a_cpu(tiny_vits, new_voice, corpus,

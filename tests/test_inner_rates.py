@@ -9,7 +9,7 @@ from conftest import build_meta_model, first_meta_batch, pick
 
 from coqui_meta import MetaLearningConfig
 from coqui_meta.algorithms.inner_rules import InnerOptimizer, InnerRates
-from coqui_meta.voices.checkpoints import stock_state_dict
+from coqui_meta.formats.checkpoints import stock_state_dict
 
 
 def query_loss_and_rate_gradient(model, tasks, seeds):
@@ -106,9 +106,9 @@ def test_learned_rates_are_trained_logged_saved_and_used_by_evaluate_and_adapt(c
     from trainer import Trainer, TrainerArgs
     from TTS.tts.models.vits import Vits
 
-    from coqui_meta.voices.adaptation import AdaptationSettings
-    from coqui_meta.voices.evaluation import evaluate
-    from coqui_meta.voices.new_voice import adapt
+    from coqui_meta.adapting.new_voice import adapt
+    from coqui_meta.adapting.settings import AdaptationSettings
+    from coqui_meta.judging.evaluation import evaluate
 
     train = pick(corpus_samples, speakers=4, clips=5, max_seconds=3.0, seed=2)
     seen = sorted({s["speaker_name"] for s in train})
@@ -134,19 +134,19 @@ def test_learned_rates_are_trained_logged_saved_and_used_by_evaluate_and_adapt(c
     common = dict(data=str(corpus), speakers=[held_out[0]["speaker_name"]], shots=2, queries=1, steps=[0, 3],
                   out_path=None, progress=False, similarity=False)
     learned = evaluate(str(checkpoint), str(run / "config.json"), settings=AdaptationSettings(device="cpu"), **common)
-    assert learned["inner_lr_mode"] == "per_tensor_step" and learned["lr"] is None
+    assert learned.inner_lr_mode == "per_tensor_step" and learned.lr is None
     names = model.meta_inner_lrs.names
-    assert learned["rates"] == {n: pytest.approx(saved_rates[:, i].tolist()) for i, n in enumerate(names)}
+    assert learned.rates == {n: pytest.approx(saved_rates[:, i].tolist()) for i, n in enumerate(names)}
     fixed = evaluate(str(checkpoint), str(run / "config.json"), settings=AdaptationSettings(lr=0.01, device="cpu"),
                      **common)
-    assert fixed["rates"] == {} and fixed["lr"] == 0.01 and fixed["query_loss"] != learned["query_loss"]
+    assert fixed.rates == {} and fixed.lr == 0.01 and fixed.query_loss != learned.query_loss
     # rates learned for emb_g and flow.flows.0 do not carry over to other modules: a rate must be given for them
     with pytest.raises(ValueError, match=r"^adapt_modules: .* learned its inner rates .*; give lr for these modules"):
         evaluate(str(checkpoint), str(run / "config.json"), **common,
                  settings=AdaptationSettings(adapt_modules=["emb_g"], device="cpu"))
     other = evaluate(str(checkpoint), str(run / "config.json"), **common,
                      settings=AdaptationSettings(adapt_modules=["emb_g"], lr=0.01, device="cpu"))
-    assert other["rates"] == {} and other["lr"] == 0.01 and other["adapt_modules"] == ["emb_g.weight"]
+    assert other.rates == {} and other.lr == 0.01 and other.adapt_modules == ["emb_g.weight"]
 
     voice, clips = tmp_out / "voice", tmp_out / "clips"
     clips.mkdir()
@@ -157,8 +157,8 @@ def test_learned_rates_are_trained_logged_saved_and_used_by_evaluate_and_adapt(c
     (clips / "metadata.csv").write_text("\n".join(["audio_file|text|speaker_name", *lines]) + "\n")
     info = adapt(str(checkpoint), str(run / "config.json"), str(clips), name, shots=2,
                  steps=2, out_path=str(voice), progress=False, settings=AdaptationSettings(device="cpu"))
-    assert info["inner_lr_mode"] == "per_tensor_step" and set(info["rates"]) == set(names)
-    assert json.loads((voice / "adapt.json").read_text())["rates"] == info["rates"]
+    assert info.inner_lr_mode == "per_tensor_step" and set(info.rates) == set(names)
+    assert json.loads((voice / "adapt.json").read_text())["rates"] == info.rates
     voice_state = torch.load(voice / "model.pth", weights_only=True)["model"]
     assert not any(k.startswith("meta_inner_lrs.") for k in voice_state)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from coqui_meta.voices.judge import SpeakerJudge, cosine, equal_error_rate, mel_cepstral_distortion
+from coqui_meta.judging.speaker_judge import SpeakerJudge, cosine, equal_error_rate, mel_cepstral_distortion
 
 
 def benchmark(name: str):
@@ -74,9 +74,9 @@ def test_mel_cepstral_distortion_is_zero_for_the_same_clip_and_grows_for_another
 
 
 def test_the_pitch_probe_hears_a_voice_under_a_frame_rate_buzz_once_the_comb_is_notched(tmp_path):
-    """coqui_meta.voices.pitch's measures (and rendition_pitch.py's notch) on a made-up clip: a 200 Hz voice (three
+    """coqui_meta.judging.pitch's measures (and rendition_pitch.py's notch) on a made-up clip: a 200 Hz voice (three
     harmonics, a slow glide) under a louder buzz at a decoder's 125 Hz frame rate and its harmonics."""
-    from coqui_meta.voices.pitch import frame_rate_share, pitch
+    from coqui_meta.judging.pitch import frame_rate_share, pitch
 
     probe = benchmark("rendition_pitch")
     rate, seconds = 16000, 1.5
@@ -96,10 +96,10 @@ def test_the_pitch_probe_hears_a_voice_under_a_frame_rate_buzz_once_the_comb_is_
 
 
 def test_the_pitch_check_compares_each_rendition_with_its_real_clip(tiny_vits, corpus_samples):
-    """coqui_meta.voices.pitch.rendition_pitch (the base's pitch check): renditions of the model's own voices, each
+    """coqui_meta.judging.pitch.rendition_pitch (the base's pitch check): renditions of the model's own voices, each
     against the real clip it renders, summed up as the median pitch error in semitones."""
-    from coqui_meta.voices.checkpoints import load_model
-    from coqui_meta.voices.pitch import pitch_error, rendition_pitch
+    from coqui_meta.formats.checkpoints import load_model
+    from coqui_meta.judging.pitch import pitch_error, rendition_pitch
 
     assert pitch_error({"f0_hz": 200.0}, {"f0_hz": 100.0}) == pytest.approx(12.0)
     assert pitch_error({"f0_hz": float("nan")}, {"f0_hz": 100.0}) == float("inf")  # no pitch: never on pitch
@@ -121,7 +121,7 @@ def test_the_decoder_probe_trains_on_aligned_segments_and_its_loss_falls(tiny_vi
     the model's own decoder on the posterior latent and for new decoders on its mean and on the log-mel."""
     import torch
 
-    from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta.formats.checkpoints import load_model
 
     probe = benchmark("decoder_pitch")
     folder, speakers = tiny_vits

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import cli_refusal, first_meta_batch, run_cli
-from test_encoders import coqui_encoder  # noqa: F401  (a fixture)
+from conftest import cli_refusal, first_meta_batch, run_cli, save_checkpoint
 
 from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
 
@@ -49,11 +48,7 @@ def multilingual_model(languages, tmp_path_factory):
     folder = tmp_path_factory.mktemp("multilingual")
     config = language_config(languages, folder)
     torch.manual_seed(0)
-    model = MetaVits(config)
-    torch.save({"model": model.state_dict(), "step": 0, "epoch": 0}, folder / "model.pth")
-    config.save_json(str(folder / "meta_config.json"))
-    config.to_stock().save_json(str(folder / "stock_config.json"))
-    return folder, model
+    return folder, save_checkpoint(folder, MetaVits(config))
 
 
 def test_a_task_is_a_language_that_starts_from_the_mean_language_row(languages, multilingual_model):
@@ -139,16 +134,16 @@ def test_a_wrong_language_is_refused_by_name_before_any_step(languages, multilin
 @pytest.mark.parametrize("config_name", ["meta_config.json", "stock_config.json"])
 def test_evaluate_measures_a_held_out_language_for_meta_and_stock_checkpoints(languages, multilingual_model, tmp_path,
                                                                               config_name):
-    from coqui_meta.voices.evaluation import evaluate
+    from coqui_meta.judging.evaluation import evaluate
 
     folder, _ = multilingual_model
     report = evaluate(str(folder / "model.pth"), str(folder / config_name), str(languages), speakers=1, shots=2,
                       queries=2, steps=[0, 1], out_path=str(tmp_path / "eval"), similarity=False, progress=False,
                       task_key="language")
-    assert report["task_key"] == "language" and report["speakers"] == [NEW]
-    assert report["adapt_modules"][0] == "emb_l.weight"
-    assert all(np.isfinite(report["query_loss"][step]) for step in (0, 1))
-    assert report["query_loss"][0] != report["query_loss"][1]
+    assert report.task_key == "language" and report.speakers == [NEW]
+    assert report.adapt_modules[0] == "emb_l.weight"
+    assert all(np.isfinite(report.query_loss[step]) for step in (0, 1))
+    assert report.query_loss[0] != report.query_loss[1]
 
 
 @pytest.mark.slow
@@ -199,9 +194,7 @@ def test_the_yourtts_shape_learns_a_new_voice_and_a_new_language_that_stock_coqu
     config = yourtts_config(languages, d_vectors, tmp_path, task_key="speaker_name")
     config.model_args.speaker_encoder_model_path, config.model_args.speaker_encoder_config_path = coqui_encoder
     torch.manual_seed(0)
-    model = MetaVits(config)
-    torch.save({"model": model.state_dict(), "step": 0, "epoch": 0}, tmp_path / "model.pth")
-    config.save_json(str(tmp_path / "config.json"))
+    save_checkpoint(tmp_path, MetaVits(config), config_name="config.json", stock_name=None)
     common = ["--model_path", str(tmp_path / "model.pth"), "--config_path", str(tmp_path / "config.json"),
               "--shots", "3", "--steps", "1", "--device", "cpu"]
     clips = tmp_path / "clips"  # a new voice: a corpus speaker's Italian clips, under a new name

@@ -4,25 +4,9 @@ import learn2learn  # noqa: E402,F401  (the oracle must be there: scripts/setup.
 import pytest
 import torch
 from conftest import build_meta_model, first_meta_batch, pick
+from helpers import meta_gradient, relative_difference
 
 from coqui_meta import MetaLearningConfig
-
-
-def meta_gradient(model, tasks, backend: str, seed: int = 0) -> dict[str, torch.Tensor]:
-    model.zero_grad(set_to_none=True)
-    model.meta_algorithm.meta.backend = backend
-    torch.manual_seed(seed)  # VITS draws random segments, Tacotron2's prenet always uses dropout
-    model.meta_algorithm.outer_backward(tasks)
-    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
-    model.zero_grad(set_to_none=True)
-    return grads
-
-
-def relative_difference(a: dict, b: dict) -> float:
-    assert a.keys() == b.keys()
-    diff = torch.cat([(a[n] - b[n]).flatten() for n in a]).norm()
-    return float(diff / torch.cat([b[n].flatten() for n in b]).norm())
-
 
 CASES = [
     # kind, algorithm, adapt_modules, inner_steps

@@ -73,3 +73,23 @@ def test_held_out_voices_never_train_and_the_script_never_writes_the_shipped_bas
                              "--asset", str(VOICES_BASE)], capture_output=True, text=True)
     assert result.returncode == 2 and "the shipped speaker-table base" in result.stderr
     assert not (tmp_path / "out").exists(), "nothing built"
+
+
+@pytest.mark.slow
+def test_a_d_vector_base_starts_from_the_speaker_table_base_with_only_its_speaker_conditioning_fresh(tiny, tmp_path):
+    import torch
+
+    from coqui_meta_lab.base_asset import VOICES_BASE
+
+    corpus, train, held = tiny
+    base = train_prototype_base("d_vector", corpus, train, held, tmp_path, minutes=0.01, seen=2, shots=2, queries=1,
+                                progress=False, check_minutes=0.01, start_from=VOICES_BASE)
+    assert len(base.history) == 1, "a record of its own, not the speaker-table base's"
+    shipped, _ = read_asset(VOICES_BASE)
+    state = torch.load(base.files[0], map_location="cpu", weights_only=True)["model"]
+    taken = [key for key in state if key in shipped and shipped[key].shape == state[key].shape]
+    fresh = sorted(key for key in state if key not in taken)
+    assert fresh and all("cond" in key for key in fresh), fresh  # the layers that read a 256-dim d-vector
+    assert len(taken) > 10 * len(fresh)
+    moved = max((state[key].float() - shipped[key]).abs().max().item() for key in taken if "decoder" in key)
+    assert moved < 0.05, "a few steps from the shipped weights, not from scratch"

@@ -7,13 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_meta_model, corpus_subset, first_meta_batch, pick, run_cli
+from conftest import corpus_subset, pick, run_cli
+from helpers import task_by_task_and_whole_loss_gradients
 
 from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
-from coqui_meta.algorithms.inner_loop import D_VECTOR, adapt, make_task_model
-from coqui_meta.algorithms.inner_rules import InnerOptimizer
-from coqui_meta.algorithms.prototypes import prototypes, prototypical_loss
-from coqui_meta.seeds import TaskSeeds, seeded
+from coqui_meta.algorithms.inner_loop import D_VECTOR
 from coqui_meta_lab.presets import small_vits_config
 
 
@@ -37,33 +35,6 @@ def test_from_config_switches_to_the_d_vector_input_and_bad_configs_name_the_fie
         MetaLearningConfig(algorithm="protonet", prototype_distance="manhattan")
 
 
-def naive_outer_gradient(model, tasks, seeds, steps: int, second_order: bool, reconstruction_grad: bool):
-    """The meta-gradient written as one loss and one backward: mean query loss conditioned on each task's prototype
-    (after ``steps`` inner steps; cut from the encoder unless ``reconstruction_grad``) plus the weighted prototypical
-    loss of the meta-batch."""
-    algorithm = model.meta_algorithm
-    model.zero_grad(set_to_none=True)
-    support_embeddings = [model.meta_embed(support) for support, _ in tasks]
-    query_embeddings = [model.meta_embed(query) for _, query in tasks]
-    total = 0.0
-    for (support, query), embeddings, seed in zip(tasks, support_embeddings, seeds):
-        voice = embeddings.mean(0) if reconstruction_grad else embeddings.mean(0).detach().requires_grad_(True)
-        task = make_task_model(model, "torch", algorithm.adapted, algorithm.second_order, {}, voice)
-        optimizer = InnerOptimizer(model.meta_inner_lrs, model.config.meta.inner_update)
-        adapt(task, support, steps, optimizer, second_order, TaskSeeds(seed))
-        with seeded(TaskSeeds(seed).query()):
-            total = total + task.loss(query, outer=True)[0] / len(tasks)
-    labels = torch.arange(len(tasks), device=support_embeddings[0].device)
-    support_labels = torch.cat([labels[i].repeat(len(e)) for i, e in enumerate(support_embeddings)])
-    query_labels = torch.cat([labels[i].repeat(len(e)) for i, e in enumerate(query_embeddings)])
-    protos = prototypes(torch.cat(support_embeddings), support_labels, len(tasks))
-    total = total + model.config.meta.prototype_loss_weight * prototypical_loss(
-        torch.cat(query_embeddings), protos, query_labels
-    )
-    total.backward()
-    return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
-
-
 @pytest.mark.parametrize(
     ("kind", "algorithm", "first_order", "reconstruction_grad"),
     [("vits", "protonet", False, True), ("vits", "protonet", False, False), ("vits", "proto_maml", False, True),
@@ -76,31 +47,6 @@ def test_the_task_by_task_meta_gradient_equals_one_backward_of_the_whole_loss(
                                                           reconstruction_grad, device="cpu")
     for name in expected:
         assert torch.allclose(mine[name], expected[name], rtol=1e-3, atol=1e-6), name
-
-
-def task_by_task_and_whole_loss_gradients(corpus_samples, kind, algorithm, first_order, reconstruction_grad, device):
-    """The meta-gradient of ``outer_backward`` and of `naive_outer_gradient` on one real meta-batch, on ``device``."""
-    samples = pick(corpus_samples, speakers=2, clips=3, max_seconds=2.5, seed=5)
-    meta = MetaLearningConfig(algorithm=algorithm, n_way=2, k_shot=2, q_query=1, meta_batch_size=2, inner_steps=1,
-                              inner_lr=0.01, first_order=first_order, prototype_loss_weight=0.5,
-                              prototype_reconstruction_grad=reconstruction_grad)
-    torch.manual_seed(0)
-    model = build_meta_model(kind, meta, []).to(device)
-    model.train()
-    tasks = first_meta_batch(model, samples, is_eval=False)["tasks"]
-    seeds = [11, 12]
-    model.zero_grad(set_to_none=True)
-    results = model.meta_algorithm.outer_backward(tasks, seeds=seeds)
-    assert not any(r.skipped for r in results)
-    mine = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
-    assert 0 < model.meta_algorithm.step_logs["prototype_accuracy"] <= 1
-    expected = naive_outer_gradient(
-        model, tasks, seeds, model.meta_algorithm.inner_steps, not first_order, reconstruction_grad
-    )
-    assert mine.keys() == expected.keys()
-    assert any(name.startswith("prototype_encoder.") for name in mine), "the encoder learns through the prototypes"
-    assert all(g.device.type == torch.device(device).type for g in mine.values())
-    return mine, expected
 
 
 @pytest.mark.slow

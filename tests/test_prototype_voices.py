@@ -2,24 +2,20 @@
 reads."""
 
 import json
-import os
-import sys
 
 import numpy as np
 import pytest
 import soundfile
 import torch
 from conftest import corpus_subset, run_cli, save_tiny_checkpoint
+from helpers import subprocess_tts
 
 from coqui_meta import MetaLearningConfig
-from coqui_meta.voices.adaptation import AdaptationSettings
-from coqui_meta.voices.embed import embed
-from coqui_meta.voices.new_voice import adapt
+from coqui_meta.adapting.embed import embed
+from coqui_meta.adapting.new_voice import adapt
+from coqui_meta.adapting.settings import AdaptationSettings
 
 CPU = AdaptationSettings(device="cpu")
-
-TEXT = "it was good for me"
-
 
 @pytest.fixture(scope="module")
 def tiny_protonet(tmp_path_factory):
@@ -145,19 +141,6 @@ def test_a_zero_step_voice_from_real_clips_speaks_in_stock_coqui(tiny_protonet, 
     assert not np.allclose(wavs["zoe"][:length], wavs[speakers[0]][:length], atol=1e-3)
 
 
-def subprocess_tts(folder, speaker, out):
-    import subprocess
-
-    code = (
-        "import sys, torch; torch.manual_seed(0); from TTS.bin.synthesize import main; sys.argv = sys.argv[1:]; main()"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code, "tts", "--model_path", str(folder / "model.pth"), "--config_path",
-         str(folder / "config.json"), "--speaker_idx", speaker, "--text", TEXT, "--out_path", str(out)],
-        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600,
-    )
-
-
 def test_steps_move_the_prototype_and_the_adapted_modules(tiny_protonet, two_speakers, tmp_path):
     corpus, clips, _ = two_speakers
     others = tmp_path / "others.json"
@@ -170,7 +153,7 @@ def test_steps_move_the_prototype_and_the_adapted_modules(tiny_protonet, two_spe
     )
     info = adapt(str(tiny_protonet / "model.pth"), str(tiny_protonet / "meta_config.json"), str(clips), "zoe", shots=3,
                  steps=2, out_path=str(tmp_path / "zoe"), d_vectors=[str(others)], progress=False, settings=CPU)
-    assert info["adapt_modules"][0] == "d_vector" and len(info["support_loss"]) == 2
+    assert info.adapt_modules[0] == "d_vector" and len(info.support_loss) == 2
     state = torch.load(tmp_path / "zoe" / "model.pth", weights_only=True)["model"]
     base = torch.load(tiny_protonet / "model.pth", weights_only=True)["model"]
     assert not torch.equal(state["waveform_decoder.cond_layer.weight"], base["waveform_decoder.cond_layer.weight"])
@@ -178,7 +161,7 @@ def test_steps_move_the_prototype_and_the_adapted_modules(tiny_protonet, two_spe
                  steps=0, out_path=str(tmp_path / "zoe0"), d_vectors=[str(others)], progress=False, settings=CPU)
     moved = json.loads((tmp_path / "zoe" / "d_vectors.json").read_text())["zoe"]["embedding"]
     prototype = json.loads((tmp_path / "zoe0" / "d_vectors.json").read_text())["zoe"]["embedding"]
-    assert zero["clips"] == info["clips"] and not np.allclose(moved, prototype)
+    assert zero.clips == info.clips and not np.allclose(moved, prototype)
 
 
 def test_a_voice_alone_is_refused_with_what_to_do(tiny_protonet, two_speakers, tmp_path):
@@ -193,7 +176,7 @@ def test_a_voice_alone_is_refused_with_what_to_do(tiny_protonet, two_speakers, t
 
 
 def test_a_d_vector_model_without_a_d_vector_file_is_refused_by_name(tiny_protonet, two_speakers, tmp_path):
-    from coqui_meta.voices.evaluation import evaluate
+    from coqui_meta.judging.evaluation import evaluate
 
     corpus, _, _ = two_speakers
     with pytest.raises(ValueError, match="stock_config.json: use_d_vector_file is set but no d_vector_file"):
@@ -202,14 +185,14 @@ def test_a_d_vector_model_without_a_d_vector_file_is_refused_by_name(tiny_proton
 
 
 def test_evaluate_starts_a_tacotron2_proto_maml_voice_from_its_prototype(corpus, tmp_path):
-    from coqui_meta.voices.evaluation import evaluate
+    from coqui_meta.judging.evaluation import evaluate
 
     save_tiny_checkpoint(
         tmp_path, "tacotron2", [], meta=MetaLearningConfig(algorithm="proto_maml", first_order=True, inner_lr=0.01)
     )
     report = evaluate(str(tmp_path / "model.pth"), str(tmp_path / "meta_config.json"), str(corpus), speakers=1, shots=2,
                       queries=1, steps=[0, 1], out_path=str(tmp_path / "eval"), progress=False, settings=CPU)
-    assert report["algorithm"] == "proto_maml" and report["adapt_modules"][0] == "d_vector"
-    assert report["query_loss"][0] != report["query_loss"][1]
-    if report["speaker_similarity"][0] is not None:  # rendered through the prototype d-vector (Griffin-Lim)
-        assert -1 <= report["speaker_similarity"][0] <= 1
+    assert report.algorithm == "proto_maml" and report.adapt_modules[0] == "d_vector"
+    assert report.query_loss[0] != report.query_loss[1]
+    if report.speaker_similarity[0] is not None:  # rendered through the prototype d-vector (Griffin-Lim)
+        assert -1 <= report.speaker_similarity[0] <= 1

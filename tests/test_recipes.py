@@ -50,7 +50,7 @@ def meta_validation_losses(log: str) -> list[float]:
 def stock_model(config_path):
     from TTS.tts.models import setup_model
 
-    from coqui_meta.voices.checkpoints import load_config_file
+    from coqui_meta.formats.checkpoints import load_config_file
 
     return setup_model(load_config_file(str(config_path)).to_stock())
 

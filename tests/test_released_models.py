@@ -104,8 +104,8 @@ def test_your_tts_by_name_starts_the_voice_from_the_encoder_in_its_folder_offlin
 
 
 def test_a_release_folder_is_read_whatever_paths_its_config_names_and_is_left_as_it_was(released_home, tmp_path):
+    from coqui_meta.formats.checkpoints import load_model
     from coqui_meta.released import resolve
-    from coqui_meta.voices.checkpoints import load_model
 
     mine = tmp_path / "my_your_tts"  # a release's folder outside the cache, its config as the release ships it
     shutil.copytree(released_home(YOUR_TTS) / "tts" / folder_name(YOUR_TTS), mine)

@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import corpus_subset, metadata_of, pick, run_cli
-
-from coqui_meta import MetaLearningConfig, MetaVitsConfig
-from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
+from helpers import write_config
 
 
 def step_losses(output: str) -> dict[int, float]:
@@ -27,34 +25,6 @@ def step_losses(output: str) -> dict[int, float]:
         if step and loss:
             losses[int(step.group(1))] = float(loss.group(1))
     return losses
-
-
-def write_config(
-    data: Path,
-    speakers,
-    folder: Path,
-    output: Path,
-    episodes: int = 5,
-    epochs: int = 2,
-    save_step: int = 3,
-    keep: int = 10,
-    run_eval: bool = False,
-    **meta,
-) -> Path:
-    """A small meta_vits config; with ``run_eval`` the last 2 speakers are held out for meta-validation, else 1."""
-    stock = small_vits_config(speechocean_dataset(str(data)),
-                              output_path=str(output), max_audio_seconds=4.0)
-    meta = {**dict(n_way=2, k_shot=2, q_query=1, meta_batch_size=2, episodes_per_epoch=episodes, eval_episodes=2,
-                   eval_tasks=speakers[-2:] if run_eval else speakers[-1:]), **meta}
-    # one period discriminator of the preset's two (each is 8 M of its 23 M parameters: a checkpoint with Adam's
-    # moments, written at every step by one test, is 280 MB with both, 180 MB with one); what these tests check does
-    # not depend on them. (Not none: Coqpit's parser of --coqpit.* overrides fails on an empty list in a config.)
-    stock.model_args.periods_multi_period_discriminator = [2]
-    config = MetaVitsConfig.from_config(stock, meta=MetaLearningConfig(**meta))
-    config.epochs, config.save_step, config.print_step, config.save_n_checkpoints = epochs, save_step, 1, keep
-    config.run_eval, config.lr_gen, config.lr_disc = run_eval, 1e-3, 1e-3
-    config.save_json(str(folder / "config.json"))
-    return folder / "config.json"
 
 
 @pytest.fixture(scope="module")

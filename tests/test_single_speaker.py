@@ -143,7 +143,7 @@ def test_a_one_speaker_vits_meta_trained_gains_a_speaker_table_and_starts_as_its
     from TTS.tts.models.vits import Vits
 
     from coqui_meta import MetaLearningConfig, MetaVitsConfig
-    from coqui_meta.train_command import restore_release
+    from coqui_meta.cli.train import restore_release
     from coqui_meta.training import prepare
     from coqui_meta_lab.presets import small_vits_config
 

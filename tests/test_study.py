@@ -81,7 +81,7 @@ def test_a_base_with_a_wider_decoder_is_shipped_and_read_back_at_its_width(base_
     the preset's config is fitted to its decoder, and the checkpoint written loads in stock Coqui."""
     from TTS.tts.models import setup_model
 
-    from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta.formats.checkpoints import load_model
     from coqui_meta_lab.base_asset import export_base, shipped_base
     from coqui_meta_lab.base_training import save_checkpoint
 
@@ -162,9 +162,9 @@ def test_the_grid_adapts_the_modules_asked_for_on_every_side(tiny_vits, corpus):
     kwargs = dict(data=str(corpus), speakers=1, shots=2, queries=1, steps=[0, 1])
     own = grid._evaluate_point(files, grid.grid_settings(0.003, 0), None, False, kwargs)
     asked = grid._evaluate_point(files, grid.grid_settings(0.003, 0, adapt_modules=["emb_g"]), None, False, kwargs)
-    assert asked["adapt_modules"] == ["emb_g.weight"]
-    assert len(own["adapt_modules"]) > 1 and "emb_g.weight" in own["adapt_modules"]
-    assert asked["query_loss"][1] != pytest.approx(own["query_loss"][1], rel=1e-6), "fewer tensors, another curve"
+    assert asked.adapt_modules == ["emb_g.weight"]
+    assert len(own.adapt_modules) > 1 and "emb_g.weight" in own.adapt_modules
+    assert asked.query_loss[1] != pytest.approx(own.query_loss[1], rel=1e-6), "fewer tensors, another curve"
     learned = grid.grid_settings(0.003, 0, inner_lr=0.001, adapt_modules=["emb_g"])
     assert learned.adapt_modules == ["emb_g"] and learned.lr_scale == pytest.approx(3.0)
 
@@ -232,8 +232,8 @@ def test_a_plain_branch_follows_its_seed(base_setup):
 
 def test_the_seen_speaker_eer_judges_renditions_of_training_speakers_against_their_real_clips(tiny_vits,
                                                                                             corpus_samples):
-    from coqui_meta.voices.checkpoints import load_model
-    from coqui_meta.voices.identity import seen_speaker_eer
+    from coqui_meta.formats.checkpoints import load_model
+    from coqui_meta.judging.identity import seen_speaker_eer
 
     folder, known = tiny_vits
     model = load_model(folder / "model.pth", folder / "meta_config.json").model
@@ -253,8 +253,8 @@ def test_the_seen_speaker_eer_labels_its_trials_by_speaker(tiny_vits, corpus_sam
     import numpy as np
 
     from coqui_meta.algorithms.task import Task
-    from coqui_meta.voices import identity
-    from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta.formats.checkpoints import load_model
+    from coqui_meta.judging import identity
 
     folder, known = tiny_vits
     model = load_model(folder / "model.pth", folder / "meta_config.json").model
@@ -295,7 +295,7 @@ def test_the_grid_keeps_finished_runs_and_knows_a_rewritten_model(tmp_path, monk
         ran.append(settings.lr)
         if len(ran) == 2:
             raise RuntimeError("killed")
-        return {"query_loss": {0: 2.0, 1: settings.lr}}
+        return study.GridPoint({0: 2.0, 1: settings.lr})
 
     monkeypatch.setattr(study, "_evaluate_point", crash_on_the_second)
     with pytest.raises(RuntimeError, match="killed"):
@@ -306,11 +306,11 @@ def test_the_grid_keeps_finished_runs_and_knows_a_rewritten_model(tmp_path, monk
 
     def finish(files, settings, out_path, similarity, kwargs, report_steps):
         ran.append(settings.lr)
-        return {"query_loss": {0: 2.0, 1: settings.lr}}
+        return study.GridPoint({0: 2.0, 1: settings.lr})
 
     monkeypatch.setattr(study, "_evaluate_point", finish)
     results = study._run_all(calls, jobs=1)
-    assert [r["query_loss"][1] for r in results] == [0.01, 0.03] and ran == [0.03], "the finished run is not redone"
+    assert [r.query_loss[1] for r in results] == [0.01, 0.03] and ran == [0.03], "the finished run is not redone"
     assert len(json.loads((tmp_path / "evaluations.json").read_text())) == 2
     ran.clear()
     (tmp_path / "model.pth").write_bytes(b"weights trained on")  # a base trained on: another model in the same file
@@ -329,7 +329,7 @@ def test_the_grid_chooses_each_sides_rate_by_the_query_loss_at_the_step_asked_fo
     def point(files, settings, out_path, similarity, kwargs, report_steps):
         if similarity:
             judged.append((files[0], settings.lr))
-        return {"query_loss": curves[settings.lr]}
+        return grid.GridPoint(curves[settings.lr])
 
     monkeypatch.setattr(grid, "_evaluate_point", point)
     sides = []
@@ -347,7 +347,7 @@ def test_the_grid_chooses_each_sides_rate_by_the_query_loss_at_the_step_asked_fo
 
     modules = []
     monkeypatch.setattr(grid, "_evaluate_point", lambda files, settings, *rest: modules.append(
-        settings.adapt_modules) or {"query_loss": curves[settings.lr]})
+        settings.adapt_modules) or grid.GridPoint(curves[settings.lr]))
     grid.evaluate_sides(sides, *arguments, adapt_modules=["gst_weights", "gst_layer"])
     # every grid run and judged run of both sides: none taken from the runs above, which adapted other tensors
     assert modules == [["gst_weights", "gst_layer"]] * 6
@@ -369,6 +369,6 @@ def test_the_grid_in_worker_processes_reports_every_step_and_adapts_as_one_proce
     reports, kept = [], {}
     grid._in_workers(calls, [0, 1], 2, keep=kept.__setitem__, advance=lambda index, steps: reports.append(index))
     assert sorted(reports) == [0] * 4 + [1] * 4, "every step of both runs heard from the workers"
-    for step, loss in alone["query_loss"].items():
-        assert kept[0]["query_loss"][step] == pytest.approx(loss, rel=1e-4), step
-    assert kept[1]["query_loss"][2] != pytest.approx(kept[0]["query_loss"][2], rel=1e-4), "two rates, two curves"
+    for step, loss in alone.query_loss.items():
+        assert kept[0].query_loss[step] == pytest.approx(loss, rel=1e-4), step
+    assert kept[1].query_loss[2] != pytest.approx(kept[0].query_loss[2], rel=1e-4), "two rates, two curves"

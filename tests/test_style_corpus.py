@@ -6,7 +6,7 @@ import csv
 import numpy as np
 import pytest
 
-from coqui_meta.voices.style_judge import StyleJudge, clip_features, syllables
+from coqui_meta.judging.style_judge import StyleJudge, clip_features, syllables
 from coqui_meta_lab.style_corpus import STYLES, build_style_corpus, held_out_styles, training_styles
 
 
@@ -62,7 +62,7 @@ def test_the_judge_names_what_it_lacks(real_clips):
     with pytest.raises(KeyError, match="whisper"):
         judge.distance("espeak_en_us_m1", real_clips[0][2], "whisper")
     with pytest.raises(ValueError, match="no voiced frames"):
-        from coqui_meta.voices.style_judge import prosody_features
+        from coqui_meta.judging.style_judge import prosody_features
 
         prosody_features(np.zeros(16000, dtype=np.float32) + 1e-4 * np.random.default_rng(0).standard_normal(16000),
                          16000, "silence")
@@ -80,8 +80,8 @@ def test_the_judge_hears_a_griffin_lim_rendition_of_a_low_voice_at_the_voices_ow
     real clip (the rest have no voiced frame there and are left unjudged)."""
     from TTS.utils.audio.processor import AudioProcessor
 
-    from coqui_meta.voices.pitch import F0_SEARCH_HZ
-    from coqui_meta.voices.style_judge import prosody_features
+    from coqui_meta.judging.pitch import F0_SEARCH_HZ
+    from coqui_meta.judging.style_judge import prosody_features
     from coqui_meta_lab.presets import gst_tacotron2_config
 
     corpus = build_style_corpus(tmp_path / "corpus", clips_per_style=2, variants=("david",), progress=False)

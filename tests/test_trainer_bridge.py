@@ -25,7 +25,7 @@ def test_a_meta_runs_trainer_writes_checkpoints_whole_with_the_task_counts_besid
     file) and stores the meta-training counters outside the model's state dict."""
     from TTS.tts.models.vits import Vits
 
-    from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta.formats.checkpoints import load_model
 
     folder, speakers = tiny_vits
     model = load_model(folder / "model.pth", folder / "meta_config.json").model
@@ -50,7 +50,7 @@ def test_a_meta_runs_trainer_writes_checkpoints_whole_with_the_task_counts_besid
 def test_a_continued_trainer_hands_the_model_its_checkpoints_run_state_without_reading_it_again(tmp_path, tiny_vits,
                                                                                                   monkeypatch):
     from coqui_meta import trainer_bridge
-    from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta.formats.checkpoints import load_model
 
     folder, _ = tiny_vits
     model = load_model(folder / "model.pth", folder / "meta_config.json").model
@@ -85,7 +85,7 @@ from TTS.tts.models import setup_model
 samples = json.load(open(samples_path))
 if mode == "meta":
     import coqui_meta
-    from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta.formats.checkpoints import load_model
     meta = load_model(meta_folder + "/model.pth", meta_folder + "/meta_config.json").model
     meta.config.output_path = out + "-meta"
     run = Trainer(TrainerArgs(), meta.config, out + "-meta", model=meta, train_samples=[],

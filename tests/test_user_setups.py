@@ -94,7 +94,7 @@ def test_a_speaker_encoder_at_a_url_is_left_out_when_another_start_is_asked_for(
     import json
 
     from coqui_meta import MetaVits, MetaVitsConfig
-    from coqui_meta.voices.checkpoints import load_model
+    from coqui_meta.formats.checkpoints import load_model
     from coqui_meta_lab.presets import small_vits_config
 
     d_vectors = tmp_path / "d_vectors.json"
@@ -118,7 +118,7 @@ def test_a_speaker_encoder_at_a_url_is_left_out_when_another_start_is_asked_for(
 
 def test_overrides_keep_empty_dicts_and_lists():
     from coqui_meta import MetaVitsConfig
-    from coqui_meta.train_command import apply_overrides
+    from coqui_meta.cli.train import apply_overrides
 
     config = MetaVitsConfig()
     config.weighted_sampler_attrs = {"speaker_name": 1.0}

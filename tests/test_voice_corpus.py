@@ -49,8 +49,8 @@ def test_screening_drops_the_voice_the_judge_confuses():
 def test_a_small_corpus_is_built_read_by_coqui_reused_and_told_apart(tmp_path):
     import soundfile
 
-    from coqui_meta.voices.data import load_clips
-    from coqui_meta.voices.judge import SpeakerJudge
+    from coqui_meta.formats.clips import load_clips
+    from coqui_meta.judging.speaker_judge import SpeakerJudge
     from coqui_meta_lab.voice_corpus import build_voice_corpus, voices
     from coqui_meta_lab.voice_screening import embed_corpus, screen_voices
 

@@ -61,8 +61,8 @@ def test_variants_are_spoken_from_the_projects_own_data_folder(tmp_path):
 
 @needs_voices
 def test_screening_keeps_distinct_variants_and_drops_a_near_duplicate(tmp_path, monkeypatch):
-    from coqui_meta.voices.data import load_clips
-    from coqui_meta.voices.judge import SpeakerJudge
+    from coqui_meta.formats.clips import load_clips
+    from coqui_meta.judging.speaker_judge import SpeakerJudge
     from coqui_meta_lab.voice_screening import read_embeddings
 
     if SpeakerJudge.load() is None:

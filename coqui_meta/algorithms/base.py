@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
-from torch import nn
 
 from coqui_meta.algorithms.inner_rules import InnerOptimizer, diverged
+from coqui_meta.algorithms.meta_model import MetaModel
 from coqui_meta.algorithms.task import Task, task_optimizer
 from coqui_meta.seeds import TaskSeeds
 
@@ -42,7 +42,7 @@ class GradientMetaAlgorithm:
 
     name = "base"
 
-    def __init__(self, model: nn.Module, meta, inner_steps: int | None = None) -> None:
+    def __init__(self, model: MetaModel, meta, inner_steps: int | None = None) -> None:
         self.model = model
         self.meta = meta
         self.inner_steps = meta.inner_steps if inner_steps is None else inner_steps

@@ -43,6 +43,7 @@ from coqui_meta.algorithms.inner_loop import (
     split_voice,
 )
 from coqui_meta.algorithms.inner_rules import DIVERGENCE_FACTOR, InnerOptimizer, diverged
+from coqui_meta.algorithms.meta_model import MetaModel
 from coqui_meta.errors import Phrased
 from coqui_meta.seeds import TaskSeeds, seeded
 
@@ -51,7 +52,7 @@ class TaskDiverged(Phrased, FloatingPointError):
     """A strict task's loss stopped being finite or grew past ten times where it started."""
 
 
-def task_optimizer(model, kind: str | None = None, grad_clip: float = 0.0, scale: float = 1.0,
+def task_optimizer(model: MetaModel, kind: str | None = None, grad_clip: float = 0.0, scale: float = 1.0,
                    fixed: float | None = None, adapted: list[str] | None = None) -> InnerOptimizer:
     """A fresh inner optimizer (Adam's moments at zero) at the model's inner rates, fixed or learned, for the tensors
     it adapts (``adapted``, when the caller has them: `meta_adapted_names`); ``kind`` None is the model's
@@ -67,7 +68,8 @@ def task_optimizer(model, kind: str | None = None, grad_clip: float = 0.0, scale
 class Task:
     """A task's view of the model (its adapted tensors, its voice), its inner optimizer and its seeds."""
 
-    def __init__(self, model, view, optimizer: InnerOptimizer | None, seeds: TaskSeeds, strict: bool = False) -> None:
+    def __init__(self, model: MetaModel, view, optimizer: InnerOptimizer | None, seeds: TaskSeeds,
+                 strict: bool = False) -> None:
         self.model, self.view, self.optimizer, self.seeds, self.strict = model, view, optimizer, seeds, strict
         self.steps_taken = 0
         self.first_loss: float | None = None  # what a strict task judges divergence against
@@ -84,7 +86,7 @@ class Task:
         return cls(model, view, algorithm.inner_optimizer(), seeds)
 
     @classmethod
-    def start(cls, model, support: dict | None = None, voice: torch.Tensor | None = None,
+    def start(cls, model: MetaModel, support: dict | None = None, voice: torch.Tensor | None = None,
               optimizer: InnerOptimizer | None = None, seeds: TaskSeeds = TaskSeeds(), strict: bool = False) -> Task:
         """A task to measure or to keep: ``voice`` is where a d-vector model's voice starts (default: its
         ``meta_start_voice`` of ``support``); ``optimizer`` defaults to `task_optimizer`."""
@@ -102,7 +104,7 @@ class Task:
         return cls(model, view, optimizer or task_optimizer(model, adapted=adapted), seeds, strict)
 
     @classmethod
-    def known(cls, model, seeds: TaskSeeds = TaskSeeds()) -> Task:
+    def known(cls, model: MetaModel, seeds: TaskSeeds = TaskSeeds()) -> Task:
         """The voices the model has: it speaks each clip with the clip's own speaker row (or d-vector)."""
         return cls(model, None, None, seeds)
 
@@ -199,7 +201,7 @@ def _device(model) -> torch.device:
 
 
 @contextlib.contextmanager
-def _inference_limit(model, batch: dict, index: int):
+def _inference_limit(model: MetaModel, batch: dict, index: int):
     """An untrained model may never stop (Tacotron2) or stretch every sound (VITS): allow twice the real length."""
     owner, attribute, limit = model.meta_inference_limit(batch, index)
     original = getattr(owner, attribute)
@@ -211,12 +213,22 @@ def _inference_limit(model, batch: dict, index: int):
 
 
 @torch.no_grad()
-def render(model, batch: dict, index: int, seed: int, tensors: dict | None = None, voice: torch.Tensor | None = None,
-           style_weights: torch.Tensor | None = None):
+def render(model: MetaModel, batch: dict, index: int, seed: int, tensors: dict | None = None,
+           voice: torch.Tensor | None = None, style_weights: torch.Tensor | None = None):
     """``model`` saying the text of clip ``index`` of ``batch`` (free-running, no teacher forcing), with ``tensors``
     (``functional_call`` names, ``model.``-prefixed) in place of its own and ``voice`` as the d-vector, or else the
-    clip's own speaker row, and a GST style task's ``style_weights``: a waveform and its sample rate."""
+    clip's own speaker row, and a GST style task's ``style_weights``: a waveform and its sample rate. The model
+    speaks in eval mode and is left in the mode it was in."""
+    was_training = model.training
     model.eval()
+    try:
+        return _speak(model, batch, index, seed, tensors, voice, style_weights)
+    finally:
+        model.train(was_training)
+
+
+def _speak(model: MetaModel, batch: dict, index: int, seed: int, tensors: dict | None, voice: torch.Tensor | None,
+           style_weights: torch.Tensor | None):
     tokens, lengths = model.meta_text(batch)
     tokens = tokens[index : index + 1, : int(lengths[index])]
 

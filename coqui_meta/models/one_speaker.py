@@ -9,7 +9,7 @@ posterior encoder, the flow, the duration predictor and the waveform decoder), n
 checkpoint has. They start at zero (`silence_speaker_conditioning`): the model then speaks exactly as the one-speaker
 model did, whatever a speaker's row, and meta-training moves them from there, so its first steps start from the
 released voice rather than from random conditioning. Every other tensor loads from the one-speaker checkpoint as it
-is (`coqui_meta.train_command.restore_release` loads the tensors that fit).
+is (`coqui_meta.cli.train.restore_release` loads the tensors that fit).
 
 A one-speaker Tacotron2 concatenates the speaker embedding to the encoder's outputs, so its decoder's input grows and
 none of its weights would fit: it is not given a table; meta-training it says so (``meta_check_trainable``), and

@@ -39,7 +39,7 @@ class MetaTacotron2(MetaLearningMixin, Tacotron2):
         super().__init__(config, *args, **kwargs)
         self._meta_losses = {"tacotron": TacotronLoss(config)}  # a plain dict: not part of the state dict
         self._meta_gst_weights = None  # a style task's token weights, while its forward or inference runs
-        # the vocoder renditions are spoken through (coqui_meta.voices.vocoder); None: Griffin-Lim. Not a submodule:
+        # the vocoder renditions are spoken through (coqui_meta.formats.vocoder); None: Griffin-Lim. Not a submodule:
         # the state dict stays the stock model's
         self.meta_vocoder = None
 

@@ -172,6 +172,11 @@ class TaskStartMixin:
         """The waveform (numpy, at the config's sample rate) of ``inference``'s outputs for one clip."""
         raise NotImplementedError
 
+    def meta_style_weights(self, weights):
+        """A context in which inference speaks with these style-token weights: a model with global style tokens
+        (GST Tacotron2) has its own; others have no tokens to weigh."""
+        raise ValueError(f"{type(self).__name__} has no global style tokens to speak with style weights")
+
     def meta_clip_mels(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """The log-mel frames ``[B, T, num_mels]`` and lengths of a prepared batch: the prototype encoder's input."""
         raise NotImplementedError

@@ -10,19 +10,13 @@ Example::
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Callable
 
-from coqui_meta.seeds import draw
+from coqui_meta.episodes import held_out_tasks, tasks_with
 
 
 class SplitError(ValueError):
     """Meta-validation cannot be formed from the samples given; the message names the fix."""
-
-
-def _tasks_with_enough(samples: list[dict], key: str, needed: int) -> list[str]:
-    counts = Counter(str(s[key]) for s in samples)
-    return sorted(value for value, count in counts.items() if count >= needed)
 
 
 def meta_validation_split(train: list[dict], held: list[dict] | None, meta,
@@ -37,7 +31,7 @@ def meta_validation_split(train: list[dict], held: list[dict] | None, meta,
     train_values = {str(s[key]) for s in train}
     shared = sorted({str(s[key]) for s in held} & train_values)
     if not shared:
-        enough = _tasks_with_enough(usable(held), key, needed)
+        enough = tasks_with(usable(held), key, needed)
         if len(enough) < meta.n_way:
             raise SplitError(
                 f"meta-validation: {len(enough)} held-out {key} value(s) have {needed} usable clips "
@@ -45,7 +39,7 @@ def meta_validation_split(train: list[dict], held: list[dict] | None, meta,
                 f"coqui_meta.episodes.split_by_task, or lower meta.n_way, meta.k_shot or meta.q_query")
         return train, held, None
     every = train + held
-    enough = _tasks_with_enough(usable(every), key, needed)
+    enough = tasks_with(usable(every), key, needed)
     values = {str(s[key]) for s in held}
     chosen = sorted(v for v in values if v in enough)
     how = f"the {key} values of the eval clips"
@@ -55,7 +49,7 @@ def meta_validation_split(train: list[dict], held: list[dict] | None, meta,
                 f"meta-validation needs {meta.n_way} whole {key} values (meta.n_way) held out and as many to train "
                 f"on, each with {needed} usable clips; the data has {len(enough)}. Lower meta.n_way, meta.k_shot or "
                 f"meta.q_query, or add data")
-        chosen = sorted(draw(meta.seed, "held-out tasks").sample(enough, meta.n_way))
+        chosen = held_out_tasks(usable(every), key, meta.n_way, meta.seed, needed)
         how = f"{meta.n_way} {key} values chosen by meta.seed (the eval clips' values cannot form its tasks)"
     kept = set(chosen)
     new_train = [s for s in every if str(s[key]) not in kept]

@@ -2,8 +2,9 @@
 (matplotlib, SVG, no network and no Graphviz). `coqui_meta_docs` calls it at build time; run alone it writes the SVGs
 into the current folder: ``python docs/_ext/diagrams.py``.
 
-LAYERS is the one hand-kept part: which modules form which layer. The imports between layers are read from the code,
-so the page shows what the code does, including any import that goes the wrong way.
+The layers are the import contract's (pyproject.toml's ``layers`` contract, which ``lint-imports`` keeps in
+``make test``), each described by its modules' own docstrings; the imports between them are read from the code, so the
+page shows what the code does, including any import that goes the wrong way.
 """
 
 from __future__ import annotations
@@ -14,25 +15,51 @@ import io
 import os
 import textwrap
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _first_sentence(root: str, member: str) -> str:
+    """The first clause of a module's or package's docstring (``algorithms`` -> its ``__init__.py``'s), at most 70
+    characters: a box's caption."""
+    import re
+
+    base = os.path.join(root, "coqui_meta", *member.split("."))
+    path = os.path.join(base, "__init__.py") if os.path.isdir(base) else base + ".py"
+    with open(path, encoding="utf-8") as handle:
+        text = ast.get_docstring(ast.parse(handle.read(), path)) or ""
+    sentence = " ".join(text.split()).split(". ")[0]
+    short = re.split(r"[:;(]| -- ", sentence)[0].strip().rstrip(".,")
+    return short if len(short) <= 70 else short[:67].rsplit(" ", 1)[0] + "..."
+
+
+def contract_layers(root: str = ROOT) -> list[tuple[str, tuple[str, ...], str]]:
+    """Bottom to top, (name, modules or packages, what it is) of each layer of pyproject.toml's ``layers`` contract;
+    the package's ``__init__`` (``register()``) sits with ``registry``."""
+    import re
+
+    import tomllib
+
+    with open(os.path.join(root, "pyproject.toml"), "rb") as handle:
+        contracts = tomllib.load(handle)["tool"]["importlinter"]["contracts"]
+    (layers,) = [contract["layers"] for contract in contracts if contract["type"] == "layers"]
+    rows = []
+    for entry in reversed(layers):
+        members = tuple(part.strip().removeprefix("coqui_meta.") for part in re.split(r"[|:]", entry))
+        what = "; ".join(f"{member}: {_first_sentence(root, member)}" for member in members)
+        members += ("__init__",) if "registry" in members else ()
+        rows.append((" / ".join(m for m in members if m != "__init__"), members, what))
+    return rows
+
+
 #: bottom to top: a layer may import the layers below it. (name, modules or packages, what it is)
-LAYERS = [
-    ("foundation", ("errors", "files", "seeds", "algorithm_table", "config_rules", "config", "episodes",
-                    "trainer_bridge"),
-     "configs and their checks, the algorithm table, seeds, episodes, atomic files, the Trainer bridge"),
-    ("algorithms", ("algorithms",),
-     "MAML (first and second order), Reptile, prototypes; a task's life; the inner loop"),
-    ("models", ("models", "registry", "__init__"), "MetaVits, MetaTacotron2 and the Trainer's hooks; register()"),
-    ("voices", ("voices", "released"),
-     "adapt, evaluate, compare, embed, judges, voice folders; Coqui's released models by name"),
-    ("training", ("training", "train_command"), "the one path from a config to a Trainer; coqui-meta train"),
-    ("command line", ("cli", "cli_voices"), "the coqui-meta command"),
-]
+LAYERS = contract_layers()
 OUTSIDE = "lab and tools"
 OUTSIDE_FOLDERS = ("lab/coqui_meta_lab", "benchmarks", "scripts", "recipes")
 
 
 def _layer_of(module: str) -> str | None:
-    """``coqui_meta.voices.judge`` -> ``voices``; a module outside the package -> OUTSIDE; others -> None."""
+    """``coqui_meta.judging.speaker_judge`` -> the layer of ``judging``; a module outside the package -> OUTSIDE;
+    others -> None."""
     parts = module.split(".")
     if parts[0] == "coqui_meta_lab":
         return OUTSIDE
@@ -79,6 +106,8 @@ def import_graph(root: str) -> dict[tuple[str, str], int]:
         with open(path, encoding="utf-8") as handle:
             tree = ast.parse(handle.read(), path)
         for name in _imported(module, tree):
+            if name == "coqui_meta":  # the package's face (register() and its names), as the import contract sees it
+                continue
             target = _layer_of(name)
             if target and target != layer:
                 edges[(layer, target)] += 1
@@ -158,8 +187,7 @@ def layers_drawing(root: str) -> str:
     for index, (name, members, what) in enumerate(LAYERS):
         y = index * (height + 0.25)
         below = sorted({t for (s, t) in edges if s == name and t != OUTSIDE}, key=_rank)
-        shown = ", ".join(m if m != "__init__" else "coqui_meta/__init__" for m in members)
-        body = f"{shown}: {what}." + (f" Imports: {', '.join(below)}." if below else "")
+        body = f"{what}." + (f" Imports: {', '.join(below)}." if below else "")
         _box(axes, 0, y, 7.2, height, f"{name}", body, wrap=95, size=8.5)
         if index:
             _arrow(axes, (3.6, y + 0.02), (3.6, y - 0.27))

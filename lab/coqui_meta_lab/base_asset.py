@@ -48,7 +48,7 @@ def export_base(files: tuple[str, str], path: Path = VOICES_BASE, note: str = ""
     from safetensors.torch import save_file
 
     from coqui_meta.files import write_atomic
-    from coqui_meta.voices.checkpoints import load_config_file
+    from coqui_meta.formats.checkpoints import load_config_file
 
     state = torch.load(files[0], map_location="cpu", weights_only=True)["model"]
     config = load_config_file(files[1])
@@ -108,6 +108,21 @@ def asset_start(path: Path, speakers, what: str = "a base of these voices", reco
     def start() -> tuple[dict, dict]:
         weights, metadata = read_asset(path)
         return weights, metadata["progress"] if record else {"steps": 0, "minutes": 0.0, "history": []}
+
+    return start
+
+
+def weights_start(path: Path):
+    """A ``warm_start`` for `coqui_meta_lab.base_training.train_base` from the weights of another kind of base (a
+    prototype base from the speaker-table base): every tensor of the same name and shape is taken, the speaker table
+    is left out (a d-vector model has none), the rest (the speaker conditioning, whose input is another size) starts
+    fresh, and the record starts anew."""
+    read_asset(path, weights=False)  # a file that is no base is refused now, before anything is trained
+
+    def start() -> tuple[dict, dict]:
+        weights, _ = read_asset(path)
+        weights = {key: value for key, value in weights.items() if not key.startswith("emb_g.")}
+        return weights, {"steps": 0, "minutes": 0.0, "history": []}
 
     return start
 

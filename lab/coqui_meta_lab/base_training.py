@@ -196,12 +196,12 @@ def train_base(stock_config, samples: list[dict], out: str | Path, minutes: floa
 
 
 def seen_speaker_check(samples: list[dict], speakers: int = 12, seed: int = 0, clips: int = 3):
-    """A ``check`` for `train_base`: the base's seen-speaker EER (`coqui_meta.voices.identity.seen_speaker_eer`) on
+    """A ``check`` for `train_base`: the base's seen-speaker EER (`coqui_meta.judging.identity.seen_speaker_eer`) on
     ``speakers`` of its training speakers, and the mean same- and other-speaker cosines."""
 
     def check(files: tuple[str, str]) -> dict[str, float]:
-        from coqui_meta.voices.checkpoints import load_model
-        from coqui_meta.voices.identity import seen_speaker_eer
+        from coqui_meta.formats.checkpoints import load_model
+        from coqui_meta.judging.identity import seen_speaker_eer
 
         result = seen_speaker_eer(load_model(*files).model, samples, speakers=speakers, clips=clips, seed=seed)
         return {"seen_speaker_eer": result["eer"], "same_speaker_cosine": result["same_speaker_cosine"],
@@ -212,11 +212,11 @@ def seen_speaker_check(samples: list[dict], speakers: int = 12, seed: int = 0, c
 
 def pitch_check(samples: list[dict], voices: int = 6, clips: int = 2, seed: int = 0):
     """A ``check`` for `train_base`: does the base speak at its voices' pitch
-    (`coqui_meta.voices.pitch.rendition_pitch`'s summary: median pitch error, share on pitch, F0 range, buzz)."""
+    (`coqui_meta.judging.pitch.rendition_pitch`'s summary: median pitch error, share on pitch, F0 range, buzz)."""
 
     def check(files: tuple[str, str]) -> dict[str, float]:
-        from coqui_meta.voices.checkpoints import load_model
-        from coqui_meta.voices.pitch import rendition_pitch
+        from coqui_meta.formats.checkpoints import load_model
+        from coqui_meta.judging.pitch import rendition_pitch
 
         return rendition_pitch(load_model(*files).model, samples, voices=voices, clips=clips, seed=seed)["summary"]
 

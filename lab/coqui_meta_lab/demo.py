@@ -39,7 +39,7 @@ def command(arg_list: list[str]) -> int:
 
     import torch
 
-    from coqui_meta.cli_voices import in_flags
+    from coqui_meta.cli.arguments import in_flags
 
     parser = argparse.ArgumentParser(
         prog="coqui-meta demo",
@@ -71,7 +71,7 @@ def run(
     out_path: str = "runs/demo", quick: bool = False, seed: int = 0, train_base_minutes: float | None = None
 ) -> Path:
     """The demo, as a story told on the console: corpus, base, the two branches, adaptation, the result."""
-    from coqui_meta.voices.data import load_clips
+    from coqui_meta.formats.clips import load_clips
     from coqui_meta_lab.base_asset import shipped_base
     from coqui_meta_lab.base_training import seen_speaker_check, train_base
 
@@ -103,7 +103,7 @@ def _compare_branches(base, train: list[dict], corpus: Path, judged: list[str], 
     import torch
 
     from coqui_meta import MetaLearningConfig
-    from coqui_meta.voices.compare import run as compare
+    from coqui_meta.reports.compare import run as compare
     from coqui_meta_lab.evaluation_grid import evaluate_sides
     from coqui_meta_lab.study import clip_gradients_per_meta_step, train_branches
 
@@ -131,7 +131,7 @@ def _compare_branches(base, train: list[dict], corpus: Path, judged: list[str], 
     print(f"5/5 Result on {', '.join(judged)} (each side at its best rate by its final query loss):\n")
     _print_table(plain, meta_side, steps)
     for metric, better in (("speaker_similarity", "higher"), ("query_loss", "lower")):
-        row = result["rows"][1][metric]
+        row = result["rows"][1].get(metric)
         if row is None:  # no judge on this machine
             continue
         reached = "not reached" if row["steps_to_target"] is None else f"step {row['steps_to_target']}"
@@ -153,6 +153,6 @@ def _print_table(plain, meta_side, steps: list[int]) -> None:
     print(f"| step | plain query loss (lr {plain.lr:g}) | meta query loss ({meta_side.lr:g}) | plain similarity | "
           "meta similarity | plain EER | meta EER |\n|---|---|---|---|---|---|---|")
     for step in steps:
-        cells = [side.report[metric][step] for metric in ("query_loss", "speaker_similarity", "eer")
+        cells = [side.report.curve(metric)[step] for metric in ("query_loss", "speaker_similarity", "eer")
                  for side in (plain, meta_side)]
         print(f"| {step} | " + " | ".join("n/a" if v is None else f"{v:.3f}" for v in cells) + " |")

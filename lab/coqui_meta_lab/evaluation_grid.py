@@ -8,23 +8,22 @@ Example::
     plain, meta_side = evaluate_sides([("plain", branches.plain_files, None),
                                        ("meta", branches.meta_files, meta.inner_lr)], [3e-4, 1e-3, 3e-3], data,
                                       speakers, shots=10, queries=3, steps=[0, 1, 5, 10], seed=0, out=out, jobs=2)
-    plain.lr, plain.report["speaker_similarity"]
+    plain.lr, plain.report.speaker_similarity
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 from coqui_meta.files import write_json
+from coqui_meta.reports.report_json import EvaluationReport
 from coqui_meta_lab.base_training import settings_key
+from coqui_meta_lab.quiet import quiet
 
 
 @dataclass
@@ -34,7 +33,14 @@ class Side:
     label: str
     lr: float  # the grid value chosen (for a meta model: its own rates times value / meta.inner_lr)
     grid: dict[float, dict | None]  # grid value -> query loss by step, or None where the adaptation diverged
-    report: dict  # `evaluate`'s report at the chosen value, with the speaker judge
+    report: EvaluationReport  # `evaluate`'s report at the chosen value, with the speaker judge
+
+
+@dataclass
+class GridPoint:
+    """A grid run as ``evaluations.json`` keeps it: its query loss by step, all the grid needs of a report."""
+
+    query_loss: dict[int, float]
 
 
 def grid_settings(value: float, seed: int, inner_lr: float | None = None, optimizer: str | None = None,
@@ -43,7 +49,7 @@ def grid_settings(value: float, seed: int, inner_lr: float | None = None, optimi
     value they started from) its rates times ``value / inner_lr`` (rates that never moved adapt as a fixed rate of the
     same value). Both sides see the same grid, ``optimizer`` (None: each model's own ``meta.inner_optimizer``) and
     ``adapt_modules`` (None: each model's own ``meta.adapt_modules`` or default)."""
-    from coqui_meta.voices.adaptation import AdaptationSettings
+    from coqui_meta.adapting.settings import AdaptationSettings
 
     rate = {"lr": value} if inner_lr is None else {"lr_scale": value / inner_lr}
     return AdaptationSettings(**rate, seed=seed, optimizer=optimizer, adapt_modules=list(adapt_modules or []))
@@ -56,16 +62,14 @@ def learned_from(meta) -> float | None:
 
 def quiet_worker() -> None:
     """A worker process's set-up: one thread, no Trainer or torchaudio chatter."""
-    torch.set_num_threads(1)
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore", message="In 2.9, this function's implementation")  # torchaudio.load
+    quiet(1)
 
 
 def _evaluate_point(files, settings, out_path, similarity, kwargs, report_steps=None):
     """One ``evaluate`` run (in a worker process when evaluations run in parallel): its report, or the divergence.
     ``report_steps(n)`` hears of its steps as they are done."""
     from coqui_meta.algorithms.task import TaskDiverged
-    from coqui_meta.voices.evaluation import evaluate
+    from coqui_meta.judging.evaluation import evaluate
 
     try:
         return evaluate(*files, out_path=out_path, settings=settings, similarity=similarity,
@@ -76,7 +80,7 @@ def _evaluate_point(files, settings, out_path, similarity, kwargs, report_steps=
 
 def _steps_of(kwargs: dict) -> int:
     """The progress steps of one run, as `evaluate` counts them."""
-    from coqui_meta.voices.evaluation import progress_steps
+    from coqui_meta.judging.evaluation import progress_steps
 
     speakers = kwargs["speakers"]
     return progress_steps(speakers if isinstance(speakers, int) else len(speakers), kwargs["steps"])
@@ -129,7 +133,7 @@ def _run_all(calls: list[tuple], jobs: int) -> list:
         bar.set_postfix(runs=f"{sum(result is not None for result in results)}/{len(results)}")
         if keys[index]:  # a divergence's message, or the query loss curve (all the grid needs)
             model = calls[index][0][0]
-            caches[model][keys[index]] = result if isinstance(result, str) else {"query_loss": result["query_loss"]}
+            caches[model][keys[index]] = result if isinstance(result, str) else {"query_loss": result.query_loss}
             write_json(Path(model).parent / "evaluations.json", caches[model])
 
     with bar:
@@ -147,9 +151,10 @@ def _written(path: str) -> tuple[int, int]:
 
 
 def _cached(result):
-    """A cached grid result with its steps as numbers again (JSON keys are strings)."""
+    """A cached grid result (a divergence's message, or a `GridPoint` with its steps as numbers again: JSON keys are
+    strings)."""
     if isinstance(result, dict):
-        return {"query_loss": {int(step): value for step, value in result["query_loss"].items()}}
+        return GridPoint({int(step): value for step, value in result["query_loss"].items()})
     return result
 
 
@@ -181,7 +186,7 @@ def evaluate_sides(sides: list[tuple[str, tuple[str, str], float | None]], grid:
         grids[label] = {}
         for value in grid:
             result = next(results)
-            grids[label][value] = None if isinstance(result, str) else result["query_loss"]
+            grids[label][value] = None if isinstance(result, str) else result.query_loss
             curve = grids[label][value]
             print(f"  {label} at {value:g}: " + (result if curve is None else ", ".join(
                 f"{step} {loss:.2f}" for step, loss in curve.items())))

@@ -22,7 +22,7 @@ GST_BASE = Path(__file__).resolve().parent / "assets" / "gst_style_base.safetens
 
 def style_training_clips(corpus: Path) -> list[dict]:
     """The corpus's clips of its training styles, up to `MAX_SECONDS` (every base and study of styles uses these)."""
-    from coqui_meta.voices.data import load_clips
+    from coqui_meta.formats.clips import load_clips
     from coqui_meta_lab.style_corpus import MAX_SECONDS, held_out_styles
 
     held = set(held_out_styles())
@@ -48,10 +48,10 @@ def gst_check(samples: list[dict], voices: int = 6):
     The real clips' pitch is measured once, at the first check."""
     import numpy as np
 
+    from coqui_meta.adapting.from_clips import support_batch
     from coqui_meta.algorithms.task import render
-    from coqui_meta.voices.checkpoints import load_model
-    from coqui_meta.voices.from_clips import support_batch
-    from coqui_meta.voices.pitch import ON_PITCH_SEMITONES, pitch, pitch_error
+    from coqui_meta.formats.checkpoints import load_model
+    from coqui_meta.judging.pitch import ON_PITCH_SEMITONES, pitch, pitch_error
 
     names = sorted({s["speaker_name"] for s in samples})[:voices]
     clips = [min((s for s in samples if s["speaker_name"] == name and s["emotion_name"] == "neutral"),

@@ -16,7 +16,7 @@ from TTS.tts.configs.shared_configs import CharactersConfig
 from TTS.tts.configs.tacotron2_config import Tacotron2Config
 from TTS.tts.configs.vits_config import VitsArgs, VitsConfig
 
-from coqui_meta.voices.data import coqui_dataset
+from coqui_meta.formats.clips import coqui_dataset
 
 # Lower-case letters, digits and punctuation cover the shared corpus and the demo's sentences.
 CHARACTERS = CharactersConfig(

@@ -3,9 +3,9 @@ voices (issue 40, part 2). ``scripts/prototype_base.py`` trains them, resumably 
 ``scripts/voices_base.py`` trains the speaker-table base, with the same machinery (`coqui_meta_lab.base_training`):
 
 - ``d_vector``: a stock Coqui VITS that reads its voices from a d-vector file, as YourTTS does (``use_d_vector_file``,
-  no speaker table): Resemblyzer d-vectors (`coqui_meta.voices.encoders`, 256 dimensions) of every training clip,
-  computed once and cached in the run folder in Coqui's d-vector format (`coqui_meta.voices.embed`); plain Coqui steps.
-  A new voice is the mean Resemblyzer d-vector of a few of its clips.
+  no speaker table): Resemblyzer d-vectors (`coqui_meta.adapting.encoders`, 256 dimensions) of every training clip,
+  computed once and cached in the run folder in Coqui's d-vector format (`coqui_meta.adapting.embed`); plain Coqui
+  steps. A new voice is the mean Resemblyzer d-vector of a few of its clips.
 - ``protonet``: a `coqui_meta.MetaVits` meta-trained with ``algorithm="protonet"`` as the
   ``recipes/speechocean762/vits_protonet`` recipe configures it (4-way, 4 shots, 2 queries, 4 tasks a meta-batch,
   euclidean prototypes, prototype loss weight 1): the project's prototype encoder learns with the model, and a new
@@ -18,8 +18,9 @@ At every check (`prototype_check`) each records, beside the steps and minutes:
   for ``protonet``, which has no voice of a seen speaker but the one its clips make, the same 12 voices each spoken from
   the prototype of ``shots`` of its clips (``seen_voice`` says which);
 - the held-out zero-step EER and similarity: each held-out voice spoken, with no gradient step, from the embedding
-  (Resemblyzer mean, or prototype) of ``shots`` of its clips and judged by the judge (`coqui_meta.voices.judge`)
-  against its real query clips: `coqui_meta.voices.evaluation.evaluate` at step 0, the study's own step 0.
+  (Resemblyzer mean, or prototype) of ``shots`` of its clips and judged by the judge
+  (`coqui_meta.judging.speaker_judge`) against its real query clips: `coqui_meta.judging.evaluation.evaluate` at
+  step 0, the study's own step 0.
 
 Example::
 
@@ -41,7 +42,7 @@ def corpus_split(corpus) -> tuple[list[dict], list[str], list[str]]:
     """(the training clips up to `MAX_SECONDS`, the training voices, the held-out voices) of a many-voice corpus (a
     grown one's with its variants), by the corpus's fixed rule (`coqui_meta_lab.voice_corpus.held_out_voices`: the
     13 original held-out voices first)."""
-    from coqui_meta.voices.data import load_clips
+    from coqui_meta.formats.clips import load_clips
     from coqui_meta_lab.voice_corpus import MAX_SECONDS, held_out_voices, training_voices
 
     clips = load_clips(corpus)
@@ -53,12 +54,12 @@ def corpus_split(corpus) -> tuple[list[dict], list[str], list[str]]:
 
 
 def resemblyzer_d_vectors(samples: list[dict], folder: Path, progress: bool = True) -> Path:
-    """Coqui's d-vector file (`coqui_meta.voices.embed`'s format: an entry per clip, keyed as Coqui keys the clip, and
+    """Coqui's d-vector file (`coqui_meta.adapting.embed`'s format: an entry per clip, keyed as Coqui keys the clip, and
     a ``"{speaker}#mean"`` entry per speaker) of Resemblyzer's embeddings of ``samples``, computed once: a file of
     the same clips in ``folder`` is reused."""
+    from coqui_meta.adapting.embed import d_vector_entries, speaker_means
+    from coqui_meta.adapting.encoders import make_encoder
     from coqui_meta.files import write_json
-    from coqui_meta.voices.embed import d_vector_entries, speaker_means
-    from coqui_meta.voices.encoders import make_encoder
     from coqui_meta_lab.base_training import settings_key
 
     key = settings_key(ENCODER, sorted((s["audio_unique_name"], s["audio_file"]) for s in samples))
@@ -80,7 +81,7 @@ def prototype_config(kind: str, corpus, voices: list[str], d_vector_file: Path |
     prototype encoder's (``protonet``: a ``MetaVitsConfig``, the vits_protonet recipe's meta block). ``speakers``
     records the training voices (a new voice's evaluation keeps to others)."""
     from coqui_meta import MetaLearningConfig, MetaVitsConfig
-    from coqui_meta.voices.encoders import RESEMBLYZER_DIM
+    from coqui_meta.adapting.encoders import RESEMBLYZER_DIM
     from coqui_meta_lab.voice_corpus import voices_config
 
     if kind not in KINDS:
@@ -138,8 +139,8 @@ def prototype_check(kind: str, corpus, train: list[dict], held_out: list[str], f
     (with the same- and other-voice cosines), ``seen_voice`` (what the seen voices were spoken with),
     ``zero_step_eer``, ``zero_step_similarity`` and ``zero_step_query_loss`` of the ``held_out`` voices, and how many
     voices each judged."""
-    from coqui_meta.voices.adaptation import AdaptationSettings
-    from coqui_meta.voices.evaluation import evaluate
+    from coqui_meta.adapting.settings import AdaptationSettings
+    from coqui_meta.judging.evaluation import evaluate
     from coqui_meta_lab.base_training import seen_speaker_check
 
     settings = AdaptationSettings(seed=seed, encoder=ENCODER if kind == "d_vector" else None)
@@ -153,7 +154,8 @@ def prototype_check(kind: str, corpus, train: list[dict], held_out: list[str], f
     def step0(files: tuple[str, str], voices: list[str]) -> dict:
         report = evaluate(*files, data, speakers=list(voices), shots=shots, queries=queries, steps=[0], out_path=None,
                           settings=settings, progress=False)
-        return {key: report[key][0] for key in ("eer", "speaker_similarity", "query_loss")}
+        return {"eer": report.eer[0], "speaker_similarity": report.speaker_similarity[0],
+                "query_loss": report.query_loss[0]}
 
     def check(files: tuple[str, str]) -> dict:
         if seen_table is not None:
@@ -185,11 +187,14 @@ def asset_kind_start(asset: Path, kind: str, speakers: list[str]):
 
 def train_prototype_base(kind: str, corpus, train: list[dict], held_out: list[str], out, minutes: float, seed: int = 0,
                          check_minutes: float = 15.0, asset: Path | None = None, seen: int = 12, shots: int = 10,
-                         queries: int = 3, progress: bool = True):
+                         queries: int = 3, progress: bool = True, start_from: Path | None = None):
     """The ``kind`` base of the ``train`` clips under ``out/<kind>/base/`` trained until it has ``minutes`` in all
     (`coqui_meta_lab.base_training.train_base`): gone on from its own Trainer checkpoint there, else from ``asset``
-    when that file exists (its weights and record; fresh optimizers), else from scratch; `prototype_check` at every
-    check. The ``held_out`` voices must have no clip in ``train``."""
+    when that file exists (its weights and record; fresh optimizers), else from ``start_from``'s weights
+    (`coqui_meta_lab.base_asset.weights_start`: the speaker-table base already speaks; only the speaker conditioning
+    starts fresh), else from scratch; `prototype_check` at every check. The ``held_out`` voices must have no clip in
+    ``train``."""
+    from coqui_meta_lab.base_asset import weights_start
     from coqui_meta_lab.base_training import train_base
 
     if kind not in KINDS:
@@ -202,6 +207,8 @@ def train_prototype_base(kind: str, corpus, train: list[dict], held_out: list[st
     d_vectors = resemblyzer_d_vectors(train, folder / "d_vectors", progress) if kind == "d_vector" else None
     config = prototype_config(kind, corpus, voices, d_vectors, seed)
     start = asset_kind_start(asset, kind, voices) if asset is not None and Path(asset).is_file() else None
+    if start is None and start_from is not None:
+        start = weights_start(Path(start_from))
     check = prototype_check(kind, corpus, train, held_out, folder, seen, shots, queries, seed)
     return train_base(config, train, folder, minutes, seed=seed, check=check, check_minutes=check_minutes,
                       progress=progress, warm_start=start)

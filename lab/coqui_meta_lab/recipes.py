@@ -14,8 +14,6 @@ import argparse
 import os
 from pathlib import Path
 
-from coqui_meta.seeds import draw
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -53,8 +51,8 @@ def train_recipe(config, held_out: int = 4, seed: int = 0) -> None:
 
 def recipe_split(config, samples: list[dict], count: int = 4, seed: int = 0) -> tuple[list[dict], list[dict]]:
     """Training and meta-validation samples for a recipe: clips within the config's length limits, and ``count``
-    held-out speakers (by seed) among those with ``k_shot + q_query`` such clips, so meta-validation has its tasks."""
-
+    whole speakers held out (`coqui_meta.episodes.split_by_task`) among those with ``k_shot + q_query`` such clips, so
+    meta-validation has its tasks."""
     import soundfile
 
     from coqui_meta.episodes import split_by_task
@@ -62,10 +60,5 @@ def recipe_split(config, samples: list[dict], count: int = 4, seed: int = 0) -> 
     usable = [
         s for s in samples if config.min_audio_len <= soundfile.info(s["audio_file"]).frames <= config.max_audio_len
     ]
-    counts: dict[str, int] = {}
-    for sample in usable:
-        counts[sample["speaker_name"]] = counts.get(sample["speaker_name"], 0) + 1
-    needed = config.meta.k_shot + config.meta.q_query
-    eligible = sorted(name for name, number in counts.items() if number >= needed)
-    held_out = draw(seed, "held-out tasks").sample(eligible, count)
-    return split_by_task(usable, "speaker_name", eval_tasks=held_out)
+    return split_by_task(usable, "speaker_name", count=count, seed=seed,
+                         needed=config.meta.k_shot + config.meta.q_query)

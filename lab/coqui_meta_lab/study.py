@@ -69,8 +69,8 @@ def meta_branch(base: Base, samples: list[dict], meta, out: str | Path, steps: i
                 seconds: float | None = None, progress: bool = True) -> dict:
     """The meta model meta-trained from ``base`` for ``steps`` meta-steps (or as many as ``seconds`` allow), in
     ``out/branches/meta-<key>/``; reused when trained before with these settings."""
+    from coqui_meta.formats.checkpoints import load_config_file
     from coqui_meta.registry import model_kind
-    from coqui_meta.voices.checkpoints import load_config_file
 
     key = settings_key(base.folder.name, base.steps, meta.to_dict(), steps, seconds)
     folder = Path(out) / "branches" / f"meta-{key}"
@@ -110,7 +110,7 @@ def plain_branch(base: Base, samples: list[dict], steps: int, out: str | Path, s
     differ in meta-learning alone."""
     from TTS.tts.models import setup_model
 
-    from coqui_meta.voices.checkpoints import load_config_file
+    from coqui_meta.formats.checkpoints import load_config_file
 
     if objective not in PLAIN_OBJECTIVES:
         raise ValueError(f"plain objective must be one of {PLAIN_OBJECTIVES}, got {objective!r}")
@@ -144,7 +144,7 @@ def train_branches(base: Base, samples: list[dict], meta, out: str | Path, meta_
     """The meta branch (``meta_steps`` meta-steps, or as many as ``meta_seconds`` allow) and the plain branch (the
     same clip-gradients, on ``plain_objective``) from ``base``. With ``meta_steps`` and ``jobs`` >= 2 the two train side
     by side, one process (one thread) each, with the plain branch's progress bar (a plain VITS step is the longer)."""
-    from coqui_meta.voices.checkpoints import load_config_file
+    from coqui_meta.formats.checkpoints import load_config_file
 
     batch = load_config_file(base.files[1]).batch_size
     if meta_steps is not None and jobs > 1:

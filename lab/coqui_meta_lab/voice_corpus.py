@@ -207,7 +207,7 @@ def build_voice_corpus(folder, clips_per_voice: int = 30, seed: int = 0, chosen=
     def prepare() -> None:
         install_voices(PACKAGES, programs)
         if variants:
-            from coqui_meta.voices.judge import SpeakerJudge
+            from coqui_meta.judging.speaker_judge import SpeakerJudge
 
             if SpeakerJudge.load() is None:
                 raise RuntimeError(f"a grown corpus is screened by the speaker judge: {SpeakerJudge.unavailable}")

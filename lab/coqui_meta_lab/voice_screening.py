@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from coqui_meta.voices.judge import SpeakerJudge, equal_error_rate
+from coqui_meta.judging.speaker_judge import SpeakerJudge, equal_error_rate
 
 
 def embed_corpus(folder, judge: SpeakerJudge | None = None, progress: bool = True) -> dict[str, np.ndarray]:
@@ -29,7 +29,7 @@ def embed_corpus(folder, judge: SpeakerJudge | None = None, progress: bool = Tru
     import soundfile
     from tqdm.auto import tqdm
 
-    from coqui_meta.voices.data import load_clips
+    from coqui_meta.formats.clips import load_clips
 
     judge = judge or SpeakerJudge.load()
     if judge is None:
