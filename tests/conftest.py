@@ -12,10 +12,10 @@ torch.set_num_threads(1)
 # The modules that take longest (`--durations`), first. `make test` runs two pytest-xdist workers that take whole
 # modules (--dist loadfile) in collection order as they come free: a long module handed out last would leave one
 # worker running it alone at the end.
-LONGEST_FIRST = ("test_resume", "test_styles", "test_released_models", "test_coqui_recipes", "test_demo",
-                 "test_evaluate", "test_distributed", "test_single_speaker",
-                 "test_training", "test_oracle", "test_d_vector_models", "test_languages", "test_study",
-                 "test_prototype_training", "test_recipes", "test_protonet", "test_prototype_voices")
+LONGEST_FIRST = ("test_resume", "test_styles", "test_distributed", "test_demo", "test_coqui_recipes", "test_study",
+                 "test_protonet", "test_training", "test_d_vector_models", "test_released_models", "test_recipes",
+                 "test_languages", "test_single_speaker", "test_oracle", "test_prototype_training", "test_evaluate",
+                 "test_prototype_voices")
 
 
 def pytest_collection_modifyitems(items):

@@ -30,7 +30,8 @@ def test_meta_training_lowers_the_adapted_query_loss_on_unseen_speakers(corpus_s
         algorithm="fomaml", inner_steps=1, inner_lr=1e-3, n_way=2, k_shot=2, q_query=2, meta_batch_size=2,
         episodes_per_epoch=12, eval_episodes=1,
     )
-    model = build_meta_model("vits", meta, sorted(seen), output_path=str(tmp_out), epochs=3, lr_gen=1e-3)
+    # one epoch of 12 meta-steps (three were 36): the loss falls to about 0.6 of its start in one, well past 0.9
+    model = build_meta_model("vits", meta, sorted(seen), output_path=str(tmp_out), epochs=1, lr_gen=1e-3)
     eval_batch = first_meta_batch(model, held_out, is_eval=True)
     before = meta_validation_loss(model, eval_batch)
 
