@@ -19,17 +19,13 @@ LONGEST_FIRST = ("test_resume", "test_styles", "test_distributed", "test_demo", 
 
 
 def pytest_configure(config):
-    """In the controller, before any worker starts: librosa's numba functions compiled once (pYIN, which both judges
-    run), so that two workers load them from numba's cache instead of writing it at the same time on a fresh
-    environment (one worker crashed in pYIN's compiled code that way)."""
+    """In the controller, before any worker starts: pYIN compiled once (`compile_pitch_tracker`), so that the two
+    workers load it from numba's cache instead of both writing it on a fresh environment."""
     if hasattr(config, "workerinput"):  # a pytest-xdist worker: the controller has done it
         return
-    import numpy as np
+    from coqui_meta.judging.pitch import compile_pitch_tracker
 
-    from coqui_meta.judging.pitch import voiced_f0
-
-    rate = 16000
-    voiced_f0(np.sin(2 * np.pi * 150 * np.arange(rate // 2) / rate).astype(np.float32), rate)
+    compile_pitch_tracker()
 
 
 def pytest_collection_modifyitems(items):

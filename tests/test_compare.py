@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from coqui_meta.reports.compare import compare, load_report, run, steps_to_target
+from coqui_meta.reports.compare import compare, run, steps_to_target
 from coqui_meta.reports.metrics import METRICS
 from coqui_meta.reports.report_json import EvaluationReport
 
@@ -47,7 +47,7 @@ def test_compare_counts_steps_against_the_baselines_last_value(tmp_path):
         "maml",
     )
     slow = write_report(tmp_path / "slow.json", "meta_vits", [9, 9, 9, 9, 9, 9, 9, 9], None, "reptile")
-    result = compare([load_report(p) for p in (stock, meta, slow)])
+    result = compare([EvaluationReport.load(p) for p in (stock, meta, slow)])
     base, fast, never = result["rows"]
     assert base["query_loss"]["steps_to_target"] == 100 and base["query_loss"]["speedup"] == 1.0
     assert fast["query_loss"]["steps_to_target"] == 5
@@ -60,7 +60,7 @@ def test_compare_counts_steps_against_the_baselines_last_value(tmp_path):
 def test_reaching_the_target_at_step_zero_is_an_infinite_speedup(tmp_path):
     stock = write_report(tmp_path / "stock.json", "vits", [9, 8, 7, 6, 5, 4, 3, 2])
     zero = write_report(tmp_path / "zero.json", "meta_vits", [1.5] * 8)
-    rows = compare([load_report(stock), load_report(zero)])["rows"]
+    rows = compare([EvaluationReport.load(stock), EvaluationReport.load(zero)])["rows"]
     assert rows[1]["query_loss"]["steps_to_target"] == 0 and math.isinf(rows[1]["query_loss"]["speedup"])
 
 
@@ -133,7 +133,7 @@ def test_every_report_shows_the_style_metrics_a_report_holds(tmp_path):
     plain = write_report(tmp_path / "plain.json", "vits", [9, 8, 7, 6, 5, 4, 3, 2], **style)
     faster = {"style_distance": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.5, 0.5], "style_eer": [0.3] * 8}
     meta = write_report(tmp_path / "meta.json", "meta_vits", [8, 6, 4, 2, 2, 2, 2, 2], None, "maml", **faster)
-    report = load_report(plain)
+    report = EvaluationReport.load(plain)
     assert report.style_eer[100] == 0.1 and report.mcd is None
     table = to_markdown(report).splitlines()
     assert "| step | query loss | style distance | style EER |" in table
@@ -152,7 +152,7 @@ def test_every_report_shows_the_style_metrics_a_report_holds(tmp_path):
 def test_an_older_report_reads_back_with_its_unknown_keys_and_a_typed_report_survives_its_file(tmp_path):
     old = json.loads(write_report(tmp_path / "old.json", "vits", [3, 2, 1, 1, 1, 1, 1, 1]).read_text())
     (tmp_path / "old.json").write_text(json.dumps({**old, "note": "from an older version"}))
-    report = load_report(tmp_path / "old.json")
+    report = EvaluationReport.load(tmp_path / "old.json")
     assert report.query_loss[0] == 3.0 and report.eer is None and report.stock_model is None
     assert report.source == str(tmp_path / "old.json") and report.extra == {"note": "from an older version"}
     assert report.to_dict()["note"] == "from an older version" and "mcd" not in report.to_dict()
@@ -160,6 +160,6 @@ def test_an_older_report_reads_back_with_its_unknown_keys_and_a_typed_report_sur
     report = dataclasses.replace(report, mcd={0: 7.5, 1: None}, per_speaker={"a": {"query_loss": {0: 3.0, 1: 2.0}}},
                                  rates={"emb_g.weight": [0.01, 0.02]}, lr=None)
     report.write(tmp_path / "new.json")
-    again = load_report(tmp_path / "new.json")
+    again = EvaluationReport.load(tmp_path / "new.json")
     assert again == report and again.per_speaker["a"]["query_loss"][1] == 2.0
     assert json.loads((tmp_path / "new.json").read_text())["mcd"] == {"0": 7.5, "1": None}

@@ -63,9 +63,11 @@ def forwarded(args: argparse.Namespace, rest: list[str]) -> list[str]:
     return [f"{flag}={getattr(args, flag[2:])}" for flag in LAUNCHER_FLAGS if getattr(args, flag[2:])] + rest
 
 
-def command_parsers() -> dict[str, argparse.ArgumentParser]:
-    """Each sub-command's parser, by name (the docs' command reference reads them)."""
-    (commands,) = [action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction)]
+def command_parsers(parser: argparse.ArgumentParser | None = None) -> dict[str, argparse.ArgumentParser]:
+    """Each sub-command's parser of ``parser`` (default: `build_parser`'s), by name (the docs' command reference
+    reads them)."""
+    actions = (parser or build_parser())._actions
+    (commands,) = [action for action in actions if isinstance(action, argparse._SubParsersAction)]
     return dict(commands.choices)
 
 
@@ -99,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.forward:
         return args.run(forwarded(args, rest))
     if rest:
-        command_parsers()[args.command].error(f"unrecognized arguments: {' '.join(rest)}")
+        command_parsers(parser)[args.command].error(f"unrecognized arguments: {' '.join(rest)}")
     return args.run(args)
+
 
 if __name__ == "__main__":
     sys.exit(main())

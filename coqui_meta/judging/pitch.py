@@ -35,6 +35,14 @@ def voiced_f0(wav: np.ndarray, sample_rate: int, bounds: tuple[float, float] = F
     return f0[voiced & np.isfinite(f0)], len(f0)
 
 
+def compile_pitch_tracker() -> None:
+    """pYIN run once on half a second of a tone, so that librosa's numba functions are compiled and in numba's disk
+    cache: call it before starting processes that judge in parallel. Two processes compiling them at once on a fresh
+    environment write the cache at the same time, and one crashed in the compiled code that way."""
+    rate = 16000
+    voiced_f0(np.sin(2 * np.pi * 150 * np.arange(rate // 2) / rate).astype(np.float32), rate)
+
+
 def pitch(wav: np.ndarray, sample_rate: int) -> dict[str, float]:
     """pYIN as the style judge runs it: F0 median (Hz), 10-90 % range (semitones), share of voiced frames."""
     kept, frames = voiced_f0(wav, sample_rate)

@@ -13,19 +13,12 @@ Example::
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from coqui_meta.files import write_atomic, write_json, write_text
 from coqui_meta.reports.metrics import METRICS, Metric, held, measured
 from coqui_meta.reports.report_json import EvaluationReport
-
-
-def load_report(path: str | os.PathLike) -> EvaluationReport:
-    """A report.json (older ones too) with its curves keyed by int step; a clear error names the file and what is
-    wrong."""
-    return EvaluationReport.load(path)
 
 
 def steps_to_target(curve: dict[int, float | None], target: float, lower_is_better: bool) -> int | None:
@@ -156,7 +149,7 @@ def run(report_paths: list[str], out_path: str) -> dict[str, Any]:
     the table and every kept rendition of every report, one page) into ``out_path``."""
     from coqui_meta.reports.html import write_html
 
-    reports = [load_report(path) for path in report_paths]
+    reports = [EvaluationReport.load(path) for path in report_paths]
     result = compare(reports)
     out = Path(out_path)
     out.mkdir(parents=True, exist_ok=True)

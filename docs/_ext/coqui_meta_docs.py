@@ -64,8 +64,7 @@ def default_of(f: dataclasses.Field):
 
 
 def meta_fields() -> str:
-    from coqui_meta.config import RULES as FIELD_RULES
-    from coqui_meta.config import MetaLearningConfig
+    from coqui_meta.config import RULES, MetaLearningConfig
 
     fields = [f for f in dataclasses.fields(MetaLearningConfig) if f.init and not f.name.startswith("_")]
     missing = [f.name for f in fields if not f.metadata.get("help")]
@@ -85,8 +84,8 @@ def meta_fields() -> str:
     for f in fields:
         lines += [f"(meta-{f.name})=", f"### `{f.name}`", ""]
         facts = [f"`{type_name(f.type)}`", f"default `{json.dumps(default_of(f))}`"]
-        if f.name in FIELD_RULES:
-            facts.append(f"checked: {escape(FIELD_RULES[f.name][1])}")
+        if f.name in RULES:
+            facts.append(f"checked: {escape(RULES[f.name][1])}")
         lines += ["; ".join(facts) + ".", "", f.metadata.get("help", ""), ""]
     return "\n".join(lines)
 

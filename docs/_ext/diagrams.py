@@ -13,6 +13,7 @@ import ast
 import collections
 import io
 import os
+import re
 import textwrap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -21,7 +22,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def _first_sentence(root: str, member: str) -> str:
     """The first clause of a module's or package's docstring (``algorithms`` -> its ``__init__.py``'s), at most 70
     characters: a box's caption."""
-    import re
 
     base = os.path.join(root, "coqui_meta", *member.split("."))
     path = os.path.join(base, "__init__.py") if os.path.isdir(base) else base + ".py"

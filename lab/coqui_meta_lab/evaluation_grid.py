@@ -96,6 +96,10 @@ def _in_workers(calls: list[tuple], todo: list[int], jobs: int, keep, advance) -
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    from coqui_meta.judging.pitch import compile_pitch_tracker
+
+    compile_pitch_tracker()  # here, once: workers compiling pYIN at once on a fresh environment can crash
+
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager, ProcessPoolExecutor(jobs, mp_context=context, initializer=quiet_worker) as pool:
         queue = manager.Queue()
