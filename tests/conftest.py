@@ -1,3 +1,4 @@
+import contextlib
 import os
 import random
 import subprocess
@@ -12,10 +13,11 @@ torch.set_num_threads(1)
 # The modules that take longest (`--durations`), first. `make test` runs two pytest-xdist workers that take whole
 # modules (--dist loadfile) in collection order as they come free: a long module handed out last would leave one
 # worker running it alone at the end.
-LONGEST_FIRST = ("test_resume", "test_styles", "test_distributed", "test_demo", "test_coqui_recipes", "test_study",
-                 "test_protonet", "test_training", "test_d_vector_models", "test_released_models", "test_recipes",
-                 "test_languages", "test_single_speaker", "test_oracle", "test_prototype_training", "test_evaluate",
-                 "test_prototype_voices")
+LONGEST_FIRST = ("test_resume", "test_distributed", "test_styles", "test_study", "test_demo", "test_coqui_recipes",
+                 "test_recipes", "test_training", "test_oracle", "test_released_models", "test_languages",
+                 "test_protonet", "test_prototype_voices", "test_evaluate", "test_prototype_base",
+                 "test_d_vector_models", "test_style_corpus", "test_trainer_bridge", "test_single_speaker",
+                 "test_prototype_training", "test_inner_rates")
 
 
 def pytest_configure(config):
@@ -194,28 +196,51 @@ def new_voice(tmp_path_factory, corpus_samples):
     return folder
 
 
-def run_cli(*args, cwd=None):
-    """``coqui-meta ARGS`` in a fresh process with one thread."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "coqui_meta.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=1200
-    )
-
-
-def cli_refusal(*args):
-    """``coqui-meta ARGS`` called in this process, for input it must refuse before any work: its exit code and what
-    it printed, as `run_cli` gives them (a message on stderr and code 1 for a refusal; an unexpected error prints its
-    traceback). No process to start: a refusal takes milliseconds, a fresh interpreter seconds."""
-    import contextlib
-    import io
-    import traceback
-
+def run_cli(*args, cwd=None, process: bool = False):
+    """``coqui-meta ARGS`` with one thread: its exit code and what it printed, as a process gives them (a refusal is
+    a message on stderr and code 1; an unexpected error prints its traceback). Called in this worker (a fresh
+    interpreter costs seconds of imports a call) with the state a command may change put back after it: the working
+    folder (``cwd``), argv, the torch thread count, the warning filters and the loggers' handlers (Coqui's
+    ``setup_logger`` adds a handler at every call). ``process=True`` starts ``python -m coqui_meta.cli`` instead, for a
+    test that needs an interpreter of its own."""
+    args = [str(arg) for arg in args]
+    if process:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        return subprocess.run([sys.executable, "-m", "coqui_meta.cli", *args], cwd=cwd, env=env, capture_output=True,
+                              text=True, timeout=1200)
     from coqui_meta.cli import main
 
+    return in_this_worker(lambda: main(args), ["coqui-meta", *args], cwd)
+
+
+def run_script(path, *args):
+    """``python PATH ARGS`` (a benchmark or script) run in this worker as `run_cli` runs a command."""
+    import runpy
+
+    return in_this_worker(lambda: runpy.run_path(str(path), run_name="__main__"), [str(path), *map(str, args)])
+
+
+def in_this_worker(call, argv: list[str], cwd=None) -> subprocess.CompletedProcess:
+    """``call()`` with ``argv`` as sys.argv, in ``cwd``, one thread, stdout and stderr captured: a process's exit code
+    (SystemExit's; 1 and the traceback for an unexpected error) and output."""
+    import io
+    import traceback
+    import warnings
+
+    import torch
+
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_commands_state(out, err))
+        stack.enter_context(warnings.catch_warnings())
+        if cwd is not None:
+            stack.enter_context(contextlib.chdir(cwd))
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        torch.set_num_threads(1)
+        sys.argv = list(argv)
         try:
-            code = main([str(arg) for arg in args])
+            code = call()
         except SystemExit as exit:  # as Python ends a process: a message is printed and means code 1
             code = exit.code if exit.code is None or isinstance(exit.code, int) else 1
             if not (exit.code is None or isinstance(exit.code, int)):
@@ -223,7 +248,42 @@ def cli_refusal(*args):
         except Exception:
             traceback.print_exc()
             code = 1
-    return subprocess.CompletedProcess(["coqui-meta", *args], code or 0, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess(argv, code if isinstance(code, int) else 0, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _commands_state(out, err):
+    """Puts back argv, sys.path, the torch thread count and every logger's handlers, level and propagation (closing the
+    handlers a command added: Coqui's console handlers and the Trainer's log file). Meanwhile the console handlers
+    made before the call (the Trainer's, at its import) write to ``out`` and ``err``, as they would in a process."""
+    import logging
+
+    import torch
+    import trainer  # noqa: F401  (its console handler is made at import: before the loggers are saved)
+
+    loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
+    saved = [(lg, list(lg.handlers), lg.level, lg.propagate) for lg in loggers if isinstance(lg, logging.Logger)]
+    consoles = {handler: handler.stream for _, handlers, _, _ in saved for handler in handlers
+                if type(handler) is logging.StreamHandler}
+    for handler, stream in consoles.items():
+        handler.setStream(err if stream in (sys.stderr, sys.__stderr__) else out)
+    argv, path, threads = list(sys.argv), list(sys.path), torch.get_num_threads()
+    try:
+        yield
+    finally:
+        sys.argv[:], sys.path[:] = argv, path
+        torch.set_num_threads(threads)
+        for handler, stream in consoles.items():
+            handler.setStream(stream)
+        kept = {id(lg) for lg, *_ in saved}
+        named = [lg for lg in list(logging.root.manager.loggerDict.values()) if isinstance(lg, logging.Logger)]
+        added = [(lg, [], lg.level, lg.propagate) for lg in named if id(lg) not in kept]
+        for lg, handlers, level, propagate in saved + added:
+            for handler in lg.handlers:
+                if handler not in handlers:
+                    handler.close()
+            lg.handlers[:] = handlers
+            lg.level, lg.propagate = level, propagate
 
 
 def metadata_of(corpus, speakers) -> list[str]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import cli_refusal
+from conftest import run_cli
 from helpers import speak, stock_tts
 
 from coqui_meta.adapting.delta import apply_delta
@@ -133,7 +133,7 @@ def test_bad_input_is_refused_before_training_and_leaves_no_folder(tiny_vits, ne
         adapt(str(folder / "model.pth"), config, str(new_voice), "dana", 2, 1, str(tmp_path / "taken"), progress=False)
 
     # on the command line: one line naming the problem, no traceback, non-zero exit
-    result = cli_refusal(
+    result = run_cli(
         "adapt",
         "--model_path",
         str(folder / "model.pth"),

@@ -127,12 +127,12 @@ def test_adapt_says_diverged_where_coqui_fails_on_what_a_step_made(sdp_vits, new
     in one step, and Coqui's duration-predictor spline then fails ("min(): Expected reduction dim ..."): the user gets
     the divergence message, naming that failure, and nothing is written. --lr 1e39 leaves the weights infinite: the
     check after the step says so before Coqui's forward sees them."""
-    from conftest import cli_refusal
+    from conftest import run_cli
 
     for lr, cause in (("1e8", "Coqui's forward failed on what the steps made (RuntimeError"),
                       ("1e39", "step 1 left the adapted tensors not finite")):
         out = tmp_path / f"voice_{lr}"
-        result = cli_refusal("adapt", "--model_path", sdp_vits / "model.pth", "--config_path",
+        result = run_cli("adapt", "--model_path", sdp_vits / "model.pth", "--config_path",
                              sdp_vits / "meta_config.json", "--data", new_speaker_clips, "--speaker", "nova",
                              "--shots", "2", "--steps", "3", "--lr", lr, "--out_path", out, "--device", "cpu")
         assert result.returncode == 1, result.stdout[-2000:]

@@ -3,10 +3,9 @@
 import dataclasses
 import json
 import math
-import subprocess
-import sys
 
 import pytest
+from conftest import run_cli
 
 from coqui_meta.reports.compare import compare, run, steps_to_target
 from coqui_meta.reports.metrics import METRICS
@@ -84,20 +83,7 @@ def test_bad_reports_get_errors_that_name_the_file(tmp_path):
         ("broken.json", "not valid JSON"),
         ("other.json", "lacks steps, query_loss"),
     ):
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "coqui_meta.cli",
-                "compare",
-                str(good),
-                str(tmp_path / name),
-                "--out_path",
-                str(tmp_path / "o"),
-            ],
-            capture_output=True,
-            text=True,
-        )
+        result = run_cli("compare", good, tmp_path / name, "--out_path", tmp_path / "o")
         assert result.returncode != 0
         assert message in result.stderr and name in result.stderr
     assert not (tmp_path / "o").exists(), "nothing written when an input is bad"

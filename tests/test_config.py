@@ -139,7 +139,7 @@ def test_the_config_checks_itself_wherever_a_value_comes_from():
 
 
 def test_coqui_meta_train_refuses_a_bad_meta_value_or_override_in_one_line(tmp_path):
-    from conftest import cli_refusal
+    from conftest import run_cli
 
     config = MetaVitsConfig.from_config(small_vits_config(speakers=["a", "b"]))
     config.model_args.periods_multi_period_discriminator = []  # a field left empty whose default is not
@@ -152,7 +152,7 @@ def test_coqui_meta_train_refuses_a_bad_meta_value_or_override_in_one_line(tmp_p
                           (["--config_path", good, "--coqpit.meta.k_shot", "0"], "meta.k_shot: must be an integer"),
                           (["--config_path", good, "--coqpit.model_args.periods_multi_period_discriminator.0", "3"],
                            "periods_multi_period_discriminator is empty, so it has no item to override")):
-        result = cli_refusal("train", *args, "--coqpit.output_path", tmp_path / "runs")
+        result = run_cli("train", *args, "--coqpit.output_path", tmp_path / "runs")
         assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert not (tmp_path / "runs").exists()
 

@@ -35,7 +35,7 @@ def tiny_meta():
     from coqui_meta import MetaLearningConfig
 
     # no adaptation-gain log: it costs a query pass per task (a sixth of a Tacotron2 step); tested in test_training
-    return MetaLearningConfig(algorithm="fomaml", inner_steps=1, inner_lr=0.003, n_way=2, k_shot=2, q_query=2,
+    return MetaLearningConfig(algorithm="fomaml", inner_steps=1, inner_lr=0.003, n_way=2, k_shot=1, q_query=1,
                               meta_batch_size=2, episodes_per_epoch=1, eval_episodes=1, log_adaptation_gain=False)
 
 

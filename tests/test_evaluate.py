@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import build_meta_model, cli_refusal, read_in_chromium, run_cli
+from conftest import build_meta_model, read_in_chromium, run_cli
 
 from coqui_meta import MetaLearningConfig
 from coqui_meta.adapting.settings import AdaptationSettings
@@ -99,16 +99,16 @@ def test_evaluate_adapts_a_stock_tacotron2(corpus, corpus_samples, tmp_path):
 def test_bad_input_gets_a_clear_error(tiny_vits, corpus, tmp_path):
     folder, _ = tiny_vits
     base = ["--config_path", str(folder / "meta_config.json"), "--data", str(corpus), "--out_path", str(tmp_path / "x")]
-    missing = cli_refusal("evaluate", "--model_path", str(tmp_path / "nope.pth"), *base)
+    missing = run_cli("evaluate", "--model_path", str(tmp_path / "nope.pth"), *base)
     assert missing.returncode != 0 and "checkpoint not found" in missing.stderr and "nope.pth" in missing.stderr
-    too_many = cli_refusal(
+    too_many = run_cli(
         "evaluate", "--model_path", str(folder / "model.pth"), *base, "--speakers", "500", "--steps", "0"
     )
     assert too_many.returncode != 0 and "--speakers 500" in too_many.stderr
-    bad_steps = cli_refusal("evaluate", "--model_path", str(folder / "model.pth"), *base, "--steps", "0,a")
+    bad_steps = run_cli("evaluate", "--model_path", str(folder / "model.pth"), *base, "--steps", "0,a")
     assert bad_steps.returncode != 0 and "comma-separated integers" in bad_steps.stderr
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    junk = cli_refusal("evaluate", "--model_path", str(tmp_path / "junk.pth"), *base)
+    junk = run_cli("evaluate", "--model_path", str(tmp_path / "junk.pth"), *base)
     assert junk.returncode != 0 and "junk.pth" in junk.stderr and "Traceback" not in junk.stderr
     assert not (tmp_path / "x" / "report.json").exists()
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import cli_refusal, first_meta_batch, run_cli, save_checkpoint
+from conftest import first_meta_batch, run_cli, save_checkpoint
 
 from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
 
@@ -118,7 +118,7 @@ def test_a_wrong_language_is_refused_by_name_before_any_step(languages, multilin
 
     def refused(model, config, language, match):
         out = tmp_path / language
-        result = cli_refusal("adapt", "--model_path", str(model), "--config_path", str(config), "--data",
+        result = run_cli("adapt", "--model_path", str(model), "--config_path", str(config), "--data",
                          str(languages / NEW), "--language", language, "--shots", "2", "--steps", "1", "--out_path",
                          str(out), "--device", "cpu")
         assert result.returncode != 0 and match in result.stderr, result.stderr[-2000:]
@@ -162,7 +162,7 @@ def test_training_refuses_a_dataset_language_espeak_does_not_know(languages, tmp
     config = language_config(languages, tmp_out / "run", eval_tasks=[TRAINED[2]], n_way=1)
     config.datasets[0].language = "xx-nope"
     config.save_json(str(tmp_out / "config.json"))
-    result = cli_refusal("train", "--config_path", str(tmp_out / "config.json"))
+    result = run_cli("train", "--config_path", str(tmp_out / "config.json"))
     assert result.returncode != 0
     assert f"dataset {TRAINED[0]}: espeak-ng does not know the language 'xx-nope'" in result.stderr, result.stderr
     assert not (tmp_out / "run").exists()
@@ -202,7 +202,7 @@ def test_the_yourtts_shape_learns_a_new_voice_and_a_new_language_that_stock_coqu
     for index, wav in enumerate(sorted((languages / "it" / "wavs" / "espeak_f2").glob("*.wav"))[:3]):
         shutil.copy(wav, clips / f"{index}.wav")
         (clips / f"{index}.txt").write_text("una casa grande")
-    result = cli_refusal("adapt", *common, "--data", clips, "--speaker", "zoe", "--out_path", tmp_path / "zoe")
+    result = run_cli("adapt", *common, "--data", clips, "--speaker", "zoe", "--out_path", tmp_path / "zoe")
     assert result.returncode != 0 and "the clips do not say theirs; give --language" in result.stderr
     result = run_cli("adapt", *common, "--data", str(clips), "--speaker", "zoe", "--language", "it", "--out_path",
                      str(tmp_path / "zoe"))

@@ -68,7 +68,7 @@ def test_episodic_training_raises_held_out_identification_well_above_chance(corp
     torch.manual_seed(0)
     encoder = PrototypeEncoder(num_mels=64)
     untrained = identification_accuracy(encoder, held_out, n_way=8, k_shot=5, q_query=5, episodes=20)
-    losses = train_encoder(encoder, training, episodes=100, n_way=8, k_shot=5, q_query=5, seed=1)
+    losses = train_encoder(encoder, training, episodes=40, n_way=8, k_shot=5, q_query=5, seed=1)
     trained = identification_accuracy(encoder, held_out, n_way=8, k_shot=5, q_query=5, episodes=20)
     chance = 1 / 8
     assert trained > 5 * chance and trained > untrained, (untrained, trained)

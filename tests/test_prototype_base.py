@@ -3,12 +3,10 @@ and a protonet VITS trained by the speaker-table base's machinery, resumed from 
 seen-speaker EER and the held-out zero-step EER at every check, written as an asset of their kind."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import pick
+from conftest import pick, run_script
 
 from coqui_meta_lab.base_asset import NotABase, read_asset
 from coqui_meta_lab.prototype_base import asset_kind_start, export_prototype_base, train_prototype_base
@@ -69,8 +67,7 @@ def test_held_out_voices_never_train_and_the_script_never_writes_the_shipped_bas
     corpus, train, held = tiny
     with pytest.raises(ValueError, match="held-out voices among the training clips"):
         train_prototype_base("protonet", corpus, train, held + [train[0]["speaker_name"]], tmp_path, minutes=0.01)
-    result = subprocess.run([sys.executable, str(SCRIPT), "--kind", "protonet", "--out", str(tmp_path / "out"),
-                             "--asset", str(VOICES_BASE)], capture_output=True, text=True)
+    result = run_script(SCRIPT, "--kind", "protonet", "--out", tmp_path / "out", "--asset", VOICES_BASE)
     assert result.returncode == 2 and "the shipped speaker-table base" in result.stderr
     assert not (tmp_path / "out").exists(), "nothing built"
 

@@ -2,13 +2,11 @@
 
 import glob
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,11 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("recipe", ["vits_maml", "vits_protonet"])
 def test_a_recipe_trains_one_episode_with_meta_validation(corpus, recipe, tmp_path):
     script = ROOT / "recipes" / "speechocean762" / recipe / "train.py"
-    result = subprocess.run(
-        [sys.executable, str(script), "--data", str(corpus), "--output_path", str(tmp_path), "--epochs", "1",
-         "--episodes", "1", "--threads", "1"],
-        capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    result = run_script(script, "--data", corpus, "--output_path", tmp_path, "--epochs", "1", "--episodes", "1",
+                        "--threads", "1")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     log = result.stdout + result.stderr
     assert meta_validation_losses(log), "meta-validation ran and logged a finite query loss after adaptation"
@@ -58,11 +53,8 @@ def stock_model(config_path):
 @pytest.mark.slow
 def test_the_language_recipe_builds_its_corpus_and_meta_trains_on_languages(tmp_path):
     script = ROOT / "recipes" / "espeak_languages" / "vits_fomaml" / "train.py"
-    result = subprocess.run(
-        [sys.executable, str(script), "--corpus", str(tmp_path / "corpus"), "--clips_per_speaker", "4",
-         "--output_path", str(tmp_path / "runs"), "--epochs", "1", "--episodes", "1", "--threads", "1"],
-        capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    result = run_script(script, "--corpus", tmp_path / "corpus", "--clips_per_speaker", "4", "--output_path",
+                        tmp_path / "runs", "--epochs", "1", "--episodes", "1", "--threads", "1")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert meta_validation_losses(result.stdout + result.stderr)
     run = Path(glob.glob(str(tmp_path / "runs" / "*" / "best_model.pth"))[0]).parent

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import cli_refusal, corpus_subset, pick
+from conftest import corpus_subset, pick, run_cli
 from released_layout import (
     LJSPEECH_VITS,
     TACOTRON2_DDC,
@@ -202,7 +202,7 @@ def test_bad_names_and_kinds_are_refused_before_anything_is_written(cache, clips
     out = tmp_path / "out"
 
     def refused(*args, speaker="new"):
-        result = cli_refusal("adapt", *args, "--data", clips, "--speaker", speaker, "--shots", "2", "--out_path", out)
+        result = run_cli("adapt", *args, "--data", clips, "--speaker", speaker, "--shots", "2", "--out_path", out)
         assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
         assert not out.exists() and files_under(home) == before
         return result.stderr
@@ -221,9 +221,9 @@ def test_bad_names_and_kinds_are_refused_before_anything_is_written(cache, clips
     assert "exists already" in refused("--model_name", VCTK, speaker="p225")  # a row of its speaker table
     assert "already a voice" in refused("--model_name", YOUR_TTS, "--language", "en", speaker="VCTK_p225")  # a d-vector
     assert "--model_name NAME or --model_path" in refused("--model_name", VCTK, "--model_path", glow)
-    train = cli_refusal("train", "--model_name", "tts_models/en/ljspeech/glow-tts", "--config_path", clips / "x")
+    train = run_cli("train", "--model_name", "tts_models/en/ljspeech/glow-tts", "--config_path", clips / "x")
     assert train.returncode != 0 and "vits and tacotron2" in train.stderr
-    train = cli_refusal("train", "--model_name", VCTK, "--config_path", tmp_path / "missing.json")
+    train = run_cli("train", "--model_name", VCTK, "--config_path", tmp_path / "missing.json")
     assert train.returncode != 0 and "needs --config_path meta.json" in train.stderr
 
 
@@ -235,7 +235,7 @@ def test_offline_without_a_cached_copy_names_the_folder_to_place_the_files_in(mo
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
     out = tmp_path / "out"
-    result = cli_refusal("adapt", "--model_name", LJSPEECH_VITS, "--data", clips, "--speaker", "me", "--out_path", out)
+    result = run_cli("adapt", "--model_name", LJSPEECH_VITS, "--data", clips, "--speaker", "me", "--out_path", out)
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
     place = home.resolve() / "tts" / folder_name(LJSPEECH_VITS)
     assert f"in {place}/" in result.stderr and "download failed" in result.stderr and "TTS_HOME" in result.stderr

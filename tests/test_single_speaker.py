@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import cli_refusal
+from conftest import run_cli
 from released_layout import LJSPEECH_VITS, TACOTRON2_DDC, VOCODER, lay_out
 
 TTS_BIN = Path(sys.executable).parent / "tts"
@@ -73,7 +73,7 @@ def run_stock_tts(try_line: str, wav: Path) -> None:
 
 def test_a_one_speaker_vits_is_fine_tuned_to_the_new_voice_and_stays_one_speaker(cache, corpus, new_speaker, tmp_path):
     out = tmp_path / "me"
-    result = cli_refusal("adapt", "--model_name", LJSPEECH_VITS, "--data", corpus, "--speaker", new_speaker,
+    result = run_cli("adapt", "--model_name", LJSPEECH_VITS, "--data", corpus, "--speaker", new_speaker,
                          "--shots", "2", "--steps", "1", "--out_path", out, "--device", "cpu")
     assert result.returncode == 0, result.stderr[-3000:]
     try_line = next(line for line in result.stdout.splitlines() if line.startswith("Try: tts"))
@@ -100,7 +100,7 @@ def test_a_one_speaker_vits_is_fine_tuned_to_the_new_voice_and_stays_one_speaker
 def test_a_tacotron2_speaks_through_the_vocoder_named_and_stock_coqui_speaks_it(cache, corpus, corpus_22k,
                                                                                   new_speaker, tmp_path):
     out = tmp_path / "me"
-    result = cli_refusal("adapt", "--model_name", TACOTRON2_DDC, "--data", corpus, "--speaker", new_speaker,
+    result = run_cli("adapt", "--model_name", TACOTRON2_DDC, "--data", corpus, "--speaker", new_speaker,
                          "--shots", "2", "--steps", "1", "--out_path", out, "--device", "cpu")
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Sample spoken through: {VOCODER} (hifigan)" in result.stdout  # the release's default, as tts does
@@ -111,13 +111,13 @@ def test_a_tacotron2_speaks_through_the_vocoder_named_and_stock_coqui_speaks_it(
     run_stock_tts(try_line, tmp_path / "hello.wav")
 
     folder = cache / "tts" / "tts_models--en--ljspeech--tacotron2-DDC"  # by folder: no release, no default vocoder
-    griffin = cli_refusal("adapt", "--model_path", folder, "--data", corpus, "--speaker", new_speaker, "--shots", "1",
+    griffin = run_cli("adapt", "--model_path", folder, "--data", corpus, "--speaker", new_speaker, "--shots", "1",
                           "--steps", "0", "--out_path", tmp_path / "gl", "--device", "cpu")
     assert griffin.returncode == 0 and "Sample spoken through: griffin-lim" in griffin.stdout, griffin.stderr[-3000:]
 
     vocoder = cache / "tts" / "vocoder_models--en--ljspeech--hifigan_v2"
     report = tmp_path / "eval"
-    evaluated = cli_refusal("evaluate", "--model_path", folder, "--vocoder_path", vocoder / "model_file.pth",
+    evaluated = run_cli("evaluate", "--model_path", folder, "--vocoder_path", vocoder / "model_file.pth",
                             "--vocoder_config_path", vocoder / "config.json", "--data", corpus_22k, "--speakers", "1",
                             "--shots", "1", "--queries", "1", "--steps", "0", "--out_path", report, "--device", "cpu")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
@@ -129,7 +129,7 @@ def test_a_vocoder_is_refused_for_vits_and_an_unknown_name_names_the_released_on
     for flags, message in ((["--model_name", LJSPEECH_VITS, "--vocoder_name", VOCODER], "its own waveform decoder"),
                            (["--model_name", TACOTRON2_DDC, "--vocoder_name", "vocoder_models/en/ljspeech/nope"],
                             "not one of Coqui's released vocoders")):
-        result = cli_refusal("adapt", *flags, "--data", corpus, "--speaker", "x", "--shots", "1", "--steps", "0",
+        result = run_cli("adapt", *flags, "--data", corpus, "--speaker", "x", "--shots", "1", "--steps", "0",
                              "--out_path", tmp_path / "v", "--device", "cpu")
         assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
         assert not (tmp_path / "v").exists()

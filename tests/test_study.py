@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import pick
+from conftest import pick, run_script
 
 from coqui_meta import MetaLearningConfig
 from coqui_meta_lab.base_training import train_base
@@ -33,16 +33,17 @@ def test_a_base_goes_on_from_its_checkpoint_when_asked_for_more_minutes_and_is_r
         checks.append(files)
         return {"seen": len(checks)}
 
-    first = train_base(config, train, out, minutes=0.15, check=check, check_minutes=0.1, progress=False)
+    # a check every 3.6 s: at 3.6 s and at the end (5.4 s); going on to 9 s, one more at its end
+    first = train_base(config, train, out, minutes=0.09, check=check, check_minutes=0.06, progress=False)
     assert len(first.history) == 2 and first.steps > 0 and [r["seen"] for r in first.history] == [1, 2]
     assert json.loads((first.folder / "progress.json").read_text())["steps"] == first.steps
-    longer = train_base(config, train, out, minutes=0.25, check=check, check_minutes=0.1, progress=False)
+    longer = train_base(config, train, out, minutes=0.15, check=check, check_minutes=0.06, progress=False)
     assert longer.folder == first.folder and longer.steps > first.steps and len(longer.history) == 3
     checkpoints = sorted(int(p.stem.split("_")[1]) for p in (first.folder / "trainer").glob("*/checkpoint_*.pth"))
     assert max(checkpoints) > first.steps, "the Trainer went on counting from its checkpoint"
-    again = train_base(config, train, out, minutes=0.2, check=check, progress=False)
+    again = train_base(config, train, out, minutes=0.12, check=check, progress=False)
     assert again.steps == longer.steps and len(checks) == 3, "a base with the minutes asked for is reused as it is"
-    other = train_base(config, train, out, minutes=0.05, seed=1, progress=False)
+    other = train_base(config, train, out, minutes=0.02, seed=1, progress=False)
     assert other.folder != first.folder, "other settings, another base"
 
 
@@ -139,15 +140,11 @@ def test_a_base_asset_of_other_voices_or_without_a_record_is_refused_by_name_bef
 def test_the_base_script_never_writes_a_wider_decoder_over_the_shipped_base(tmp_path):
     """scripts/voices_base.py --decoder-channels is another base: without an --asset of its own it stops before
     anything is built or written."""
-    import subprocess
-    import sys
-
     from coqui_meta_lab.base_asset import VOICES_BASE
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "voices_base.py"
     for extra in ([], ["--asset", str(VOICES_BASE)]):
-        result = subprocess.run([sys.executable, str(script), "--decoder-channels", "256", "--out", str(tmp_path),
-                                 *extra], capture_output=True, text=True)
+        result = run_script(script, "--decoder-channels", "256", "--out", tmp_path, *extra)
         assert result.returncode == 2 and "name its own --asset" in result.stderr
     assert not any(tmp_path.iterdir()), "nothing built"
 
@@ -184,12 +181,8 @@ def test_the_grid_adapts_the_modules_asked_for_on_every_side(tiny_vits, corpus):
      "meta.adapt_modules: pattern 'gst_layer' matches no trainable parameter of MetaVits"),
 ])
 def test_a_study_refuses_flags_it_would_ignore_before_building_anything(tmp_path, script, arguments, message):
-    import subprocess
-    import sys
-
     path = Path(__file__).resolve().parents[1] / script
-    result = subprocess.run([sys.executable, str(path), *arguments, "--out", str(tmp_path / "out")],
-                            capture_output=True, text=True)
+    result = run_script(path, *arguments, "--out", tmp_path / "out")
     assert result.returncode == 2 and message in result.stderr
     assert not any(tmp_path.iterdir()), "nothing built"
 

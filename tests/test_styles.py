@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import cli_refusal, first_meta_batch, run_cli, save_checkpoint
+from conftest import first_meta_batch, run_cli, save_checkpoint
 from helpers import subprocess_tts
 
 from coqui_meta import MetaLearningConfig, MetaVits, MetaVitsConfig
@@ -232,7 +232,7 @@ def test_adapt_style_writes_a_voice_in_the_style_that_stock_coqui_speaks(styles,
     assert not np.allclose(wavs[name][:length], wavs[VOICE][:length], atol=1e-3)
 
     # the same style again onto the adapted voice's folder: its name exists
-    again = cli_refusal("adapt", "--model_path", str(out / "model.pth"), "--config_path", str(out / "config.json"),
+    again = run_cli("adapt", "--model_path", str(out / "model.pth"), "--config_path", str(out / "config.json"),
                     "--data", str(styles), "--style", NEW_STYLE, "--speaker", VOICE, "--shots", "3", "--steps", "1",
                     "--out_path", str(tmp_path / "again"), "--device", "cpu")
     assert again.returncode != 0 and f"has a voice '{name}' already" in again.stderr, again.stderr[-2000:]
@@ -248,7 +248,7 @@ def test_bad_style_input_is_refused_by_name_before_anything_is_written(styles, s
 
     def refused(args, match):
         out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
-        result = cli_refusal("adapt", *args, "--out_path", str(out))
+        result = run_cli("adapt", *args, "--out_path", str(out))
         assert result.returncode != 0 and match in result.stderr, result.stderr[-2000:]
         assert not out.exists()
 
@@ -367,7 +367,7 @@ def test_adapt_style_on_gst_writes_token_weights_that_stock_coqui_speaks_with(st
     assert spoken["style"].size > 1000 and np.isfinite(spoken["style"]).all()
     length = min(len(w) for w in spoken.values())
     assert not np.allclose(spoken["style"][:length], spoken["none"][:length], atol=1e-4)
-    again = cli_refusal("adapt", "--model_path", str(out / "model.pth"), "--config_path", str(out / "config.json"),
+    again = run_cli("adapt", "--model_path", str(out / "model.pth"), "--config_path", str(out / "config.json"),
                     "--data", str(styles), "--style", NEW_STYLE, "--speaker", VOICE, "--shots", "2", "--steps", "1",
                     "--out_path", str(tmp_path / "again"), "--device", "cpu")
     assert again.returncode != 0 and f"--style '{NEW_STYLE}'" in again.stderr, again.stderr[-2000:]

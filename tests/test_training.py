@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_meta_model, cli_refusal, corpus_subset, first_meta_batch, pick, run_cli
+from conftest import build_meta_model, corpus_subset, first_meta_batch, pick, run_cli
 from trainer import Trainer, TrainerArgs
 from TTS.tts.models.vits import Vits
 
@@ -115,12 +115,12 @@ def test_cli_train_with_overrides_and_restore_from_a_stock_checkpoint(corpus, co
 
 
 def test_cli_names_a_missing_config_and_a_stock_config(tmp_out):
-    result = cli_refusal("train", "--config_path", str(tmp_out / "nope.json"))
+    result = run_cli("train", "--config_path", str(tmp_out / "nope.json"))
     assert result.returncode != 0 and "nope.json" in result.stderr
     from coqui_meta_lab.presets import small_vits_config
 
     small_vits_config().save_json(str(tmp_out / "stock.json"))
-    result = cli_refusal("train", "--config_path", str(tmp_out / "stock.json"))
+    result = run_cli("train", "--config_path", str(tmp_out / "stock.json"))
     assert result.returncode != 0 and "no 'meta' block" in result.stderr
 
 
