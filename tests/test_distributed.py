@@ -87,21 +87,29 @@ def test_two_gloo_ranks_make_the_same_update_as_one_process(setting):
 def test_a_task_with_a_non_finite_loss_is_skipped_and_counted(setting):
     speakers, batch, _ = setting
     model = make_model(speakers, len(batch["tasks"]))
-    poisoned = {"tasks": [tuple(dict(part) for part in task) for task in batch["tasks"]]}
-    support = poisoned["tasks"][0][0]
-    support["waveform"] = support["waveform"].clone().fill_(float("nan"))
-    support["spec"] = support["spec"].clone().fill_(float("nan"))
-    support["mel"] = support["mel"].clone().fill_(float("nan"))
+    poisoned = with_nan_supports(batch, [0])
     trainer = coqui_optimizers(model)
     _, loss_dict = model.optimize(poisoned, trainer)
     assert loss_dict["skipped_tasks"] == 1 and torch.isfinite(torch.tensor(loss_dict["loss"]))
     assert all(torch.isfinite(p).all() for p in model.parameters()), "the update stays finite"
 
-    # past meta.max_skipped_share, training stops with a message that says what to check
+    # past meta.max_skipped_share, training stops with a message that says what to check (meta-batches whose every
+    # task is skipped: the share passes it as soon as 20 tasks are counted, without training the others)
     model.config.meta.max_skipped_share = 0.1
+    every = with_nan_supports(batch, range(len(batch["tasks"])))
     with pytest.raises(RuntimeError, match="max_skipped_share"):
         for _ in range(12):
-            model.optimize(poisoned, trainer)
+            model.optimize(every, trainer)
+
+
+def with_nan_supports(batch, indices):
+    """``batch`` with the support clips of the tasks at ``indices`` made of NaN samples."""
+    poisoned = {"tasks": [tuple(dict(part) for part in task) for task in batch["tasks"]]}
+    for index in indices:
+        support = poisoned["tasks"][index][0]
+        for key in ("waveform", "spec", "mel"):
+            support[key] = support[key].clone().fill_(float("nan"))
+    return poisoned
 
 
 def free_port() -> int:
