@@ -227,18 +227,14 @@ def in_this_worker(call, argv: list[str], cwd=None) -> subprocess.CompletedProce
     import traceback
     import warnings
 
-    import torch
-
     out, err = io.StringIO(), io.StringIO()
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_commands_state(out, err))
+        stack.enter_context(_commands_state(argv, out, err))
         stack.enter_context(warnings.catch_warnings())
         if cwd is not None:
             stack.enter_context(contextlib.chdir(cwd))
         stack.enter_context(contextlib.redirect_stdout(out))
         stack.enter_context(contextlib.redirect_stderr(err))
-        torch.set_num_threads(1)
-        sys.argv = list(argv)
         try:
             code = call()
         except SystemExit as exit:  # as Python ends a process: a message is printed and means code 1
@@ -252,10 +248,11 @@ def in_this_worker(call, argv: list[str], cwd=None) -> subprocess.CompletedProce
 
 
 @contextlib.contextmanager
-def _commands_state(out, err):
-    """Puts back argv, sys.path, the torch thread count and every logger's handlers, level and propagation (closing the
-    handlers a command added: Coqui's console handlers and the Trainer's log file). Meanwhile the console handlers
-    made before the call (the Trainer's, at its import) write to ``out`` and ``err``, as they would in a process."""
+def _commands_state(argv: list[str], out, err):
+    """``argv`` as sys.argv and one torch thread while a command runs, then argv, sys.path, the thread count and every
+    logger's handlers, level and propagation put back (closing the handlers a command added: Coqui's console handlers
+    and the Trainer's log file). Meanwhile the console handlers made before the call (the Trainer's, at its import)
+    write to ``out`` and ``err``, as they would in a process."""
     import logging
 
     import torch
@@ -267,11 +264,13 @@ def _commands_state(out, err):
                 if type(handler) is logging.StreamHandler}
     for handler, stream in consoles.items():
         handler.setStream(err if stream in (sys.stderr, sys.__stderr__) else out)
-    argv, path, threads = list(sys.argv), list(sys.path), torch.get_num_threads()
+    saved_argv, path, threads = sys.argv, list(sys.path), torch.get_num_threads()
+    sys.argv = list(argv)
+    torch.set_num_threads(1)
     try:
         yield
     finally:
-        sys.argv[:], sys.path[:] = argv, path
+        sys.argv, sys.path[:] = saved_argv, path
         torch.set_num_threads(threads)
         for handler, stream in consoles.items():
             handler.setStream(stream)

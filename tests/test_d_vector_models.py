@@ -168,7 +168,7 @@ def test_coqui_meta_train_meta_trains_a_d_vector_vits_that_stock_coqui_loads(cor
         (tmp_out / name).write_text(json.dumps(broken))
         out = tmp_out / f"run_{name}"
         d_vector_config(tmp_out / name, meta, out, dataset=dataset).save_json(str(tmp_out / f"{name}.config.json"))
-        result = run_cli("train", "--config_path", str(tmp_out / f"{name}.config.json"))  # no process to start
+        result = run_cli("train", "--config_path", str(tmp_out / f"{name}.config.json"))
         assert result.returncode != 0
         message = "no d-vector for 1 of" if name == "lacking.json" else f"has {DIM + 1} dimensions but the config's"
         assert name in result.stderr and message in result.stderr, result.stderr[-2000:]
@@ -195,9 +195,9 @@ def d_vector_voice_model(four_speakers, coqui_encoder, tmp_path_factory):
     return folder, clips, sorted({s["speaker_name"] for s in samples})
 
 
-def adapt_cli(folder, clips, out, *extra, speaker="zoe", run=run_cli):
-    """``coqui-meta adapt`` on the model; ``run=run_cli`` for input it must refuse (no process to start)."""
-    return run("adapt", "--model_path", str(folder / "model.pth"), "--config_path", str(folder / "config.json"),
+def adapt_cli(folder, clips, out, *extra, speaker="zoe"):
+    """``coqui-meta adapt`` on the model."""
+    return run_cli("adapt", "--model_path", str(folder / "model.pth"), "--config_path", str(folder / "config.json"),
                    "--data", str(clips), "--speaker", speaker, "--shots", "3", "--out_path", str(out), "--device",
                    "cpu", *extra)
 
@@ -247,11 +247,11 @@ def test_adapt_starts_from_the_files_mean_and_refuses_an_encoder_of_another_dime
     written = json.loads((tmp_path / "mean" / "d_vectors.json").read_text())["zoe"]["embedding"]
     torch.testing.assert_close(torch.tensor(written), mean)
 
-    result = adapt_cli(folder, clips, tmp_path / "wide", "--steps", "1", "--encoder", "resemblyzer", run=run_cli)
+    result = adapt_cli(folder, clips, tmp_path / "wide", "--steps", "1", "--encoder", "resemblyzer")
     assert result.returncode != 0 and not (tmp_path / "wide").exists()
     assert "256-dimensional" in result.stderr and f"d_vector_dim is {DIM}" in result.stderr
     assert str(folder / "config.json") in result.stderr
-    taken = adapt_cli(folder, clips, tmp_path / "taken", "--steps", "0", speaker=speakers[0], run=run_cli)
+    taken = adapt_cli(folder, clips, tmp_path / "taken", "--steps", "0", speaker=speakers[0])
     assert taken.returncode != 0 and "is already a voice of the d-vector file" in taken.stderr
     assert not (tmp_path / "taken").exists()
 
