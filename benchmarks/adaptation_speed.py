@@ -12,6 +12,12 @@
      settings; each side gets the best of the same learning-rate grid by its final query loss (the meta model's grid
      multiplies its learned inner rates: grid value / inner_lr).
 
+With ``--corpus voices --algorithm d_vector|protonet|proto_maml`` the meta side is a prototype base
+(``--prototype-base``, default the shipped one of its kind; `coqui_meta_lab.prototype_sides`): its step 0 is the
+zero-step voice (the Resemblyzer mean or the prototype of the support clips), then the default procedure; ``d_vector``
+trains nothing here (both bases as shipped), ``protonet`` and ``proto_maml`` meta-train the protonet base with that
+algorithm and the plain side gets the same clip-gradients.
+
 Writes ``OUT/adaptation_speed.json`` (``base``, ``plain``, ``meta``, ``speedup``, the grid, the split) and prints the
 tables for BENCHMARKS.md.
 
@@ -29,7 +35,8 @@ from pathlib import Path
 
 import torch
 
-from coqui_meta_lab.base_asset import add_base_asset_argument
+from coqui_meta_lab.base_asset import add_base_asset_argument, existing_file
+from coqui_meta_lab.prototype_sides import PROTOTYPE_ALGORITHMS
 from coqui_meta_lab.quiet import quiet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +53,8 @@ def arguments() -> argparse.Namespace:
         "--eval-data", default=None, help="corpus of the held-out speakers (default: held out of --data)"
     )
     parser.add_argument("--base-minutes", type=float, default=60.0, help="training time of the base")
-    parser.add_argument("--budget-minutes", type=float, default=20.0, help="training time of both branches together")
+    parser.add_argument("--budget-minutes", type=float, default=None,
+                        help="training time of both branches together (default 20)")
     parser.add_argument("--meta-steps", type=int, default=None, help="meta-steps of the meta branch (instead of time)")
     parser.add_argument("--base-only", action="store_true", help="train (or extend) the base, measure it, and stop")
     parser.add_argument("--meta-branch-only", action="store_true",
@@ -60,7 +68,11 @@ def arguments() -> argparse.Namespace:
                         help="held-out speakers evaluated (default 6; with --corpus voices and no --eval-data, all of "
                         "its held-out voices)")
     parser.add_argument("--judge-speakers", type=int, default=12, help="training speakers in the seen-speaker EER")
-    parser.add_argument("--algorithm", choices=["fomaml", "maml", "reptile"], default="fomaml")
+    parser.add_argument("--algorithm", choices=["fomaml", "maml", "reptile", *PROTOTYPE_ALGORITHMS], default="fomaml",
+                        help="the meta side: a meta branch of the base, or (--corpus voices) a prototype base")
+    parser.add_argument("--prototype-base", type=existing_file, default=None,
+                        help="with --algorithm d_vector|protonet|proto_maml: the prototype base (scripts/"
+                        "prototype_base.py's asset) instead of the shipped one of its kind")
     parser.add_argument("--inner-steps", type=int, default=2)
     parser.add_argument("--inner-lr", type=float, default=0.001, help="inner rate (learned rates start there); in grid")
     parser.add_argument("--inner-optimizer", default=None, choices=["adam", "sgd"],
@@ -85,6 +97,8 @@ def arguments() -> argparse.Namespace:
                         help="do not adapt the base itself beside the branches (a third of the evaluation time)")
     parser.add_argument("--out", type=Path, default=Path("runs/adaptation_speed"))
     args = parser.parse_args()
+    check_prototype_arguments(parser, args)
+    args.budget_minutes = args.budget_minutes or 20.0
     voices = args.corpus == "voices"
     args.shots = args.shots or (10 if voices else 5)
     if voices:
@@ -94,6 +108,35 @@ def arguments() -> argparse.Namespace:
         args.data = str(build_voice_corpus(args.out / "corpus"))
     args.max_seconds = args.max_seconds or 5.0
     return args
+
+
+def check_prototype_arguments(parser, args) -> None:
+    """A prototype algorithm's flags checked before anything is built: it needs the many-voice corpus and a prototype
+    base; ``d_vector`` and ``protonet`` train no branch."""
+    from coqui_meta_lab.base_asset import NotABase
+    from coqui_meta_lab.prototype_sides import prototype_asset
+
+    prototype = args.algorithm in PROTOTYPE_ALGORITHMS
+    if args.prototype_base and not prototype:
+        parser.error("--prototype-base: use it with --algorithm d_vector, protonet or proto_maml")
+    if not prototype:
+        return
+    if args.corpus != "voices":
+        parser.error(f"--algorithm {args.algorithm}: use it with --corpus voices (a prototype base of its voices)")
+    trains = args.algorithm != "d_vector"
+    ignored = [flag for flag, given in (("--meta-steps", args.meta_steps), ("--budget-minutes", args.budget_minutes),
+                                        ("--multi-step-loss", args.multi_step_loss),
+                                        ("--inner-lr-mode", args.inner_lr_mode != "fixed"),
+                                        ("--adversarial-outer", args.adversarial_outer)) if given and not trains]
+    ignored += [flag for flag, given in (("--base-only", args.base_only), ("--meta-branch-only", args.meta_branch_only),
+                                         ("--meta-side-only", args.meta_side_only)) if given]
+    if ignored:
+        parser.error(f"--algorithm {args.algorithm}: {', '.join(ignored)} would be ignored"
+                     + ("" if trains else " (the d-vector base is compared as shipped: no branch trains)"))
+    try:
+        args.prototype_base = prototype_asset(args.algorithm, args.prototype_base)
+    except (FileNotFoundError, NotABase) as error:
+        parser.error(str(error))
 
 
 def split(args) -> tuple[list[dict], list[dict], list[str]]:
@@ -191,8 +234,11 @@ def train_base(args, train: list[dict]):
 
 
 def meta_config(args):
+    """The meta branch's meta block; None for the d-vector base, compared as it is."""
     from coqui_meta import MetaLearningConfig
 
+    if args.algorithm == "d_vector":
+        return None
     return MetaLearningConfig(algorithm=args.algorithm, inner_steps=args.inner_steps, inner_lr=args.inner_lr,
                               inner_optimizer=args.inner_optimizer,
                               inner_lr_mode=args.inner_lr_mode, inner_lr_lr=args.inner_lr_lr,
@@ -288,6 +334,20 @@ def evaluate_meta_side(args, meta, record: dict, evaluated: list[str]) -> None:
     print(f"adaptation gain (query loss, step {steps[0]} to {steps[-1]}): {summary['meta']['adaptation_gain']:.3f}")
 
 
+def prototype_summary(args, branches) -> dict:
+    """A prototype side's base (its asset and record) and where its voice starts, for the JSON."""
+    if args.algorithm not in PROTOTYPE_ALGORITHMS:
+        return {}
+    from coqui_meta_lab.base_asset import read_asset
+
+    record = read_asset(args.prototype_base, weights=False)[1]["progress"] or {}
+    last = (record.get("history") or [{}])[-1]
+    return {"prototype_base": {"asset": str(args.prototype_base), "kind": record.get("kind"),
+                               "steps": record.get("steps"), "minutes": record.get("minutes"), "last_check": last},
+            "voice_start": "resemblyzer mean of the support clips" if args.algorithm == "d_vector"
+            else "prototype of the support clips"}
+
+
 def main() -> None:
     args = arguments()
     quiet(args.threads)
@@ -316,11 +376,18 @@ def main() -> None:
         if args.meta_side_only:
             evaluate_meta_side(args, meta, record, evaluated)
         return
-    branches = train_branches(base, train, meta, args.out, meta_steps=args.meta_steps, meta_seconds=meta_seconds,
-                              jobs=args.jobs, plain_objective=args.plain_objective)
+    encoders = {}
+    if args.algorithm in PROTOTYPE_ALGORITHMS:
+        from coqui_meta_lab.prototype_sides import prototype_branches
+
+        branches, encoders = prototype_branches(args.algorithm, args.prototype_base, base, train, args.data, args.out,
+                                                meta, args.meta_steps, meta_seconds, args.plain_objective)
+    else:
+        branches = train_branches(base, train, meta, args.out, meta_steps=args.meta_steps, meta_seconds=meta_seconds,
+                                  jobs=args.jobs, plain_objective=args.plain_objective)
     print(f"branches: meta {branches.meta_steps} meta-steps ({branches.seconds['meta'] / 60:.1f} min), plain "
           f"{branches.plain_steps} steps ({branches.seconds['plain'] / 60:.1f} min), {branches.clip_gradients} "
-          f"clip-gradients each ({clip_gradients_per_meta_step(meta)} a meta-step)")
+          f"clip-gradients each ({clip_gradients_per_meta_step(meta) if meta else 0} a meta-step)")
     grid = [float(v) for v in args.lr_grid.split(",")]
     steps = [int(s) for s in args.steps.split(",")]
     data = args.eval_data or args.data
@@ -329,10 +396,11 @@ def main() -> None:
     if args.eval_data:
         reports = reports / f"on-{Path(args.eval_data).name}"
     # the base itself too: how far the branches moved it says whether the base was trained long enough
-    sides = [("plain", branches.plain_files, None), ("meta", branches.meta_files, learned_from(meta)),
-             *([] if args.skip_base_side else [("base", base.files, None)])]
+    sides = [("plain", branches.plain_files, None), ("meta", branches.meta_files, meta and learned_from(meta)),
+             *([] if args.skip_base_side or branches.plain_files == base.files else [("base", base.files, None)])]
     plain, meta_side, *untouched = evaluate_sides(sides, grid, data, evaluated, args.shots, args.queries, steps,
-                                                  args.seed, reports, jobs=args.jobs, optimizer=meta.inner_update)
+                                                  args.seed, reports, jobs=args.jobs,
+                                                  optimizer=meta.inner_update if meta else "adam", encoders=encoders)
     baseline = replace(plain.report, source=f"plain (lr {plain.lr:g})")
     candidate = replace(meta_side.report, source=f"{args.algorithm} ({meta_side.lr:g})")
     result = compare([baseline, candidate])
@@ -344,7 +412,8 @@ def main() -> None:
                  "seen_speaker_eer": base.history[-1].get("seen_speaker_eer") if base.history else None,
                  "adapted": side_summary(untouched[0]) if untouched else None},
         "plain": {**side_summary(plain), "objective": args.plain_objective},
-        "meta": {**side_summary(meta_side), "algorithm": args.algorithm, "config": meta.to_dict()},
+        "meta": {**side_summary(meta_side), "algorithm": args.algorithm, "config": meta and meta.to_dict(),
+                 **prototype_summary(args, branches)},
         "speedup": {metric: (row or {}).get("speedup") for metric, row in result["rows"][1].items()
                     if metric in ("query_loss", "speaker_similarity")},  # plain's steps to its final value / meta's
         "comparison": result,

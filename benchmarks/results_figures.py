@@ -97,24 +97,21 @@ def languages(text: str, plt, out: Path) -> None:
 
 
 def prototypes(text: str, plt, out: Path) -> None:
-    table = section_tables(text, "`benchmarks/protonet_step0.py`")[1]
+    voices, real = section_tables(text, "The verdict on prototypes")[:2]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for axis, (metric, ylabel) in zip(axes, (("query loss", "query loss"), ("EER", "speaker EER"))):
-        for model, colour in (("protonet", "C1"), ("stock", "C0")):
-            rows = [table[0]] + [row for row in table[1:] if row[0] == model]
-            sub = [[row[1]] + row[2:] for row in rows]
-            for run, style in (("A", "-"), ("B", "--"), ("C", ":")):
-                if model == "stock" and run != "A":
-                    continue  # the stock model's numbers are the same in all three runs
-                label = f"{model}, run {run}" if model == "protonet" else "stock VITS, fine-tuned"
-                axis.plot([float(row[0]) for row in sub[1:]], column(sub, f"{metric} {run}"), colour + style,
-                          marker="o", label=label)
-        if metric == "EER":
-            axis.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance")
-        axis.set(xlabel="adaptation steps (step 0: the prototype / the mean speaker)", ylabel=ylabel)
-        axis.grid(True, alpha=0.3)
-        axis.legend(fontsize=8)
-    figure.suptitle("8 held-out speechocean762 speakers, 12-CPU-minute models (plumbing scale)")
+    for axis, (metric, ylabel) in zip(axes, (("similarity", "speaker similarity"), ("EER", "speaker EER"))):
+        for table, who, style in ((voices, "13 held-out voices", "-"), (real, "6 real speakers", "--")):
+            curves(axis, table, [f"plain {metric}", f"d-vector {metric}"],
+                   [f"speaker table, fine-tuned ({who})", f"d-vector start, then fine-tuned ({who})"],
+                   ["C0" + style, "C1" + style], ylabel)
+        if metric == "similarity":
+            target = column(voices, "plain similarity")[[row[0] for row in voices[1:]].index("20")]
+            axis.axhline(target, color="grey", linestyle=":", linewidth=1, label="plain's step 20 (13 voices)")
+            axis.legend(fontsize=7)
+        else:
+            axis.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+    figure.suptitle("Zero-step voices: the d-vector base (step 0: Resemblyzer mean of 10 clips) against the "
+                    "speaker-table base (step 0: the mean voice)")
     figure.tight_layout()
     figure.savefig(out / "results_prototypes.png", dpi=80)
 

@@ -9,7 +9,13 @@ import pytest
 from conftest import pick, run_script
 
 from coqui_meta_lab.base_asset import NotABase, read_asset
-from coqui_meta_lab.prototype_base import asset_kind_start, export_prototype_base, train_prototype_base
+from coqui_meta_lab.prototype_base import (
+    asset_base,
+    asset_kind_start,
+    d_vector_sidecar,
+    export_prototype_base,
+    train_prototype_base,
+)
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "prototype_base.py"
 
@@ -59,6 +65,52 @@ def test_a_prototype_base_goes_on_from_its_checkpoint_and_records_both_eers_at_e
     other = "protonet" if kind == "d_vector" else "d_vector"
     with pytest.raises(NotABase, match=f"not a {other} prototype base"):
         asset_kind_start(asset, other, voices)
+    with pytest.raises(NotABase, match=f"not a {other} prototype base"):
+        asset_base(asset, other, corpus, tmp_path / "other")
+    study_sides_from_the_asset(kind, asset, longer, corpus, train, held, tmp_path / "study",
+                               checked_on=tmp_path / kind / "check_corpus")
+
+
+def study_sides_from_the_asset(kind, asset, trained, corpus, train, held, out, checked_on):
+    """The study's prototype side (`benchmarks/adaptation_speed.py --algorithm d_vector|protonet|proto_maml`) from the
+    exported asset: its step 0 is the zero-step voice the base's own check measured (the same clips and seed; the
+    asset is in half precision), and proto-MAML's plain side gets the same clip-gradients."""
+    from TTS.tts.models import setup_model
+
+    from coqui_meta import MetaLearningConfig
+    from coqui_meta_lab.base_training import Base, save_checkpoint
+    from coqui_meta_lab.evaluation_grid import evaluate_sides
+    from coqui_meta_lab.prototype_sides import prototype_branches
+    from coqui_meta_lab.study import clip_gradients_per_meta_step
+    from coqui_meta_lab.voice_corpus import voices_config
+
+    voices = sorted({s["speaker_name"] for s in train})
+    table = voices_config(corpus, speakers=voices)  # the plain side: a speaker-table VITS of the same voices
+    plain_base = Base(out / "table", save_checkpoint(setup_model(table), table, out / "table", 0), 0, 0.0)
+    if kind == "d_vector":
+        d_vectors = json.loads(d_vector_sidecar(asset).read_text())
+        assert sorted(entry["name"] for entry in d_vectors.values()) == voices, "a mean d-vector per training voice"
+        branches, encoders = prototype_branches("d_vector", asset, plain_base, train, corpus, out)
+        assert branches.plain_files == plain_base.files and branches.clip_gradients == 0, "both sides as shipped"
+        assert encoders == {"meta": "resemblyzer"}
+        sides = [("plain", branches.plain_files, None), ("meta", branches.meta_files, None)]
+        plain, meta = evaluate_sides(sides, [0.001], str(checked_on), held, shots=2, queries=1, steps=[0, 1], seed=0,
+                                     out=out / "reports", optimizer="adam", encoders=encoders)
+        assert meta.report.voice_start == "resemblyzer" and plain.report.voice_start is None
+        zero = trained.history[-1]
+        assert meta.report.speaker_similarity[0] == pytest.approx(zero["zero_step_similarity"], abs=0.02)
+        assert meta.report.query_loss[0] == pytest.approx(zero["zero_step_query_loss"], rel=0.02)
+        return
+    protonet = MetaLearningConfig(algorithm="protonet", n_way=2, k_shot=2, q_query=1, meta_batch_size=2)
+    assert clip_gradients_per_meta_step(protonet) == 2 * (2 + 1), "the support clips' pass through the encoder counts"
+    meta = MetaLearningConfig(algorithm="proto_maml", n_way=2, k_shot=2, q_query=1, meta_batch_size=1, inner_steps=1,
+                              prototype_distance="cosine")
+    branches, encoders = prototype_branches("proto_maml", asset, plain_base, train, corpus, out, meta, meta_steps=1)
+    assert branches.meta_steps == 1 and branches.clip_gradients == clip_gradients_per_meta_step(meta) == 3
+    assert branches.plain_steps == round(3 / table.batch_size) and encoders == {}
+    written = json.loads(Path(branches.meta_files[1]).read_text())["meta"]
+    assert written["algorithm"] == "proto_maml" and written["inner_steps"] == 1
+    assert written["prototype_distance"] == "euclidean", "the base's encoder settings, not the study's defaults"
 
 
 def test_held_out_voices_never_train_and_the_script_never_writes_the_shipped_base(tiny, tmp_path):

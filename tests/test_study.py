@@ -10,8 +10,10 @@ import torch
 from conftest import pick, run_script
 
 from coqui_meta import MetaLearningConfig
+from coqui_meta_lab.base_asset import VOICES_BASE
 from coqui_meta_lab.base_training import train_base
 from coqui_meta_lab.presets import small_vits_config, speechocean_dataset
+from coqui_meta_lab.prototype_base import PROTOTYPE_BASES
 from coqui_meta_lab.study import clip_gradients_per_meta_step, plain_branch, train_branches
 
 
@@ -179,6 +181,16 @@ def test_the_grid_adapts_the_modules_asked_for_on_every_side(tiny_vits, corpus):
      "meta.adapt_modules: pattern 'no_such_module' matches no trainable parameter of MetaTacotron2"),
     ("benchmarks/style_adaptation.py", ["--adapt-modules", "gst_layer"],
      "meta.adapt_modules: pattern 'gst_layer' matches no trainable parameter of MetaVits"),
+    ("benchmarks/adaptation_speed.py", ["--algorithm", "d_vector"],
+     "--algorithm d_vector: use it with --corpus voices"),
+    ("benchmarks/adaptation_speed.py", ["--prototype-base", str(VOICES_BASE)], "--prototype-base: use it with --algo"),
+    ("benchmarks/adaptation_speed.py", ["--corpus", "voices", "--algorithm", "proto_maml"],
+     f"starts from a protonet prototype base and none is shipped ({PROTOTYPE_BASES['protonet']})"),
+    ("benchmarks/adaptation_speed.py", ["--corpus", "voices", "--algorithm", "d_vector", "--prototype-base",
+                                        str(VOICES_BASE)],
+     "is not a d_vector prototype base (its record says no kind)"),
+    ("benchmarks/adaptation_speed.py", ["--corpus", "voices", "--algorithm", "d_vector", "--budget-minutes", "5"],
+     "--budget-minutes would be ignored (the d-vector base is compared as shipped: no branch trains)"),
 ])
 def test_a_study_refuses_flags_it_would_ignore_before_building_anything(tmp_path, script, arguments, message):
     path = Path(__file__).resolve().parents[1] / script

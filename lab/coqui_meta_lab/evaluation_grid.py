@@ -44,15 +44,17 @@ class GridPoint:
 
 
 def grid_settings(value: float, seed: int, inner_lr: float | None = None, optimizer: str | None = None,
-                  adapt_modules: list[str] | None = None):
+                  adapt_modules: list[str] | None = None, encoder: str | None = None):
     """The adaptation at grid value ``value``: that rate, or for a meta model with learned rates (``inner_lr``: the
     value they started from) its rates times ``value / inner_lr`` (rates that never moved adapt as a fixed rate of the
     same value). Both sides see the same grid, ``optimizer`` (None: each model's own ``meta.inner_optimizer``) and
-    ``adapt_modules`` (None: each model's own ``meta.adapt_modules`` or default)."""
+    ``adapt_modules`` (None: each model's own ``meta.adapt_modules`` or default); ``encoder``: where a d-vector
+    model's voice starts (`coqui_meta.adapting.settings.AdaptationSettings`)."""
     from coqui_meta.adapting.settings import AdaptationSettings
 
     rate = {"lr": value} if inner_lr is None else {"lr_scale": value / inner_lr}
-    return AdaptationSettings(**rate, seed=seed, optimizer=optimizer, adapt_modules=list(adapt_modules or []))
+    return AdaptationSettings(**rate, seed=seed, optimizer=optimizer, adapt_modules=list(adapt_modules or []),
+                              encoder=encoder)
 
 
 def learned_from(meta) -> float | None:
@@ -170,20 +172,24 @@ def _load_cache(files: tuple[str, str]) -> dict:
 def evaluate_sides(sides: list[tuple[str, tuple[str, str], float | None]], grid: list[float], data: str,
                    speakers: list[str], shots: int, queries: int, steps: list[int], seed: int, out: Path,
                    jobs: int = 1, task_key: str | None = None, optimizer: str | None = None,
-                   choose_at: int | None = None, adapt_modules: list[str] | None = None) -> list[Side]:
+                   choose_at: int | None = None, adapt_modules: list[str] | None = None,
+                   encoders: dict[str, str] | None = None) -> list[Side]:
     """Each side (label, files, and for a meta model with learned rates the ``inner_lr`` they started from) adapted at
     every grid value with ``optimizer`` (query loss only; give the meta branch's ``meta.inner_update``) and
     ``adapt_modules`` (give the meta branch's ``meta.adapt_modules`` when it has its own), then again at
     its value with the lowest query loss at step ``choose_at`` (default the last of ``steps``; the same rule for every
-    side), with the speaker judge; ``jobs`` at a time. ``task_key="language"``: ``speakers`` are languages."""
+    side), with the speaker judge; ``jobs`` at a time. ``task_key="language"``: ``speakers`` are languages.
+    ``encoders``: by label, where a d-vector model's voice starts (its zero-step voice: e.g. ``{"meta":
+    "resemblyzer"}``)."""
+    encoders = encoders or {}
     choose_at = steps[-1] if choose_at is None else choose_at
     if choose_at not in steps:
         raise ValueError(f"choose_at: step {choose_at} is not among the evaluated steps {steps}")
     kwargs = dict(data=data, speakers=speakers, shots=shots, queries=queries, steps=steps)
     if task_key:
         kwargs["task_key"] = task_key
-    calls = [(files, grid_settings(value, seed, inner_lr, optimizer, adapt_modules), None, False, kwargs)
-             for _, files, inner_lr in sides for value in grid]
+    calls = [(files, grid_settings(value, seed, inner_lr, optimizer, adapt_modules, encoders.get(label)), None, False,
+              kwargs) for label, files, inner_lr in sides for value in grid]
     results = iter(_run_all(calls, jobs))
     grids, best = {}, {}
     for label, _, _ in sides:
@@ -198,6 +204,7 @@ def evaluate_sides(sides: list[tuple[str, tuple[str, str], float | None]], grid:
         if not usable:
             raise RuntimeError(f"{label}: the adaptation diverged at every learning rate of the grid {grid}")
         best[label] = min(usable, key=lambda value: usable[value][choose_at])
-    finals = _run_all([(files, grid_settings(best[label], seed, inner_lr, optimizer, adapt_modules),
+    finals = _run_all([(files, grid_settings(best[label], seed, inner_lr, optimizer, adapt_modules,
+                                             encoders.get(label)),
                         str(out / f"eval_{label}"), True, kwargs) for label, files, inner_lr in sides], jobs)
     return [Side(label, best[label], grids[label], report) for (label, _, _), report in zip(sides, finals)]

@@ -36,6 +36,8 @@ from pathlib import Path
 
 KINDS = ("d_vector", "protonet")
 ENCODER = "resemblyzer"  # the d-vector kind's encoder (and where its new voices start)
+#: where a prototype base of each kind is shipped (none is yet: one is shipped when it beats the speaker-table base)
+PROTOTYPE_BASES = {kind: Path(__file__).resolve().parent / "assets" / f"{kind}_base.safetensors" for kind in KINDS}
 
 
 def corpus_split(corpus) -> tuple[list[dict], list[str], list[str]]:
@@ -214,9 +216,19 @@ def train_prototype_base(kind: str, corpus, train: list[dict], held_out: list[st
                       progress=progress, warm_start=start)
 
 
+def d_vector_sidecar(asset: Path) -> Path:
+    """The d-vector file written beside a d-vector base's ``asset``: its training voices' mean d-vectors in Coqui's
+    d-vector format (what the base's config reads, and what stock Coqui's ``--speaker_idx`` names)."""
+    return Path(asset).with_name(Path(asset).stem + ".d_vectors.json")
+
+
 def export_prototype_base(base, kind: str, asset: Path, voices: int, corpus_note: str = "") -> Path:
     """The base's weights in half precision as ``asset`` (`coqui_meta_lab.base_asset.export_base`), with its record
-    (``kind``, steps, minutes, checks) to go on with."""
+    (``kind``, steps, minutes, checks) to go on with; for ``d_vector`` its voices' mean d-vectors beside it
+    (`d_vector_sidecar`)."""
+    from coqui_meta.files import write_json
+    from coqui_meta.formats.checkpoints import load_config_file
+    from coqui_meta.formats.d_vector_file import d_vector_paths, read_d_vector_files
     from coqui_meta_lab.base_asset import export_base
 
     last = base.history[-1] if base.history else {}
@@ -228,4 +240,28 @@ def export_prototype_base(base, kind: str, asset: Path, voices: int, corpus_note
     note = (f"small {what}, {base.steps} steps ({base.minutes:.0f} min) on the many-voice corpus's {voices} training "
             f"voices{corpus_note}; {figures}; scripts/prototype_base.py")
     progress = {"kind": kind, "steps": base.steps, "minutes": base.minutes, "history": base.history}
+    if kind == "d_vector":
+        entries = read_d_vector_files(d_vector_paths(load_config_file(base.files[1])), None)
+        write_json(d_vector_sidecar(asset), {key: entry for key, entry in entries.items() if key.endswith("#mean")})
     return export_base(base.files, asset, note, progress)
+
+
+def asset_base(asset: Path, kind: str, corpus, folder: Path):
+    """The prototype base ``asset`` of ``kind`` as a `coqui_meta_lab.base_training.Base` in ``folder`` (as
+    `coqui_meta_lab.base_asset.shipped_base` writes the speaker-table base), with the record it was shipped with;
+    ``corpus`` is the many-voice corpus its config names. `coqui_meta_lab.base_asset.NotABase` naming the file for an
+    asset of another kind, or a d-vector base without its d-vector file."""
+    from coqui_meta_lab.base_asset import NotABase, read_asset, shipped_base
+    from coqui_meta_lab.base_training import Base
+
+    _, metadata = read_asset(Path(asset), weights=False)
+    progress = metadata["progress"] or {}
+    if progress.get("kind") != kind:
+        raise NotABase(f"{asset} is not a {kind} prototype base (its record says {progress.get('kind') or 'no kind'})")
+    d_vectors = d_vector_sidecar(asset) if kind == "d_vector" else None
+    if d_vectors is not None and not d_vectors.is_file():
+        raise NotABase(f"{asset}: its d-vector file {d_vectors} is missing (export_prototype_base writes both)")
+    config = prototype_config(kind, corpus, metadata["speakers"], d_vectors)
+    base = shipped_base(config, Path(folder), path=Path(asset))
+    return Base(base.folder, base.files, progress.get("steps", 0), progress.get("minutes", 0.0),
+                progress.get("history", []))

@@ -27,10 +27,12 @@ from coqui_meta_lab.evaluation_grid import quiet_worker
 
 
 def clip_gradients_per_meta_step(meta) -> int:
-    """Clips that get a gradient in one meta-step: every task's inner steps on its support clips and its query
-    passes (one, or one per inner step and one more with the multi-step loss)."""
+    """Clips that get a gradient in one meta-step: every task's inner steps on its support clips (protonet, which
+    takes none: their one pass through the prototype encoder) and its query passes (one, or one per inner step and
+    one more with the multi-step loss)."""
+    support_passes = 1 if meta.algorithm == "protonet" else meta.inner_steps
     query_passes = meta.inner_steps + 1 if meta.multi_step_loss else 1
-    return meta.meta_batch_size * (meta.inner_steps * meta.k_shot + query_passes * meta.q_query)
+    return meta.meta_batch_size * (support_passes * meta.k_shot + query_passes * meta.q_query)
 
 
 @dataclass
