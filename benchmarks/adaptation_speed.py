@@ -112,7 +112,7 @@ def arguments() -> argparse.Namespace:
 
 def check_prototype_arguments(parser, args) -> None:
     """A prototype algorithm's flags checked before anything is built: it needs the many-voice corpus and a prototype
-    base; ``d_vector`` and ``protonet`` train no branch."""
+    base; ``d_vector`` trains no branch (both bases are compared as they are)."""
     from coqui_meta_lab.base_asset import NotABase
     from coqui_meta_lab.prototype_sides import prototype_asset
 
