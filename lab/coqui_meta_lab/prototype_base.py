@@ -175,15 +175,24 @@ def prototype_check(kind: str, corpus, train: list[dict], held_out: list[str], f
     return check
 
 
-def asset_kind_start(asset: Path, kind: str, speakers: list[str]):
-    """`coqui_meta_lab.base_asset.asset_start` for a prototype base asset of ``kind`` (its record says which kind it
-    is): `coqui_meta_lab.base_asset.NotABase` for an asset of another kind or other voices."""
-    from coqui_meta_lab.base_asset import NotABase, asset_start, read_asset
+def asset_of_kind(asset: Path, kind: str) -> dict:
+    """The metadata of the prototype base asset ``asset`` (read without its weights) when its record says it is of
+    ``kind``; `coqui_meta_lab.base_asset.NotABase` naming the file otherwise."""
+    from coqui_meta_lab.base_asset import NotABase, read_asset
 
-    _, metadata = read_asset(asset, weights=False)
+    _, metadata = read_asset(Path(asset), weights=False)
     theirs = (metadata["progress"] or {}).get("kind")
     if theirs != kind:
         raise NotABase(f"{asset} is not a {kind} prototype base (its record says {theirs or 'no kind'})")
+    return metadata
+
+
+def asset_kind_start(asset: Path, kind: str, speakers: list[str]):
+    """`coqui_meta_lab.base_asset.asset_start` for a prototype base asset of ``kind`` (`asset_of_kind`):
+    `coqui_meta_lab.base_asset.NotABase` for an asset of another kind or other voices."""
+    from coqui_meta_lab.base_asset import asset_start
+
+    asset_of_kind(asset, kind)
     return asset_start(asset, speakers, f"a {kind} prototype base of these voices")
 
 
@@ -251,17 +260,15 @@ def asset_base(asset: Path, kind: str, corpus, folder: Path):
     `coqui_meta_lab.base_asset.shipped_base` writes the speaker-table base), with the record it was shipped with;
     ``corpus`` is the many-voice corpus its config names. `coqui_meta_lab.base_asset.NotABase` naming the file for an
     asset of another kind, or a d-vector base without its d-vector file."""
-    from coqui_meta_lab.base_asset import NotABase, read_asset, shipped_base
-    from coqui_meta_lab.base_training import Base
+    from dataclasses import replace
 
-    _, metadata = read_asset(Path(asset), weights=False)
-    progress = metadata["progress"] or {}
-    if progress.get("kind") != kind:
-        raise NotABase(f"{asset} is not a {kind} prototype base (its record says {progress.get('kind') or 'no kind'})")
+    from coqui_meta_lab.base_asset import NotABase, shipped_base
+
+    metadata = asset_of_kind(asset, kind)
+    progress = metadata["progress"]
     d_vectors = d_vector_sidecar(asset) if kind == "d_vector" else None
     if d_vectors is not None and not d_vectors.is_file():
         raise NotABase(f"{asset}: its d-vector file {d_vectors} is missing (export_prototype_base writes both)")
     config = prototype_config(kind, corpus, metadata["speakers"], d_vectors)
     base = shipped_base(config, Path(folder), path=Path(asset))
-    return Base(base.folder, base.files, progress.get("steps", 0), progress.get("minutes", 0.0),
-                progress.get("history", []))
+    return replace(base, steps=progress["steps"], minutes=progress["minutes"], history=progress["history"])

@@ -31,8 +31,7 @@ def prototype_asset(algorithm: str, given: Path | None) -> Path:
     """The prototype base a prototype ``algorithm`` starts from: ``given``, else the shipped one of its kind; a
     `FileNotFoundError` that says how to make one when neither is there, `coqui_meta_lab.base_asset.NotABase` naming
     the file for an asset of another kind (checked from its record, before its weights are read)."""
-    from coqui_meta_lab.base_asset import NotABase, read_asset
-    from coqui_meta_lab.prototype_base import PROTOTYPE_BASES
+    from coqui_meta_lab.prototype_base import PROTOTYPE_BASES, asset_of_kind
 
     kind = PROTOTYPE_ALGORITHMS[algorithm]
     path = Path(given or PROTOTYPE_BASES[kind])
@@ -40,10 +39,7 @@ def prototype_asset(algorithm: str, given: Path | None) -> Path:
         raise FileNotFoundError(
             f"--algorithm {algorithm} starts from a {kind} prototype base and none is shipped ({path}): train one with "
             f"`python scripts/prototype_base.py --kind {kind} ...` and give it as --prototype-base FILE")
-    theirs = (read_asset(path, weights=False)[1]["progress"] or {}).get("kind")
-    if theirs != kind:
-        raise NotABase(f"--prototype-base {path} is not a {kind} prototype base (its record says "
-                       f"{theirs or 'no kind'})")
+    asset_of_kind(path, kind)
     return path
 
 
