@@ -80,7 +80,7 @@ def study_sides_from_the_asset(kind, asset, trained, corpus, train, held, out, c
     from coqui_meta import MetaLearningConfig
     from coqui_meta_lab.base_training import Base, save_checkpoint
     from coqui_meta_lab.evaluation_grid import evaluate_sides
-    from coqui_meta_lab.prototype_sides import prototype_branches
+    from coqui_meta_lab.prototype_sides import prototype_asset, prototype_branches
     from coqui_meta_lab.study import clip_gradients_per_meta_step
     from coqui_meta_lab.voice_corpus import voices_config
 
@@ -90,6 +90,11 @@ def study_sides_from_the_asset(kind, asset, trained, corpus, train, held, out, c
     if kind == "d_vector":
         d_vectors = json.loads(d_vector_sidecar(asset).read_text())
         assert sorted(entry["name"] for entry in d_vectors.values()) == voices, "a mean d-vector per training voice"
+        alone = out / "alone.safetensors"  # the weights without their d-vector file: refused before they are read
+        out.mkdir(parents=True, exist_ok=True)
+        alone.write_bytes(Path(asset).read_bytes())
+        with pytest.raises(NotABase, match="its d-vector file .*alone.d_vectors.json is missing"):
+            prototype_asset("d_vector", alone)
         branches, encoders = prototype_branches("d_vector", asset, plain_base, train, corpus, out)
         assert branches.plain_files == plain_base.files and branches.clip_gradients == 0, "both sides as shipped"
         assert encoders == {"meta": "resemblyzer"}

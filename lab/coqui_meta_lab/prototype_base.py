@@ -255,6 +255,18 @@ def export_prototype_base(base, kind: str, asset: Path, voices: int, corpus_note
     return export_base(base.files, asset, note, progress)
 
 
+def complete_asset(asset: Path, kind: str) -> dict:
+    """`asset_of_kind`, and for a d-vector base its d-vector file beside it (`d_vector_sidecar`), which its config
+    reads: `coqui_meta_lab.base_asset.NotABase` naming the file when it is missing."""
+    from coqui_meta_lab.base_asset import NotABase
+
+    metadata = asset_of_kind(asset, kind)
+    if kind == "d_vector" and not d_vector_sidecar(asset).is_file():
+        raise NotABase(f"{asset}: its d-vector file {d_vector_sidecar(asset)} is missing (export_prototype_base "
+                       "writes both)")
+    return metadata
+
+
 def asset_base(asset: Path, kind: str, corpus, folder: Path):
     """The prototype base ``asset`` of ``kind`` as a `coqui_meta_lab.base_training.Base` in ``folder`` (as
     `coqui_meta_lab.base_asset.shipped_base` writes the speaker-table base), with the record it was shipped with;
@@ -262,13 +274,11 @@ def asset_base(asset: Path, kind: str, corpus, folder: Path):
     asset of another kind, or a d-vector base without its d-vector file."""
     from dataclasses import replace
 
-    from coqui_meta_lab.base_asset import NotABase, shipped_base
+    from coqui_meta_lab.base_asset import shipped_base
 
-    metadata = asset_of_kind(asset, kind)
+    metadata = complete_asset(asset, kind)
     progress = metadata["progress"]
     d_vectors = d_vector_sidecar(asset) if kind == "d_vector" else None
-    if d_vectors is not None and not d_vectors.is_file():
-        raise NotABase(f"{asset}: its d-vector file {d_vectors} is missing (export_prototype_base writes both)")
     config = prototype_config(kind, corpus, metadata["speakers"], d_vectors)
     base = shipped_base(config, Path(folder), path=Path(asset))
     return replace(base, steps=progress["steps"], minutes=progress["minutes"], history=progress["history"])

@@ -30,8 +30,9 @@ PROTOTYPE_ALGORITHMS = {"d_vector": "d_vector", "protonet": "protonet", "proto_m
 def prototype_asset(algorithm: str, given: Path | None) -> Path:
     """The prototype base a prototype ``algorithm`` starts from: ``given``, else the shipped one of its kind; a
     `FileNotFoundError` that says how to make one when neither is there, `coqui_meta_lab.base_asset.NotABase` naming
-    the file for an asset of another kind (checked from its record, before its weights are read)."""
-    from coqui_meta_lab.prototype_base import PROTOTYPE_BASES, asset_of_kind
+    the file for an asset of another kind or a d-vector base without its d-vector file (`complete_asset`, before
+    its weights are read)."""
+    from coqui_meta_lab.prototype_base import PROTOTYPE_BASES, complete_asset
 
     kind = PROTOTYPE_ALGORITHMS[algorithm]
     path = Path(given or PROTOTYPE_BASES[kind])
@@ -39,7 +40,7 @@ def prototype_asset(algorithm: str, given: Path | None) -> Path:
         raise FileNotFoundError(
             f"--algorithm {algorithm} starts from a {kind} prototype base and none is shipped ({path}): train one with "
             f"`python scripts/prototype_base.py --kind {kind} ...` and give it as --prototype-base FILE")
-    asset_of_kind(path, kind)
+    complete_asset(path, kind)
     return path
 
 
