@@ -12,6 +12,11 @@ The corpus: ``--data DIR`` (a many-voice corpus already built, e.g. a grown one)
 held-out voices (the 13 original ones and every fifth kept variant: `coqui_meta_lab.voice_corpus.held_out_voices`)
 never enter training.
 
+``--decoder-channels N`` makes the waveform decoder N channels wide (the preset's is 64; 256 took the speaker-table
+base's seen-speaker EER from 0.27 to 0.17: BENCHMARKS.md, "A base with a wider waveform decoder"): another base, its
+own settings folder and asset (default ``OUT/<kind>_base-decoderN.safetensors``), started with ``--start-from`` from
+a narrower base's weights, all but the decoder (fresh).
+
 Resumable: run it again with more ``--minutes`` and it goes on from its last Trainer checkpoint in ``OUT/<kind>/base``,
 or, on a machine without one, from ``--asset`` (its weights and record of steps and checks; fresh optimizers). Every
 ``--check-minutes`` it records the seen-speaker EER (12 training voices) and the held-out zero-step EER and similarity
@@ -22,6 +27,8 @@ shipped speaker-table base: a prototype base is shipped only when it beats it) w
 
     python scripts/prototype_base.py --kind protonet --data runs/voices_grown1000/corpus --minutes 120 --out runs/proto
     python scripts/prototype_base.py --kind d_vector --data runs/voices_grown1000/corpus --minutes 120 --out runs/proto
+    python scripts/prototype_base.py --kind d_vector --data runs/voices_grown1000/corpus --minutes 120 \
+        --out runs/proto --decoder-channels 256 --start-from runs/proto/d_vector_base.safetensors
 """
 
 from __future__ import annotations
@@ -51,7 +58,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--start-from", type=Path, default=None,
                         help="on a machine with neither a checkpoint nor --asset: start from this base's weights "
                              "(e.g. the shipped speaker-table base: all but the speaker conditioning), a fresh record")
+    parser.add_argument("--decoder-channels", type=int, default=None,
+                        help="a waveform decoder this wide (the preset's: 64): another base, with its own asset")
     args = parsed(parser)
+    if args.decoder_channels is not None and args.decoder_channels < 8:
+        parser.error(f"--decoder-channels {args.decoder_channels}: the decoder halves its width at each of its "
+                     "3 upsamplings; give at least 8")
     if args.data is not None and args.variants:
         parser.error("--variants builds a corpus; --data names one already built: give one of them")
     if args.data is not None and not (args.data / "metadata.csv").is_file():
@@ -61,7 +73,8 @@ def arguments() -> argparse.Namespace:
         parser.error(f"--start-from {args.start_from}: no such file")
     if args.zero_step_voices < 2 or args.judge_speakers < 2:
         parser.error("--zero-step-voices and --judge-speakers must be at least 2 (an EER needs impostors)")
-    args.asset = args.asset or args.out / f"{args.kind}_base.safetensors"
+    wide = f"-decoder{args.decoder_channels}" if args.decoder_channels else ""
+    args.asset = args.asset or args.out / f"{args.kind}_base{wide}.safetensors"
     if args.asset.resolve() == VOICES_BASE.resolve():
         parser.error("--asset is the shipped speaker-table base: name another file for a prototype base")
     return args
@@ -91,7 +104,7 @@ def main() -> None:
         base = train_prototype_base(args.kind, corpus, train, held[:args.zero_step_voices], args.out, args.minutes,
                                     seed=args.seed, check_minutes=args.check_minutes, asset=args.asset,
                                     seen=args.judge_speakers, shots=args.shots, queries=args.queries,
-                                    start_from=args.start_from)
+                                    start_from=args.start_from, decoder_channels=args.decoder_channels)
     except NotABase as error:
         raise SystemExit(f"error: {error}; name another --asset, or move it away to train one from scratch") from None
     finish(base, HISTORY_COLUMNS, args,

@@ -126,6 +126,8 @@ def test_held_out_voices_never_train_and_the_script_never_writes_the_shipped_bas
         train_prototype_base("protonet", corpus, train, held + [train[0]["speaker_name"]], tmp_path, minutes=0.01)
     result = run_script(SCRIPT, "--kind", "protonet", "--out", tmp_path / "out", "--asset", VOICES_BASE)
     assert result.returncode == 2 and "the shipped speaker-table base" in result.stderr
+    result = run_script(SCRIPT, "--kind", "d_vector", "--out", tmp_path / "out", "--decoder-channels", "4")
+    assert result.returncode == 2 and "--decoder-channels 4" in result.stderr and "at least 8" in result.stderr
     assert not (tmp_path / "out").exists(), "nothing built"
 
 
@@ -147,3 +149,37 @@ def test_a_d_vector_base_starts_from_the_speaker_table_base_with_only_its_speake
     assert len(taken) > 10 * len(fresh)
     moved = max((state[key].float() - shipped[key]).abs().max().item() for key in taken if "decoder" in key)
     assert moved < 0.05, "a few steps from the shipped weights, not from scratch"
+
+
+@pytest.mark.slow
+def test_a_wider_decoder_makes_another_base_that_keeps_its_width_when_gone_on_from_or_read_by_the_study(tiny, tmp_path):
+    import torch
+
+    from coqui_meta_lab.base_asset import VOICES_BASE
+    from coqui_meta_lab.prototype_base import asset_decoder_width
+
+    corpus, train, held = tiny
+    common = dict(seen=2, shots=2, queries=1, progress=False, check_minutes=0.01)
+    wide = train_prototype_base("d_vector", corpus, train, held, tmp_path / "run", minutes=0.01, decoder_channels=16,
+                                start_from=VOICES_BASE, **common)
+    state = torch.load(wide.files[0], map_location="cpu", weights_only=True)["model"]
+    shipped, _ = read_asset(VOICES_BASE)
+    fresh = sorted(key for key in state if key not in shipped or shipped[key].shape != state[key].shape)
+    assert state["waveform_decoder.conv_pre.weight"].shape[0] == 16
+    assert any(key.startswith("waveform_decoder.") for key in fresh)
+    assert all(key.startswith("waveform_decoder.") or "cond" in key for key in fresh), fresh
+
+    voices = sorted({s["speaker_name"] for s in train})
+    asset = export_prototype_base(wide, "d_vector", tmp_path / "wide.safetensors", len(voices))
+    assert asset_decoder_width(asset) == 16
+    with pytest.raises(NotABase, match=r"wide\.safetensors has a 16-channel waveform decoder, not 64"):
+        train_prototype_base("d_vector", corpus, train, held, tmp_path / "other", minutes=wide.minutes,
+                             decoder_channels=64, asset=asset, **common)
+    again = train_prototype_base("d_vector", corpus, train, held, tmp_path / "machine2", minutes=wide.minutes,
+                                 asset=asset, **common)  # a new machine: the width comes from the asset
+    gone_on = torch.load(again.files[0], map_location="cpu", weights_only=True)["model"]
+    decoder = gone_on["waveform_decoder.conv_pre.weight"]
+    assert torch.allclose(decoder, state["waveform_decoder.conv_pre.weight"].half().float(), atol=1e-3)
+    study = asset_base(asset, "d_vector", corpus, tmp_path / "study")
+    read = torch.load(study.files[0], map_location="cpu", weights_only=True)["model"]
+    assert read["waveform_decoder.conv_pre.weight"].shape[0] == 16 and study.steps == wide.steps

@@ -167,7 +167,7 @@ def train_base(stock_config, samples: list[dict], out: str | Path, minutes: floa
     if run is None and warm_start is not None:
         weights, state = warm_start()
         fresh = _load_matching(model, weights)
-        print(f"Base: going on from the shipped weights ({state['steps']} steps, {state['minutes']:.1f} min)"
+        print(f"Base: going on from the weights given ({state['steps']} steps, {state['minutes']:.1f} min)"
               + (f"; new: {', '.join(fresh)}" if fresh else ""))
     trainer = make_trainer(stock_config, model, samples, folder / "trainer", continue_path=run)
     if run:

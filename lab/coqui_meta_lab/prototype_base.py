@@ -187,6 +187,18 @@ def asset_of_kind(asset: Path, kind: str) -> dict:
     return metadata
 
 
+def asset_decoder_width(asset: Path, asked: int | None = None) -> int:
+    """The waveform decoder's width of the base ``asset`` (what a run gone on from it must build);
+    `coqui_meta_lab.base_asset.NotABase` naming the file when it is not the width ``asked`` for."""
+    from coqui_meta_lab.base_asset import NotABase, read_asset
+
+    weights, _ = read_asset(Path(asset))
+    width = int(weights["waveform_decoder.conv_pre.weight"].shape[0])
+    if asked is not None and asked != width:
+        raise NotABase(f"{asset} has a {width}-channel waveform decoder, not {asked}")
+    return width
+
+
 def asset_kind_start(asset: Path, kind: str, speakers: list[str]):
     """`coqui_meta_lab.base_asset.asset_start` for a prototype base asset of ``kind`` (`asset_of_kind`):
     `coqui_meta_lab.base_asset.NotABase` for an asset of another kind or other voices."""
@@ -198,13 +210,17 @@ def asset_kind_start(asset: Path, kind: str, speakers: list[str]):
 
 def train_prototype_base(kind: str, corpus, train: list[dict], held_out: list[str], out, minutes: float, seed: int = 0,
                          check_minutes: float = 15.0, asset: Path | None = None, seen: int = 12, shots: int = 10,
-                         queries: int = 3, progress: bool = True, start_from: Path | None = None):
+                         queries: int = 3, progress: bool = True, start_from: Path | None = None,
+                         decoder_channels: int | None = None):
     """The ``kind`` base of the ``train`` clips under ``out/<kind>/base/`` trained until it has ``minutes`` in all
     (`coqui_meta_lab.base_training.train_base`): gone on from its own Trainer checkpoint there, else from ``asset``
     when that file exists (its weights and record; fresh optimizers), else from ``start_from``'s weights
     (`coqui_meta_lab.base_asset.weights_start`: the speaker-table base already speaks; only the speaker conditioning
     starts fresh), else from scratch; `prototype_check` at every check. The ``held_out`` voices must have no clip in
-    ``train``."""
+    ``train``. ``decoder_channels``: a waveform decoder this wide (the preset's is 64; a wider one is where the
+    speaker-table base gained most in telling its voices apart), fresh when the weights started from are narrower;
+    an existing ``asset`` keeps its own width (`coqui_meta_lab.base_asset.NotABase` when it is not the one asked
+    for)."""
     from coqui_meta_lab.base_asset import weights_start
     from coqui_meta_lab.base_training import train_base
 
@@ -217,6 +233,9 @@ def train_prototype_base(kind: str, corpus, train: list[dict], held_out: list[st
     folder = Path(out) / kind
     d_vectors = resemblyzer_d_vectors(train, folder / "d_vectors", progress) if kind == "d_vector" else None
     config = prototype_config(kind, corpus, voices, d_vectors, seed)
+    width = asset_decoder_width(asset, decoder_channels) if asset is not None and Path(asset).is_file() else None
+    if width or decoder_channels:
+        config.model_args.upsample_initial_channel_decoder = width or decoder_channels
     start = asset_kind_start(asset, kind, voices) if asset is not None and Path(asset).is_file() else None
     if start is None and start_from is not None:
         start = weights_start(Path(start_from))
